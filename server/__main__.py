@@ -1,0 +1,235 @@
+"""Command line: `python -m server [serve|token|pair|gc] ...` (serve is the default)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fcntl
+import logging
+import os
+import signal
+import socket
+import sys
+import urllib.parse
+from collections.abc import Awaitable, Callable, Sequence
+from typing import IO
+
+import segno
+import tornado.httpserver
+
+from . import __version__
+from .app import make_app
+from .config import Settings, SettingsError, add_arguments, from_sources
+from .services import Services, build_services
+from .services.auth import DEFAULT_USER, PairingCode
+
+log = logging.getLogger("tubei")
+
+CHUNK_SIZE = 1024 * 1024
+LOCK_FILE = "tubei.lock"
+
+
+class DataInUse(Exception):
+    """Another server process holds the data folder."""
+
+
+def lock_data(settings: Settings) -> IO[str]:
+    """One server per data folder: its in-process locks keep the blob store sane."""
+    settings.data.mkdir(parents=True, exist_ok=True)
+    handle = open(settings.data / LOCK_FILE, "a+")  # noqa: SIM115 - held for the process's life
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise DataInUse(f"another Tubei server is using {settings.data}") from None
+    return handle
+
+
+def lan_addresses() -> list[str]:
+    """This machine's IPv4 addresses a phone on the same network could reach."""
+    found: list[str] = []
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        # No packet is sent: connecting a UDP socket only picks the outgoing interface.
+        probe.connect(("10.255.255.255", 1))
+        found.append(probe.getsockname()[0])
+    except OSError:
+        pass
+    finally:
+        probe.close()
+    try:
+        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
+            address = str(info[4][0])
+            if address not in found and not address.startswith("127."):
+                found.append(address)
+    except OSError:
+        pass
+    return found
+
+
+def server_urls(settings: Settings) -> list[str]:
+    if settings.public_url:
+        return [settings.public_url.rstrip("/")]
+    if settings.host not in ("0.0.0.0", "", "::"):
+        return [f"http://{settings.host}:{settings.port}"]
+    urls = [f"http://{address}:{settings.port}" for address in lan_addresses()]
+    return urls or [f"http://127.0.0.1:{settings.port}"]
+
+
+def pairing_link(server_url: str, code: str) -> str:
+    query = urllib.parse.urlencode({"server": server_url, "code": code})
+    return f"tubei://pair?{query}"
+
+
+def print_pairing(pairing: PairingCode, server_url: str, out: IO[str]) -> None:
+    link = pairing_link(server_url, pairing.code)
+    print(f"Pairing code for {pairing.user.name}: {pairing.code} (valid 10 minutes)", file=out)
+    print(f"Server address: {server_url}", file=out)
+    print("Scan this with the Tubei mini-program (Settings > Scan to pair):", file=out)
+    segno.make(link, error="m").terminal(out=out, compact=True)
+    print(link, file=out)
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def run_async(settings: Settings, work: Callable[[Services], Awaitable[int]]) -> int:
+    async def main() -> int:
+        services = build_services(settings)
+        try:
+            return await work(services)
+        finally:
+            await services.close()
+
+    return asyncio.run(main())
+
+
+# commands -----------------------------------------------------------------------
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        lock = lock_data(settings)
+    except DataInUse as error:
+        log.error("%s", error)
+        return 2
+    try:
+        return asyncio.run(serve(settings))
+    finally:
+        lock.close()
+
+
+async def serve(settings: Settings) -> int:
+    services = build_services(settings)
+    app = make_app(settings, services)
+    server = tornado.httpserver.HTTPServer(
+        app,
+        chunk_size=CHUNK_SIZE,
+        max_body_size=1024 * 1024,
+        idle_connection_timeout=120,
+        body_timeout=600,
+    )
+    server.listen(settings.port, settings.host)
+    urls = server_urls(settings)
+    log.info("Tubei %s serving %s on %s", __version__, settings.data, ", ".join(urls))
+    pairing = await services.auth.create_pairing_code(DEFAULT_USER)
+    print_pairing(pairing, urls[0], sys.stderr)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    gc_task = loop.create_task(services.run_gc_forever())
+    await stop.wait()
+    log.info("stopping")
+    gc_task.cancel()
+    server.stop()
+    await server.close_all_connections()
+    await services.close()
+    return 0
+
+
+def cmd_token(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(services: Services) -> int:
+        issued = await services.auth.issue_token(args.user, args.device)
+        print(f"token for {issued.user.name} on {issued.device.name}:", file=sys.stderr)
+        print(issued.token)
+        return 0
+
+    return run_async(settings, work)
+
+
+def cmd_pair(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(services: Services) -> int:
+        pairing = await services.auth.create_pairing_code(args.user)
+        print_pairing(pairing, server_urls(settings)[0], sys.stdout)
+        return 0
+
+    return run_async(settings, work)
+
+
+def cmd_gc(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        lock = lock_data(settings)
+    except DataInUse as error:
+        print(f"{error}; it collects garbage itself every so often", file=sys.stderr)
+        return 2
+
+    async def work(services: Services) -> int:
+        report = await services.library.collect_garbage()
+        print(
+            f"trash expired: {report.trash_expired}, blobs removed: {report.blobs_removed}, "
+            f"orphan files: {report.orphan_files}, thumbnails removed: "
+            f"{report.thumbnails_removed}, stale temp files: {report.staging_removed}"
+        )
+        return 0
+
+    try:
+        return run_async(settings, work)
+    finally:
+        lock.close()
+
+
+COMMANDS: dict[str, tuple[Callable[[Settings, argparse.Namespace], int], tuple[str, ...], str]] = {
+    "serve": (cmd_serve, ("common", "serve"), "run the server (the default)"),
+    "token": (cmd_token, ("common",), "create a user if needed and print a new bearer token"),
+    "pair": (cmd_pair, ("common", "serve"), "print a one-time pairing code and its QR code"),
+    "gc": (cmd_gc, ("common",), "remove unreferenced blobs, old trash and stale temp files"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m server", description="Tubei photo backup")
+    parser.add_argument("--version", action="version", version=f"tubei {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, groups, help_text) in COMMANDS.items():
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        add_arguments(sub, groups)
+        if name == "token":
+            sub.add_argument("--user", required=True, help="the user's name")
+            sub.add_argument("--device", default="command line", help="a name for the device")
+        if name == "pair":
+            sub.add_argument("--user", default=DEFAULT_USER, help="the user to pair a device for")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        argv.insert(0, "serve")
+    args = build_parser().parse_args(argv)
+    command, groups, _ = COMMANDS[args.command]
+    try:
+        settings = from_sources(args, os.environ, groups)
+    except SettingsError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    configure_logging(settings)
+    return command(settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

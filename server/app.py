@@ -1,0 +1,39 @@
+"""make_app(settings, services) -> the Tornado application and its route table."""
+
+from __future__ import annotations
+
+import tornado.web
+
+from .config import Settings
+from .handlers import auth, files, health, images, seed
+from .handlers.base import NotFoundHandler
+from .services import Services
+from .views import API
+
+ID = r"([^/]+)"
+
+
+def make_app(settings: Settings, services: Services) -> tornado.web.Application:
+    blobs = {"services": services, "root": settings.blobs_dir}
+    thumbs = {"services": services, "root": settings.thumbs_dir}
+    common = {"services": services}
+    routes: list[tornado.web.URLSpec] = [
+        tornado.web.url(f"{API}/health", health.HealthHandler, common),
+        tornado.web.url(f"{API}/auth/pair", auth.PairHandler, common),
+        tornado.web.url(f"{API}/images", images.ImagesHandler, common),
+        tornado.web.url(f"{API}/images/check", images.CheckHandler, common),
+        tornado.web.url(f"{API}/images/{ID}", images.ImageHandler, common),
+        tornado.web.url(f"{API}/images/{ID}/original", files.OriginalHandler, blobs),
+        tornado.web.url(f"{API}/images/{ID}/thumbnail", files.ThumbnailHandler, thumbs),
+        tornado.web.url(f"{API}/trash", images.TrashHandler, common),
+        tornado.web.url(f"{API}/trash/{ID}", images.TrashItemHandler, common),
+        tornado.web.url(f"{API}/trash/{ID}/restore", images.RestoreHandler, common),
+        tornado.web.url(f"{API}/service/image", seed.SeedImageHandler, blobs),
+    ]
+    return tornado.web.Application(
+        routes,
+        default_handler_class=NotFoundHandler,
+        default_handler_args=common,
+        compress_response=False,
+        xheaders=False,
+    )

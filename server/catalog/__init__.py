@@ -1,0 +1,153 @@
+"""What is known about photos, people and their devices: a protocol and its records.
+
+The embedded backend is SQLite (`catalog.sqlite`); a PostgreSQL one will take the
+same calls. Every call is a coroutine so that no backend blocks the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal, Protocol
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime | float) -> str:
+    if isinstance(moment, float | int):
+        moment = datetime.fromtimestamp(moment, UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def sort_time(taken_at: str | None, fallback: float) -> float:
+    """Seconds since the epoch for ordering; a time without offset counts as UTC."""
+    if taken_at:
+        try:
+            moment = datetime.fromisoformat(taken_at)
+        except ValueError:
+            return fallback
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+    return fallback
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Device:
+    id: int
+    user_id: int
+    name: str
+    created_at: str
+    last_seen_at: str | None
+
+
+@dataclass(frozen=True)
+class BlobRecord:
+    sha256: str
+    md5: str
+    size: int
+    format: str
+    mime: str
+    width: int | None
+    height: int | None
+    orientation: int | None
+    taken_at: str | None
+    camera_make: str | None
+    camera_model: str | None
+    has_gps: bool
+    decodable: bool
+    thumbnail: bool | None  # None: not made yet; False: cannot be made
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One photo in one person's library (or trash), with its blob."""
+
+    blob: BlobRecord
+    user_id: int
+    filename: str
+    uploaded_at: str
+    taken_ts: float
+    deleted_at: str | None
+    deleted_ts: float | None
+
+    @property
+    def sha256(self) -> str:
+        return self.blob.sha256
+
+    @property
+    def taken_at(self) -> str:
+        return self.blob.taken_at or self.uploaded_at
+
+
+Position = tuple[float, str]
+"""Where a page ends: (sort time, sha256) of its last item."""
+
+HashField = Literal["sha256", "md5"]
+
+
+class Catalog(Protocol):
+    async def close(self) -> None: ...
+
+    # people and devices
+    async def ensure_user(self, name: str) -> User: ...
+
+    async def add_token(self, user_id: int, token_hash: str, device: str) -> Device: ...
+
+    async def user_for_token(self, token_hash: str) -> tuple[User, Device] | None: ...
+
+    async def add_pairing_code(self, code_hash: str, user_id: int, expires_at: float) -> bool:
+        """False when an unexpired code with this hash exists already."""
+
+    async def redeem_pairing_code(self, code_hash: str, now: float) -> User | None:
+        """Use a code once: its user if it is known, unused and unexpired."""
+
+    # the library
+    async def add_image(
+        self, user_id: int, blob: BlobRecord, filename: str, now: float
+    ) -> tuple[ImageRecord, bool]:
+        """Record the blob (once) and the user's entry; True when the user already had it.
+
+        An entry in the trash comes back to the library and does not count as had.
+        """
+
+    async def get_image(
+        self, user_id: int, sha256: str, *, trashed: bool = False
+    ) -> ImageRecord | None: ...
+
+    async def find_by_md5(self, user_id: int, md5: str) -> ImageRecord | None: ...
+
+    async def list_images(
+        self, user_id: int, limit: int, after: Position | None, *, trashed: bool = False
+    ) -> list[ImageRecord]:
+        """Library: newest taken first. Trash: newest deleted first."""
+
+    async def present(self, user_id: int, field: HashField, values: Iterable[str]) -> set[str]:
+        """Which of these hashes the user has in the library (not the trash)."""
+
+    async def trash(self, user_id: int, sha256: str, now: float) -> ImageRecord | None: ...
+
+    async def restore(self, user_id: int, sha256: str) -> ImageRecord | None: ...
+
+    async def purge(self, user_id: int, sha256: str) -> bool:
+        """Remove a trashed entry for good."""
+
+    async def expire_trash(self, deleted_before: float) -> int: ...
+
+    async def is_referenced(self, sha256: str) -> bool: ...
+
+    async def drop_unreferenced_blobs(self) -> list[str]:
+        """Forget blobs no entry refers to; their hashes, for the store to delete."""
+
+    async def known_blobs(self) -> set[str]: ...
+
+    async def set_thumbnail(self, sha256: str, made: bool) -> None: ...

@@ -1,0 +1,436 @@
+"""The embedded catalog: one SQLite file in WAL mode, used from one thread.
+
+Migrations are numbered SQL scripts applied in order at start-up; the schema
+version lives in `PRAGMA user_version`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from . import BlobRecord, Device, HashField, ImageRecord, Position, User, iso, sort_time
+
+T = TypeVar("T")
+
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE tokens (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        token_hash TEXT NOT NULL UNIQUE,
+        device TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        last_seen_at REAL,
+        revoked_at REAL
+    );
+    CREATE TABLE pairing_codes (
+        code_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        expires_at REAL NOT NULL,
+        used_at REAL
+    );
+    CREATE TABLE blobs (
+        sha256 TEXT PRIMARY KEY,
+        md5 TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        format TEXT NOT NULL,
+        mime TEXT NOT NULL,
+        width INTEGER,
+        height INTEGER,
+        orientation INTEGER,
+        taken_at TEXT,
+        camera_make TEXT,
+        camera_model TEXT,
+        has_gps INTEGER NOT NULL,
+        decodable INTEGER NOT NULL,
+        thumbnail INTEGER,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX blobs_md5 ON blobs(md5);
+    CREATE TABLE entries (
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        sha256 TEXT NOT NULL REFERENCES blobs(sha256),
+        filename TEXT NOT NULL,
+        uploaded_at REAL NOT NULL,
+        taken_ts REAL NOT NULL,
+        deleted_at REAL,
+        PRIMARY KEY (user_id, sha256)
+    );
+    CREATE INDEX entries_library ON entries(user_id, taken_ts DESC, sha256 DESC)
+        WHERE deleted_at IS NULL;
+    CREATE INDEX entries_trash ON entries(user_id, deleted_at DESC, sha256 DESC)
+        WHERE deleted_at IS NOT NULL;
+    CREATE INDEX entries_sha256 ON entries(sha256);
+    """,
+]
+
+_IMAGE_COLUMNS = """
+    b.sha256, b.md5, b.size, b.format, b.mime, b.width, b.height, b.orientation,
+    b.taken_at, b.camera_make, b.camera_model, b.has_gps, b.decodable, b.thumbnail,
+    e.user_id, e.filename, e.uploaded_at, e.taken_ts, e.deleted_at
+"""
+_IMAGE_FROM = "FROM entries e JOIN blobs b ON b.sha256 = e.sha256"
+
+LAST_SEEN_RESOLUTION = 60.0
+
+
+def _image(row: sqlite3.Row) -> ImageRecord:
+    blob = BlobRecord(
+        sha256=row[0],
+        md5=row[1],
+        size=row[2],
+        format=row[3],
+        mime=row[4],
+        width=row[5],
+        height=row[6],
+        orientation=row[7],
+        taken_at=row[8],
+        camera_make=row[9],
+        camera_model=row[10],
+        has_gps=bool(row[11]),
+        decodable=bool(row[12]),
+        thumbnail=None if row[13] is None else bool(row[13]),
+    )
+    return ImageRecord(
+        blob=blob,
+        user_id=row[14],
+        filename=row[15],
+        uploaded_at=iso(row[16]),
+        taken_ts=row[17],
+        deleted_at=None if row[18] is None else iso(row[18]),
+        deleted_ts=row[18],
+    )
+
+
+class SQLiteCatalog:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog")
+        self._db: sqlite3.Connection = self._executor.submit(self._connect).result()
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode = WAL")
+        # An acknowledged upload must survive power loss: FULL syncs the WAL on commit.
+        db.execute("PRAGMA synchronous = FULL")
+        db.execute("PRAGMA foreign_keys = ON")
+        db.execute("PRAGMA busy_timeout = 10000")
+        self._migrate(db)
+        return db
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        version: int = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise RuntimeError(
+                f"the catalog is at schema {version}, newer than this server knows "
+                f"({len(MIGRATIONS)}): upgrade Tubei"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    @property
+    def schema_version(self) -> int:
+        return len(MIGRATIONS)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def _transaction(self, fn: Callable[..., T], *args: Any) -> T:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(*args)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return result
+
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._run(self._transaction, fn, *args)
+
+    async def close(self) -> None:
+        await self._run(self._db.close)
+        self._executor.shutdown(wait=True)
+
+    def close_now(self) -> None:
+        self._executor.submit(self._db.close).result()
+        self._executor.shutdown(wait=True)
+
+    # people and devices ------------------------------------------------------
+
+    def _ensure_user(self, name: str) -> User:
+        self._db.execute(
+            "INSERT INTO users (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+            (name, time.time()),
+        )
+        row = self._db.execute("SELECT id, name FROM users WHERE name = ?", (name,)).fetchone()
+        return User(row[0], row[1])
+
+    async def ensure_user(self, name: str) -> User:
+        return await self._write(self._ensure_user, name)
+
+    def _add_token(self, user_id: int, token_hash: str, device: str) -> Device:
+        now = time.time()
+        cursor = self._db.execute(
+            "INSERT INTO tokens (user_id, token_hash, device, created_at) VALUES (?, ?, ?, ?)",
+            (user_id, token_hash, device, now),
+        )
+        assert cursor.lastrowid is not None
+        return Device(cursor.lastrowid, user_id, device, iso(now), None)
+
+    async def add_token(self, user_id: int, token_hash: str, device: str) -> Device:
+        return await self._write(self._add_token, user_id, token_hash, device)
+
+    def _user_for_token(self, token_hash: str) -> tuple[User, Device] | None:
+        row = self._db.execute(
+            "SELECT u.id, u.name, t.id, t.device, t.created_at, t.last_seen_at "
+            "FROM tokens t JOIN users u ON u.id = t.user_id "
+            "WHERE t.token_hash = ? AND t.revoked_at IS NULL",
+            (token_hash,),
+        ).fetchone()
+        if row is None:
+            return None
+        now = time.time()
+        if row[5] is None or now - row[5] > LAST_SEEN_RESOLUTION:
+            self._db.execute("UPDATE tokens SET last_seen_at = ? WHERE id = ?", (now, row[2]))
+        device = Device(row[2], row[0], row[3], iso(row[4]), iso(now))
+        return User(row[0], row[1]), device
+
+    async def user_for_token(self, token_hash: str) -> tuple[User, Device] | None:
+        return await self._run(self._user_for_token, token_hash)
+
+    def _add_pairing_code(self, code_hash: str, user_id: int, expires_at: float) -> bool:
+        self._db.execute(
+            "DELETE FROM pairing_codes WHERE expires_at < ? OR used_at IS NOT NULL",
+            (time.time(),),
+        )
+        cursor = self._db.execute(
+            "INSERT INTO pairing_codes (code_hash, user_id, expires_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (code_hash) DO NOTHING",
+            (code_hash, user_id, expires_at),
+        )
+        return cursor.rowcount == 1
+
+    async def add_pairing_code(self, code_hash: str, user_id: int, expires_at: float) -> bool:
+        return await self._write(self._add_pairing_code, code_hash, user_id, expires_at)
+
+    def _redeem_pairing_code(self, code_hash: str, now: float) -> User | None:
+        row = self._db.execute(
+            "UPDATE pairing_codes SET used_at = ? "
+            "WHERE code_hash = ? AND used_at IS NULL AND expires_at >= ? RETURNING user_id",
+            (now, code_hash, now),
+        ).fetchone()
+        if row is None:
+            return None
+        user = self._db.execute("SELECT id, name FROM users WHERE id = ?", (row[0],)).fetchone()
+        return User(user[0], user[1])
+
+    async def redeem_pairing_code(self, code_hash: str, now: float) -> User | None:
+        return await self._write(self._redeem_pairing_code, code_hash, now)
+
+    # the library -------------------------------------------------------------
+
+    def _get(self, user_id: int, sha256: str, trashed: bool) -> ImageRecord | None:
+        state = "IS NOT NULL" if trashed else "IS NULL"
+        row = self._db.execute(
+            f"SELECT {_IMAGE_COLUMNS} {_IMAGE_FROM} "
+            f"WHERE e.user_id = ? AND e.sha256 = ? AND e.deleted_at {state}",
+            (user_id, sha256),
+        ).fetchone()
+        return None if row is None else _image(row)
+
+    async def get_image(
+        self, user_id: int, sha256: str, *, trashed: bool = False
+    ) -> ImageRecord | None:
+        return await self._run(self._get, user_id, sha256, trashed)
+
+    def _add_image(
+        self, user_id: int, blob: BlobRecord, filename: str, now: float
+    ) -> tuple[ImageRecord, bool]:
+        self._db.execute(
+            "INSERT INTO blobs (sha256, md5, size, format, mime, width, height, orientation, "
+            "taken_at, camera_make, camera_model, has_gps, decodable, thumbnail, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (sha256) DO NOTHING",
+            (
+                blob.sha256,
+                blob.md5,
+                blob.size,
+                blob.format,
+                blob.mime,
+                blob.width,
+                blob.height,
+                blob.orientation,
+                blob.taken_at,
+                blob.camera_make,
+                blob.camera_model,
+                blob.has_gps,
+                blob.decodable,
+                None if blob.thumbnail is None else int(blob.thumbnail),
+                now,
+            ),
+        )
+        existing = self._db.execute(
+            "SELECT deleted_at FROM entries WHERE user_id = ? AND sha256 = ?",
+            (user_id, blob.sha256),
+        ).fetchone()
+        if existing is None:
+            self._db.execute(
+                "INSERT INTO entries (user_id, sha256, filename, uploaded_at, taken_ts) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (user_id, blob.sha256, filename, now, sort_time(blob.taken_at, now)),
+            )
+        elif existing[0] is not None:
+            self._db.execute(
+                "UPDATE entries SET deleted_at = NULL WHERE user_id = ? AND sha256 = ?",
+                (user_id, blob.sha256),
+            )
+        record = self._get(user_id, blob.sha256, False)
+        assert record is not None
+        return record, existing is not None and existing[0] is None
+
+    async def add_image(
+        self, user_id: int, blob: BlobRecord, filename: str, now: float
+    ) -> tuple[ImageRecord, bool]:
+        return await self._write(self._add_image, user_id, blob, filename, now)
+
+    def _find_by_md5(self, user_id: int, md5: str) -> ImageRecord | None:
+        row = self._db.execute(
+            f"SELECT {_IMAGE_COLUMNS} {_IMAGE_FROM} "
+            "WHERE e.user_id = ? AND b.md5 = ? AND e.deleted_at IS NULL "
+            "ORDER BY e.uploaded_at DESC LIMIT 1",
+            (user_id, md5),
+        ).fetchone()
+        return None if row is None else _image(row)
+
+    async def find_by_md5(self, user_id: int, md5: str) -> ImageRecord | None:
+        return await self._run(self._find_by_md5, user_id, md5)
+
+    def _list(
+        self, user_id: int, limit: int, after: Position | None, trashed: bool
+    ) -> list[ImageRecord]:
+        key = "e.deleted_at" if trashed else "e.taken_ts"
+        state = "IS NOT NULL" if trashed else "IS NULL"
+        sql = f"SELECT {_IMAGE_COLUMNS} {_IMAGE_FROM} WHERE e.user_id = ? AND e.deleted_at {state}"
+        params: list[Any] = [user_id]
+        if after is not None:
+            sql += f" AND ({key}, e.sha256) < (?, ?)"
+            params += [after[0], after[1]]
+        sql += f" ORDER BY {key} DESC, e.sha256 DESC LIMIT ?"
+        params.append(limit)
+        return [_image(row) for row in self._db.execute(sql, params)]
+
+    async def list_images(
+        self, user_id: int, limit: int, after: Position | None, *, trashed: bool = False
+    ) -> list[ImageRecord]:
+        return await self._run(self._list, user_id, limit, after, trashed)
+
+    def _present(self, user_id: int, field: HashField, values: list[str]) -> set[str]:
+        column = {"sha256": "b.sha256", "md5": "b.md5"}[field]
+        found: set[str] = set()
+        for start in range(0, len(values), 500):
+            batch = values[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            rows = self._db.execute(
+                f"SELECT {column} {_IMAGE_FROM} WHERE e.user_id = ? "
+                f"AND e.deleted_at IS NULL AND {column} IN ({marks})",
+                [user_id, *batch],
+            )
+            found.update(row[0] for row in rows)
+        return found
+
+    async def present(self, user_id: int, field: HashField, values: Iterable[str]) -> set[str]:
+        return await self._run(self._present, user_id, field, list(values))
+
+    def _trash(self, user_id: int, sha256: str, now: float) -> ImageRecord | None:
+        self._db.execute(
+            "UPDATE entries SET deleted_at = ? "
+            "WHERE user_id = ? AND sha256 = ? AND deleted_at IS NULL",
+            (now, user_id, sha256),
+        )
+        return self._get(user_id, sha256, True)
+
+    async def trash(self, user_id: int, sha256: str, now: float) -> ImageRecord | None:
+        return await self._write(self._trash, user_id, sha256, now)
+
+    def _restore(self, user_id: int, sha256: str) -> ImageRecord | None:
+        self._db.execute(
+            "UPDATE entries SET deleted_at = NULL "
+            "WHERE user_id = ? AND sha256 = ? AND deleted_at IS NOT NULL",
+            (user_id, sha256),
+        )
+        return self._get(user_id, sha256, False)
+
+    async def restore(self, user_id: int, sha256: str) -> ImageRecord | None:
+        return await self._write(self._restore, user_id, sha256)
+
+    def _purge(self, user_id: int, sha256: str) -> bool:
+        cursor = self._db.execute(
+            "DELETE FROM entries WHERE user_id = ? AND sha256 = ? AND deleted_at IS NOT NULL",
+            (user_id, sha256),
+        )
+        return cursor.rowcount > 0
+
+    async def purge(self, user_id: int, sha256: str) -> bool:
+        return await self._write(self._purge, user_id, sha256)
+
+    def _expire_trash(self, deleted_before: float) -> int:
+        cursor = self._db.execute(
+            "DELETE FROM entries WHERE deleted_at IS NOT NULL AND deleted_at < ?",
+            (deleted_before,),
+        )
+        return cursor.rowcount
+
+    async def expire_trash(self, deleted_before: float) -> int:
+        return await self._write(self._expire_trash, deleted_before)
+
+    def _is_referenced(self, sha256: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM entries WHERE sha256 = ? LIMIT 1", (sha256,))
+        return row.fetchone() is not None
+
+    async def is_referenced(self, sha256: str) -> bool:
+        return await self._run(self._is_referenced, sha256)
+
+    def _drop_unreferenced(self) -> list[str]:
+        rows = self._db.execute(
+            "DELETE FROM blobs WHERE NOT EXISTS "
+            "(SELECT 1 FROM entries e WHERE e.sha256 = blobs.sha256) RETURNING sha256"
+        )
+        return sorted(row[0] for row in rows)
+
+    async def drop_unreferenced_blobs(self) -> list[str]:
+        return await self._write(self._drop_unreferenced)
+
+    def _known(self) -> set[str]:
+        return {row[0] for row in self._db.execute("SELECT sha256 FROM blobs")}
+
+    async def known_blobs(self) -> set[str]:
+        return await self._run(self._known)
+
+    def _set_thumbnail(self, sha256: str, made: bool) -> None:
+        self._db.execute("UPDATE blobs SET thumbnail = ? WHERE sha256 = ?", (int(made), sha256))
+
+    async def set_thumbnail(self, sha256: str, made: bool) -> None:
+        await self._write(self._set_thumbnail, sha256, made)

@@ -1,0 +1,180 @@
+"""One typed Settings object: command line > environment (TUBEI_*) > defaults.
+
+Every setting is declared once, with its default, its help text and the group of
+commands that take it. A malformed value is an error at start-up that names the
+setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "TUBEI_"
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
+_POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}
+
+
+def parse_size(text: str) -> int:
+    """`4GiB`, `4G`, `512M`, `1048576` -> bytes (binary multiples)."""
+    match = _SIZE.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a size such as 512M or 4GiB")
+    number, unit, _ = match.groups()
+    return int(float(number) * 1024 ** _POWERS[unit.lower()])
+
+
+def parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"{text!r} is not true or false")
+
+
+def parse_port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"{port} is not a TCP port")
+    return port
+
+
+def parse_positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError(f"{value} is not a positive number")
+    return value
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    group: str = "serve",
+    parse: Callable[[str], Any] = str,
+    metavar: str | None = None,
+) -> Any:
+    return field(
+        default=default,
+        metadata={"help": help, "group": group, "parse": parse, "metavar": metavar},
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    data: Path = setting(
+        Path("./data"),
+        "folder for photos, thumbnails and the catalog",
+        group="common",
+        parse=Path,
+        metavar="DIR",
+    )
+    log_level: str = setting("info", "debug, info, warning or error", group="common")
+    host: str = setting("0.0.0.0", "address to listen on")
+    port: int = setting(8000, "TCP port to listen on", parse=parse_port)
+    public_url: str = setting(
+        "",
+        "address phones use to reach the server, put in pairing QR codes "
+        "(default: guessed from this machine's LAN address)",
+        metavar="URL",
+    )
+    max_upload_size: int = setting(
+        4 * 1024**3,
+        "largest request body accepted by an upload",
+        parse=parse_size,
+        metavar="SIZE",
+    )
+    max_pixels: int = setting(
+        250_000_000,
+        "images with more pixels are kept but never decoded (no thumbnail)",
+        parse=parse_positive,
+        metavar="N",
+    )
+    gc_interval: int = setting(
+        3600,
+        "seconds between background garbage collections",
+        parse=parse_positive,
+        metavar="SECONDS",
+    )
+    trash_days: float = setting(
+        30.0,
+        "days a deleted photo stays in the trash before it is purged",
+        group="common",
+        parse=float,
+        metavar="DAYS",
+    )
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.data / "blobs"
+
+    @property
+    def thumbs_dir(self) -> Path:
+        return self.data / "thumbs"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.data / "tmp"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.data / "catalog.sqlite3"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names it."""
+
+
+def _fields(groups: Iterable[str]) -> list[dataclasses.Field[Any]]:
+    wanted = set(groups)
+    return [f for f in dataclasses.fields(Settings) if f.metadata["group"] in wanted]
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def add_arguments(parser: argparse.ArgumentParser, groups: Iterable[str]) -> None:
+    """Declare `--flag` for every setting of these groups (values parsed later)."""
+    for f in _fields(groups):
+        parser.add_argument(
+            "--" + f.name.replace("_", "-"),
+            dest=f.name,
+            default=None,
+            metavar=f.metadata["metavar"],
+            help=f"{f.metadata['help']} (env {env_name(f.name)}; default {f.default})",
+        )
+
+
+def from_sources(
+    args: argparse.Namespace | None = None,
+    environ: Mapping[str, str] | None = None,
+    groups: Iterable[str] = ("common", "serve"),
+    **overrides: Any,
+) -> Settings:
+    """Build Settings: keyword overrides > command line > environment > defaults."""
+    environ = environ or {}
+    values: dict[str, Any] = {}
+    for f in _fields(groups):
+        raw = getattr(args, f.name, None) if args is not None else None
+        source = f"--{f.name.replace('_', '-')}"
+        if raw is None and env_name(f.name) in environ:
+            raw, source = environ[env_name(f.name)], env_name(f.name)
+        if raw is None:
+            continue
+        try:
+            values[f.name] = f.metadata["parse"](raw)
+        except ValueError as error:
+            raise SettingsError(f"{source}: {error}") from None
+    values.update(overrides)
+    settings = Settings(**values)
+    if settings.log_level not in {"debug", "info", "warning", "error"}:
+        raise SettingsError(f"log_level: {settings.log_level!r} is not debug/info/warning/error")
+    return settings

@@ -1,0 +1,86 @@
+"""One catalogue of errors: a code, an HTTP status and a sentence.
+
+Services raise `ApiError`; handlers turn it into
+`{"error": {"code": ..., "message": ...}}` with the matching status.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ErrorKind:
+    code: str
+    status: int
+    message: str
+
+
+class ApiError(Exception):
+    def __init__(self, kind: ErrorKind, message: str | None = None) -> None:
+        super().__init__(message or kind.message)
+        self.kind = kind
+        self.message = message or kind.message
+
+    @property
+    def code(self) -> str:
+        return self.kind.code
+
+    @property
+    def status(self) -> int:
+        return self.kind.status
+
+    def to_json(self) -> dict[str, dict[str, str]]:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+BAD_REQUEST = ErrorKind("bad_request", 400, "The request is malformed.")
+INVALID_JSON = ErrorKind("invalid_json", 400, "The request body is not valid JSON.")
+INVALID_ARGUMENT = ErrorKind("invalid_argument", 400, "A parameter has an invalid value.")
+INVALID_CURSOR = ErrorKind("invalid_cursor", 400, "The cursor is not one this server issued.")
+INVALID_ID = ErrorKind("invalid_id", 400, "An image id is 64 lowercase hexadecimal digits.")
+INVALID_MD5 = ErrorKind("invalid_md5", 400, "An md5 is 32 hexadecimal digits.")
+BAD_MULTIPART = ErrorKind("bad_multipart", 400, "The multipart body is malformed.")
+NO_FILES = ErrorKind("no_files", 400, "The request carries no file.")
+EMPTY_FILE = ErrorKind("empty_file", 400, "The file is empty.")
+UNAUTHORIZED = ErrorKind("unauthorized", 401, "A valid bearer token is required.")
+INVALID_PAIRING_CODE = ErrorKind(
+    "invalid_pairing_code", 401, "The pairing code is wrong, used or expired."
+)
+NOT_FOUND = ErrorKind("not_found", 404, "Nothing is here.")
+IMAGE_NOT_FOUND = ErrorKind("image_not_found", 404, "No such image in your library.")
+NO_THUMBNAIL = ErrorKind(
+    "no_thumbnail",
+    404,
+    "This photo has no thumbnail: it could not be decoded. The original is kept.",
+)
+METHOD_NOT_ALLOWED = ErrorKind("method_not_allowed", 405, "This method is not allowed here.")
+PAYLOAD_TOO_LARGE = ErrorKind("payload_too_large", 413, "The request body is too large.")
+UNSUPPORTED_MEDIA_TYPE = ErrorKind(
+    "unsupported_media_type", 415, "The file is not an image format Tubei keeps."
+)
+RANGE_NOT_SATISFIABLE = ErrorKind(
+    "range_not_satisfiable", 416, "The requested range is outside the file."
+)
+INSUFFICIENT_STORAGE = ErrorKind("insufficient_storage", 507, "The server's disk is full.")
+INTERNAL = ErrorKind("internal_error", 500, "The server failed; the request was not completed.")
+
+_BY_STATUS = {
+    400: BAD_REQUEST,
+    401: UNAUTHORIZED,
+    404: NOT_FOUND,
+    405: METHOD_NOT_ALLOWED,
+    413: PAYLOAD_TOO_LARGE,
+    415: UNSUPPORTED_MEDIA_TYPE,
+    416: RANGE_NOT_SATISFIABLE,
+    507: INSUFFICIENT_STORAGE,
+}
+
+
+def for_status(status: int) -> ErrorKind:
+    """The catalogue entry for an HTTP status raised by Tornado itself."""
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    if status >= 500:
+        return INTERNAL
+    return ErrorKind("http_" + str(status), status, "The request could not be completed.")

@@ -1,0 +1,1 @@
+"""HTTP and WebSocket handlers: HTTP in, calls on the services, HTTP out."""

@@ -1,0 +1,125 @@
+"""What every handler shares: JSON in and out, errors as JSON, bearer auth."""
+
+from __future__ import annotations
+
+import json
+import logging
+from types import TracebackType
+from typing import Any
+
+import tornado.web
+
+from .. import errors
+from ..catalog import Device, User
+from ..services import Services
+
+log = logging.getLogger(__name__)
+
+MAX_JSON_BODY = 1024 * 1024
+
+
+def bearer_token(request: tornado.httputil.HTTPServerRequest) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+class ErrorsMixin(tornado.web.RequestHandler):
+    """Every error leaves as `{"error": {"code", "message"}}`, never a stack trace."""
+
+    def error_body(self, error: errors.ApiError) -> dict[str, Any]:
+        return error.to_json()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc_info = kwargs.get("exc_info")
+        value = exc_info[1] if exc_info else None
+        if isinstance(value, errors.ApiError):
+            error = value
+        elif isinstance(value, tornado.web.HTTPError):
+            error = errors.ApiError(errors.for_status(value.status_code))
+        else:
+            error = errors.ApiError(errors.for_status(status_code))
+        self.set_status(error.status)
+        if error.status == 401:
+            self.set_header("WWW-Authenticate", 'Bearer realm="tubei"')
+        self.clear_header("Content-Disposition")
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(self.error_body(error), ensure_ascii=False))
+
+    def log_exception(
+        self,
+        typ: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if isinstance(value, errors.ApiError):
+            if value.status >= 500:
+                log.error("%s %s: %s", self.request.method, self.request.uri, value.message)
+            return
+        super().log_exception(typ, value, tb)
+
+
+class ApiHandler(ErrorsMixin):
+    """A JSON API handler; authenticated unless `public` is set."""
+
+    public = False
+    services: Services
+    user: User
+    device: Device
+
+    def initialize(self, services: Services) -> None:
+        self.services = services
+
+    def set_default_headers(self) -> None:
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Content-Type-Options", "nosniff")
+
+    async def prepare(self) -> None:
+        if not self.public:
+            await self.authenticate()
+
+    async def authenticate(self) -> None:
+        token = bearer_token(self.request)
+        found = await self.services.auth.authenticate(token) if token else None
+        if found is None:
+            raise errors.ApiError(errors.UNAUTHORIZED)
+        self.user, self.device = found
+
+    def write_json(self, body: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps(body, ensure_ascii=False))
+
+    def json_body(self) -> dict[str, Any]:
+        if len(self.request.body) > MAX_JSON_BODY:
+            raise errors.ApiError(errors.PAYLOAD_TOO_LARGE)
+        try:
+            body = json.loads(self.request.body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            raise errors.ApiError(errors.INVALID_JSON) from None
+        if not isinstance(body, dict):
+            raise errors.ApiError(errors.INVALID_JSON, "The request body must be a JSON object.")
+        return body
+
+    def query_int(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.get_query_argument(name, None)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise errors.ApiError(
+                errors.INVALID_ARGUMENT, f"{name} must be a whole number from {low} to {high}."
+            )
+        return value
+
+
+class NotFoundHandler(ApiHandler):
+    public = True
+
+    async def prepare(self) -> None:
+        raise errors.ApiError(errors.NOT_FOUND)

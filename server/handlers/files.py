@@ -1,0 +1,105 @@
+"""Originals and thumbnails, served by Tornado's StaticFileHandler.
+
+StaticFileHandler already does Range (206/416), conditional GET (304) and chunked
+writes; these subclasses only say which file, its type, its ETag (the sha256, so
+no file is ever re-read to make one) and how long it may be cached.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from pathlib import Path
+
+import tornado.web
+
+from .. import errors
+from ..catalog import ImageRecord
+from .base import ApiHandler
+
+IMMUTABLE = "private, max-age=31536000, immutable"
+
+
+def content_disposition(filename: str, kind: str = "inline") -> str:
+    """Both forms of RFC 6266: an ASCII fallback and the exact UTF-8 name."""
+    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\%' else "_" for ch in filename)
+    exact = urllib.parse.quote(filename, safe="")
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{exact}"
+
+
+class FileHandler(ApiHandler, tornado.web.StaticFileHandler):
+    record: ImageRecord
+    etag: str
+
+    def initialize(self, services: object, root: Path | None = None) -> None:  # type: ignore[override]
+        ApiHandler.initialize(self, services)  # type: ignore[arg-type]
+        tornado.web.StaticFileHandler.initialize(self, path=str(root or "/nonexistent"))
+
+    def set_default_headers(self) -> None:
+        self.set_header("X-Content-Type-Options", "nosniff")
+
+    def compute_etag(self) -> str | None:
+        return getattr(self, "etag", None)
+
+    def get_cache_time(self, path: str, modified: object, mime_type: str) -> int:
+        return 0
+
+    async def send_file(self, root: Path, path: Path, etag: str, include_body: bool) -> None:
+        self.root = str(root)
+        self.etag = f'"{etag}"'
+        await tornado.web.StaticFileHandler.get(
+            self, path.relative_to(root).as_posix(), include_body
+        )
+
+
+class OriginalFileMixin(FileHandler):
+    async def send_original(self, record: ImageRecord, include_body: bool) -> None:
+        store = self.services.store
+        path = store.local_path(record.sha256)
+        if path is None:
+            raise errors.ApiError(errors.IMAGE_NOT_FOUND)
+        self.record = record
+        await self.send_file(store.root, path, record.sha256, include_body)
+
+    def get_content_type(self) -> str:
+        return self.record.blob.mime
+
+    def set_extra_headers(self, path: str) -> None:
+        self.set_header("Cache-Control", IMMUTABLE)
+        self.set_header("Content-Disposition", content_disposition(self.record.filename))
+
+
+class OriginalHandler(OriginalFileMixin):
+    async def get(self, image_id: str, include_body: bool = True) -> None:  # type: ignore[override]
+        record = await self.services.library.get(self.user, image_id)
+        await self.send_original(record, include_body)
+
+    async def head(self, image_id: str) -> None:  # type: ignore[override]
+        await self.get(image_id, include_body=False)
+
+
+THUMBNAIL_ALIASES = {"grid": 360, "360": 360, "preview": 1440, "1440": 1440}
+
+
+class ThumbnailHandler(FileHandler):
+    async def get(self, image_id: str, include_body: bool = True) -> None:  # type: ignore[override]
+        record = await self.services.library.get(self.user, image_id)
+        size_name = self.get_query_argument("size", "grid")
+        size = THUMBNAIL_ALIASES.get(size_name)
+        if size is None:
+            raise errors.ApiError(
+                errors.INVALID_ARGUMENT, "size must be grid (360) or preview (1440)."
+            )
+        thumbnails = self.services.library.thumbnails
+        path = await thumbnails.ensure(record.blob, size)
+        if path is None:
+            raise errors.ApiError(errors.NO_THUMBNAIL)
+        await self.send_file(thumbnails.root, path, f"{record.sha256}-{size}", include_body)
+
+    async def head(self, image_id: str) -> None:  # type: ignore[override]
+        await self.get(image_id, include_body=False)
+
+    def get_content_type(self) -> str:
+        return "image/jpeg"
+
+    def set_extra_headers(self, path: str) -> None:
+        self.set_header("Cache-Control", IMMUTABLE)

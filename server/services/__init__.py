@@ -1,0 +1,67 @@
+"""Domain services, and the one object that holds them for the handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from ..catalog.sqlite import SQLiteCatalog
+from ..config import Settings
+from ..storage.local import LocalBlobStore
+from .auth import AuthService
+from .library import LibraryService
+from .thumbnails import Thumbnails
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    catalog: SQLiteCatalog
+    store: LocalBlobStore
+    auth: AuthService
+    library: LibraryService
+    io_executor: ThreadPoolExecutor
+    imaging_executor: ThreadPoolExecutor
+
+    async def close(self) -> None:
+        await self.library.thumbnails.drain()
+        await self.catalog.close()
+        self.io_executor.shutdown(wait=True)
+        self.imaging_executor.shutdown(wait=True)
+
+    async def run_gc_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.gc_interval)
+            try:
+                report = await self.library.collect_garbage()
+                log.info("garbage collected: %s", report)
+            except Exception:
+                log.exception("garbage collection failed")
+
+
+def build_services(settings: Settings) -> Services:
+    """Open the catalog (migrating it) and the store under `settings.data`."""
+    settings.data.mkdir(parents=True, exist_ok=True)
+    io_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="io")
+    imaging_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="imaging")
+    catalog = SQLiteCatalog(settings.catalog_path)
+    store = LocalBlobStore(settings.blobs_dir, settings.tmp_dir, io_executor)
+    thumbnails = Thumbnails(
+        settings.thumbs_dir, store, catalog, imaging_executor, settings.max_pixels
+    )
+    library = LibraryService(
+        catalog, store, thumbnails, imaging_executor, settings.max_pixels, settings.trash_days
+    )
+    return Services(
+        settings=settings,
+        catalog=catalog,
+        store=store,
+        auth=AuthService(catalog),
+        library=library,
+        io_executor=io_executor,
+        imaging_executor=imaging_executor,
+    )

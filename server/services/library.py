@@ -1,0 +1,256 @@
+"""A person's library: ingest, browse, trash, restore, purge, and collect garbage.
+
+Ingest is two steps so that a request carrying several files is all-or-nothing
+for its well-formed parts: `stage` checks bytes already on disk in the staging
+area (not empty, an image, metadata read), `commit` puts them in the store and
+the catalog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import re
+import time
+import unicodedata
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+from .. import errors, imaging
+from ..catalog import BlobRecord, Catalog, HashField, ImageRecord, Position, User
+from ..storage import BlobStore, BlobWriter, StorageFull
+from .thumbnails import Thumbnails
+
+log = logging.getLogger(__name__)
+
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+MD5_RE = re.compile(r"^[0-9a-fA-F]{32}$")
+MAX_FILENAME = 255
+STALE_STAGING = 6 * 3600.0
+MAX_PAGE = 500
+DEFAULT_PAGE = 100
+MAX_CHECK = 5000
+
+
+@dataclass
+class Staged:
+    writer: BlobWriter
+    blob: BlobRecord
+    filename: str
+    field: str
+
+
+@dataclass(frozen=True)
+class Ingested:
+    image: ImageRecord
+    duplicate: bool
+    field: str
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[ImageRecord]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class GcReport:
+    trash_expired: int
+    blobs_removed: int
+    orphan_files: int
+    thumbnails_removed: int
+    staging_removed: int
+
+
+def clean_filename(name: str, fallback: str) -> str:
+    """The last path component, printable, at most 255 characters."""
+    name = unicodedata.normalize("NFC", name.replace("\\", "/").rsplit("/", 1)[-1])
+    name = "".join(ch for ch in name if ch.isprintable()).strip().lstrip(".")
+    return name[:MAX_FILENAME] or fallback
+
+
+def check_id(image_id: str) -> str:
+    if not SHA256_RE.match(image_id):
+        raise errors.ApiError(errors.INVALID_ID)
+    return image_id
+
+
+def check_md5(md5: str) -> str:
+    if not MD5_RE.match(md5):
+        raise errors.ApiError(errors.INVALID_MD5)
+    return md5.lower()
+
+
+def encode_cursor(position: Position) -> str:
+    raw = json.dumps([position[0], position[1]], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Position:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value = json.loads(raw)
+        moment, sha256 = value
+        if not isinstance(moment, int | float) or isinstance(moment, bool):
+            raise ValueError("time")
+        if not isinstance(sha256, str) or not SHA256_RE.match(sha256):
+            raise ValueError("id")
+        return float(moment), sha256
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise errors.ApiError(errors.INVALID_CURSOR) from None
+
+
+class LibraryService:
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: BlobStore,
+        thumbnails: Thumbnails,
+        imaging_executor: Executor,
+        max_pixels: int,
+        trash_days: float = 30.0,
+    ) -> None:
+        self._catalog = catalog
+        self._store = store
+        self.thumbnails = thumbnails
+        self._imaging = imaging_executor
+        self._max_pixels = max_pixels
+        self._trash_seconds = trash_days * 86400
+        # Placing a blob and recording it, and forgetting a blob and deleting it,
+        # must not interleave, or a new entry could point at a deleted file.
+        self._blob_lock = asyncio.Lock()
+
+    # ingest ------------------------------------------------------------------
+
+    def open_writer(self) -> BlobWriter:
+        return self._store.open_writer()
+
+    async def stage(self, writer: BlobWriter, filename: str, field: str) -> Staged:
+        """Check finished bytes; raises ApiError (and drops them) when refused."""
+        try:
+            if writer.size == 0:
+                raise errors.ApiError(errors.EMPTY_FILE)
+            kind = imaging.sniff(writer.head)
+            if kind is None:
+                raise errors.ApiError(errors.UNSUPPORTED_MEDIA_TYPE)
+            staged = await writer.finish()
+            meta = await asyncio.get_running_loop().run_in_executor(
+                self._imaging, imaging.read_metadata, writer.staged_path, kind, self._max_pixels
+            )
+        except StorageFull:
+            await writer.abort()
+            raise errors.ApiError(errors.INSUFFICIENT_STORAGE) from None
+        except BaseException:
+            await writer.abort()
+            raise
+        blob = BlobRecord(
+            sha256=staged.sha256,
+            md5=staged.md5,
+            size=staged.size,
+            format=meta.format,
+            mime=meta.mime,
+            width=meta.width,
+            height=meta.height,
+            orientation=meta.orientation,
+            taken_at=meta.taken_at,
+            camera_make=meta.camera_make,
+            camera_model=meta.camera_model,
+            has_gps=meta.has_gps,
+            decodable=meta.decodable,
+            thumbnail=None if meta.decodable else False,
+        )
+        fallback = f"{staged.sha256[:16]}.{meta.format.lower()}"
+        return Staged(writer, blob, clean_filename(filename, fallback), field)
+
+    async def commit(self, user: User, staged: Staged) -> Ingested:
+        try:
+            async with self._blob_lock:
+                await self._store.commit(staged.writer)
+                image, duplicate = await self._catalog.add_image(
+                    user.id, staged.blob, staged.filename, time.time()
+                )
+        except StorageFull:
+            raise errors.ApiError(errors.INSUFFICIENT_STORAGE) from None
+        finally:
+            await staged.writer.abort()
+        self.thumbnails.schedule(image.blob)
+        return Ingested(image, duplicate, staged.field)
+
+    # browse ------------------------------------------------------------------
+
+    async def get(self, user: User, image_id: str, *, trashed: bool = False) -> ImageRecord:
+        record = await self._catalog.get_image(user.id, check_id(image_id), trashed=trashed)
+        if record is None:
+            raise errors.ApiError(errors.IMAGE_NOT_FOUND)
+        return record
+
+    async def find_by_md5(self, user: User, md5: str) -> ImageRecord:
+        record = await self._catalog.find_by_md5(user.id, check_md5(md5))
+        if record is None:
+            raise errors.ApiError(errors.IMAGE_NOT_FOUND)
+        return record
+
+    async def page(
+        self, user: User, limit: int, cursor: str | None, *, trashed: bool = False
+    ) -> Page:
+        after = decode_cursor(cursor) if cursor else None
+        rows = await self._catalog.list_images(user.id, limit + 1, after, trashed=trashed)
+        items = rows[:limit]
+        next_cursor = None
+        if len(rows) > limit:
+            last = items[-1]
+            key = last.deleted_ts if trashed else last.taken_ts
+            assert key is not None
+            next_cursor = encode_cursor((key, last.sha256))
+        return Page(items, next_cursor)
+
+    async def present(self, user: User, field: HashField, values: list[str]) -> set[str]:
+        return await self._catalog.present(user.id, field, values)
+
+    # trash -------------------------------------------------------------------
+
+    async def trash(self, user: User, image_id: str) -> ImageRecord:
+        record = await self._catalog.trash(user.id, check_id(image_id), time.time())
+        if record is None:
+            raise errors.ApiError(errors.IMAGE_NOT_FOUND)
+        return record
+
+    async def restore(self, user: User, image_id: str) -> ImageRecord:
+        record = await self._catalog.restore(user.id, check_id(image_id))
+        if record is None:
+            raise errors.ApiError(errors.IMAGE_NOT_FOUND)
+        return record
+
+    async def purge(self, user: User, image_id: str) -> None:
+        if not await self._catalog.purge(user.id, check_id(image_id)):
+            raise errors.ApiError(errors.IMAGE_NOT_FOUND)
+        await self._drop_unreferenced()
+
+    async def _drop_unreferenced(self) -> int:
+        async with self._blob_lock:
+            gone = await self._catalog.drop_unreferenced_blobs()
+            for sha256 in gone:
+                await self._store.delete(sha256)
+                await self.thumbnails.remove(sha256)
+        return len(gone)
+
+    # garbage -----------------------------------------------------------------
+
+    async def collect_garbage(self) -> GcReport:
+        """Empty old trash, then remove what nothing refers to."""
+        expired = await self._catalog.expire_trash(time.time() - self._trash_seconds)
+        removed = await self._drop_unreferenced()
+        orphans = 0
+        async with self._blob_lock:
+            known = await self._catalog.known_blobs()
+            async for sha256 in self._store.all_blobs():
+                if sha256 not in known:
+                    log.warning("removing blob %s: no catalog entry refers to it", sha256)
+                    await self._store.delete(sha256)
+                    orphans += 1
+            thumbs = await self.thumbnails.remove_orphans(known)
+        staging = await self._store.clean_staging(STALE_STAGING)
+        return GcReport(expired, removed, orphans, thumbs, staging)

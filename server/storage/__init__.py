@@ -1,0 +1,72 @@
+"""Where original bytes live: a small protocol, one module per backend.
+
+A blob is named by the SHA-256 of its bytes. Bytes are first staged (hashed as
+they stream in), then committed under their name, or dropped when that name is
+already stored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class StagedBlob:
+    sha256: str
+    md5: str
+    size: int
+
+
+class BlobWriter(Protocol):
+    """Bytes on their way into the store."""
+
+    @property
+    def head(self) -> bytes:
+        """The first bytes written (up to the store's sniff window)."""
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def staged_path(self) -> Path:
+        """A local file holding the bytes written so far (for metadata)."""
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def finish(self) -> StagedBlob:
+        """Flush and fsync; the digests of everything written."""
+
+    async def abort(self) -> None:
+        """Drop the staged bytes; safe to call more than once."""
+
+
+class BlobStore(Protocol):
+    def open_writer(self) -> BlobWriter: ...
+
+    async def commit(self, writer: BlobWriter) -> bool:
+        """Put finished bytes in place under their sha256, durably.
+
+        Returns False when the blob was already stored (the staged copy is dropped).
+        """
+
+    async def exists(self, sha256: str) -> bool: ...
+
+    async def delete(self, sha256: str) -> None: ...
+
+    def local_path(self, sha256: str) -> Path | None:
+        """A file that serves the blob directly, when the backend has one."""
+
+    def all_blobs(self) -> AsyncIterator[str]: ...
+
+    async def clean_staging(self, older_than: float) -> int:
+        """Remove staged files untouched for `older_than` seconds; how many."""
+
+
+class StorageFull(Exception):
+    """The backend has no room left for the bytes being written."""

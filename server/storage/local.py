@@ -1,0 +1,192 @@
+"""Blobs as files: `blobs/ab/cd/<sha256>`, staged in `tmp/`, fsynced, renamed."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import BinaryIO, TypeVar
+
+from . import SHA256_RE, StagedBlob, StorageFull
+
+T = TypeVar("T")
+
+HEAD_BYTES = 4096
+STAGED_SUFFIX = ".part"
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _raise_full(error: OSError) -> None:
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        raise StorageFull(str(error)) from error
+
+
+class LocalBlobWriter:
+    def __init__(self, store: LocalBlobStore) -> None:
+        self._store = store
+        self._path = store.tmp_dir / f"{uuid.uuid4().hex}{STAGED_SUFFIX}"
+        self._file: BinaryIO | None = None
+        self._sha256 = hashlib.sha256()
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._head = bytearray()
+        self._size = 0
+        self._result: StagedBlob | None = None
+        self._closed = False
+
+    @property
+    def head(self) -> bytes:
+        return bytes(self._head)
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def staged_path(self) -> Path:
+        return self._path
+
+    def _open(self) -> BinaryIO:
+        if self._file is None:
+            self._file = open(self._path, "xb")  # noqa: SIM115 - closed in _finish/_abort
+        return self._file
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self._open().write(data)
+        except OSError as error:
+            _raise_full(error)
+            raise
+        self._sha256.update(data)
+        self._md5.update(data)
+
+    async def write(self, data: bytes) -> None:
+        if not data:
+            return
+        if len(self._head) < HEAD_BYTES:
+            self._head += data[: HEAD_BYTES - len(self._head)]
+        self._size += len(data)
+        await self._store.run(self._write, data)
+
+    def _finish(self) -> StagedBlob:
+        file = self._open()
+        try:
+            file.flush()
+            os.fsync(file.fileno())
+        except OSError as error:
+            _raise_full(error)
+            raise
+        finally:
+            file.close()
+            self._closed = True
+        return StagedBlob(self._sha256.hexdigest(), self._md5.hexdigest(), self._size)
+
+    async def finish(self) -> StagedBlob:
+        if self._result is None:
+            self._result = await self._store.run(self._finish)
+        return self._result
+
+    def _abort(self) -> None:
+        if self._file is not None and not self._closed:
+            self._file.close()
+            self._closed = True
+        self._path.unlink(missing_ok=True)
+
+    async def abort(self) -> None:
+        await self._store.run(self._abort)
+
+    @property
+    def result(self) -> StagedBlob:
+        if self._result is None:
+            raise RuntimeError("finish() the writer before committing it")
+        return self._result
+
+
+class LocalBlobStore:
+    """The embedded backend: one folder on the local disk."""
+
+    def __init__(self, root: Path, tmp_dir: Path, executor: ThreadPoolExecutor) -> None:
+        self.root = root
+        self.tmp_dir = tmp_dir
+        self._executor = executor
+        root.mkdir(parents=True, exist_ok=True)
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def path_for(self, sha256: str) -> Path:
+        if not SHA256_RE.match(sha256):
+            raise ValueError(f"not a sha256: {sha256!r}")
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def local_path(self, sha256: str) -> Path | None:
+        return self.path_for(sha256)
+
+    def open_writer(self) -> LocalBlobWriter:
+        return LocalBlobWriter(self)
+
+    def _commit(self, staged: Path, sha256: str) -> bool:
+        final = self.path_for(sha256)
+        if final.exists():
+            staged.unlink(missing_ok=True)
+            return False
+        created: list[Path] = []
+        for folder in (final.parent.parent, final.parent):
+            if not folder.exists():
+                folder.mkdir(exist_ok=True)
+                created.append(folder)
+        os.replace(staged, final)
+        fsync_dir(final.parent)
+        for folder in reversed(created):
+            fsync_dir(folder.parent)
+        return True
+
+    async def commit(self, writer: object) -> bool:
+        assert isinstance(writer, LocalBlobWriter)
+        return await self.run(self._commit, writer.staged_path, writer.result.sha256)
+
+    async def exists(self, sha256: str) -> bool:
+        return await self.run(self.path_for(sha256).exists)
+
+    def _delete(self, sha256: str) -> None:
+        path = self.path_for(sha256)
+        path.unlink(missing_ok=True)
+        fsync_dir(path.parent)
+
+    async def delete(self, sha256: str) -> None:
+        await self.run(self._delete, sha256)
+
+    def _list(self) -> list[str]:
+        return sorted(p.name for p in self.root.glob("??/??/*") if SHA256_RE.match(p.name))
+
+    async def all_blobs(self) -> AsyncIterator[str]:
+        for name in await self.run(self._list):
+            yield name
+
+    def _clean(self, older_than: float) -> int:
+        cutoff = time.time() - older_than
+        removed = 0
+        for path in self.tmp_dir.glob(f"*{STAGED_SUFFIX}"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
+
+    async def clean_staging(self, older_than: float) -> int:
+        return await self.run(self._clean, older_than)

@@ -1,0 +1,170 @@
+"""Shared fixtures: a real server on a real socket, its data in a temp folder."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tornado.httpclient
+import tornado.ioloop
+import tornado.web
+from PIL import Image
+
+from server.app import make_app
+from server.config import Settings
+from server.services import Services, build_services
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not here")
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data=tmp_path / "data", gc_interval=3600)
+
+
+@pytest.fixture
+def services(settings: Settings, io_loop: tornado.ioloop.IOLoop) -> Iterator[Services]:
+    built = build_services(settings)
+    yield built
+    io_loop.run_sync(built.close)
+
+
+@pytest.fixture
+def app(settings: Settings, services: Services) -> tornado.web.Application:
+    return make_app(settings, services)
+
+
+def issue_token(services: Services, io_loop: tornado.ioloop.IOLoop, user: str) -> str:
+    async def issue() -> str:
+        return (await services.auth.issue_token(user, "pytest")).token
+
+    return io_loop.run_sync(issue)
+
+
+@pytest.fixture
+def token(services: Services, io_loop: tornado.ioloop.IOLoop) -> str:
+    return issue_token(services, io_loop, "alice")
+
+
+@pytest.fixture
+def other_token(services: Services, io_loop: tornado.ioloop.IOLoop) -> str:
+    return issue_token(services, io_loop, "bob")
+
+
+def jpeg_bytes(
+    size: tuple[int, int] = (64, 48),
+    color: tuple[int, int, int] = (200, 30, 30),
+    exif: Image.Exif | None = None,
+    quality: int = 90,
+) -> bytes:
+    """A real JPEG, different for every distinct argument set."""
+    out = io.BytesIO()
+    image = Image.new("RGB", size, color)
+    image.save(out, "JPEG", quality=quality, exif=exif or Image.Exif())
+    return out.getvalue()
+
+
+def unique_jpeg(size: tuple[int, int] = (64, 48)) -> bytes:
+    """A JPEG no other call returns (random pixel noise in one corner)."""
+    image = Image.new("RGB", size, (40, 90, 160))
+    noise = Image.frombytes("RGB", (8, 8), uuid.uuid4().bytes * 12)
+    image.paste(noise, (0, 0))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=95)
+    return out.getvalue()
+
+
+def multipart(
+    files: list[tuple[str, str, bytes]],
+    fields: dict[str, str] | None = None,
+    boundary: str = "tubei-test-boundary-7MA4YWxkTrZu0gW",
+) -> tuple[bytes, str]:
+    """(body, content type) for (field, filename, bytes) files."""
+    out = io.BytesIO()
+    for name, value in (fields or {}).items():
+        out.write(f"--{boundary}\r\n".encode())
+        out.write(f'Content-Disposition: form-data; name="{name}"\r\n\r\n'.encode())
+        out.write(value.encode() + b"\r\n")
+    for field, filename, data in files:
+        out.write(f"--{boundary}\r\n".encode())
+        out.write(
+            f'Content-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n".encode()
+        )
+        out.write(data + b"\r\n")
+    out.write(f"--{boundary}--\r\n".encode())
+    return out.getvalue(), f"multipart/form-data; boundary={boundary}"
+
+
+class Api:
+    """The HTTP API over a real socket, as one user (or nobody)."""
+
+    def __init__(
+        self, client: tornado.httpclient.AsyncHTTPClient, base_url: str, token: str | None
+    ) -> None:
+        self.client = client
+        self.base_url = base_url
+        self.token = token
+
+    def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers.update(extra or {})
+        return headers
+
+    async def fetch(
+        self,
+        path: str,
+        method: str = "GET",
+        body: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> tornado.httpclient.HTTPResponse:
+        url = path if path.startswith("http") else self.base_url + path
+        return await self.client.fetch(
+            url,
+            method=method,
+            body=body,
+            headers=self.headers(headers),
+            raise_error=False,
+            allow_nonstandard_methods=True,
+            request_timeout=60,
+            **kwargs,
+        )
+
+    async def json(
+        self, path: str, method: str = "GET", body: Any = None, **kwargs: Any
+    ) -> tuple[int, Any]:
+        raw = None if body is None else json.dumps(body)
+        if raw is None and method in ("POST", "PUT"):
+            raw = ""
+        response = await self.fetch(path, method, raw, **kwargs)
+        payload = json.loads(response.body) if response.body else None
+        return response.code, payload
+
+    async def upload(
+        self, files: list[tuple[str, str, bytes]], path: str = "/api/v1/images"
+    ) -> tuple[int, Any]:
+        body, content_type = multipart(files)
+        response = await self.fetch(path, "POST", body, {"Content-Type": content_type})
+        return response.code, json.loads(response.body)
+
+
+@pytest.fixture
+def api(http_server: Any, http_client: Any, base_url: str, token: str) -> Api:
+    return Api(http_client, base_url, token)
+
+
+@pytest.fixture
+def other_api(http_server: Any, http_client: Any, base_url: str, other_token: str) -> Api:
+    return Api(http_client, base_url, other_token)
+
+
+@pytest.fixture
+def anonymous(http_server: Any, http_client: Any, base_url: str) -> Api:
+    return Api(http_client, base_url, None)
