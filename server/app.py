@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tornado.web
+from tornado.routing import URLSpec
 
 from .config import Settings
 from .handlers import auth, files, health, images, seed
@@ -17,7 +18,7 @@ def make_app(settings: Settings, services: Services) -> tornado.web.Application:
     blobs = {"services": services, "root": settings.blobs_dir}
     thumbs = {"services": services, "root": settings.thumbs_dir}
     common = {"services": services}
-    routes: list[tornado.web.URLSpec] = [
+    routes: list[URLSpec] = [
         tornado.web.url(f"{API}/health", health.HealthHandler, common),
         tornado.web.url(f"{API}/auth/pair", auth.PairHandler, common),
         tornado.web.url(f"{API}/images", images.ImagesHandler, common),
