@@ -12,13 +12,14 @@ import socket
 import sys
 import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
-from typing import IO
+from typing import IO, TextIO
 
 import segno
 import tornado.httpserver
 
 from . import __version__
 from .app import make_app
+from .catalog import CatalogTooNew
 from .config import Settings, SettingsError, add_arguments, from_sources
 from .services import Services, build_services
 from .services.auth import DEFAULT_USER, PairingCode
@@ -81,7 +82,7 @@ def pairing_link(server_url: str, code: str) -> str:
     return f"tubei://pair?{query}"
 
 
-def print_pairing(pairing: PairingCode, server_url: str, out: IO[str]) -> None:
+def print_pairing(pairing: PairingCode, server_url: str, out: TextIO) -> None:
     link = pairing_link(server_url, pairing.code)
     print(f"Pairing code for {pairing.user.name}: {pairing.code} (valid 10 minutes)", file=out)
     print(f"Server address: {server_url}", file=out)
@@ -133,7 +134,12 @@ async def serve(settings: Settings) -> int:
         idle_connection_timeout=120,
         body_timeout=600,
     )
-    server.listen(settings.port, settings.host)
+    try:
+        server.listen(settings.port, settings.host)
+    except OSError as error:
+        log.error("cannot listen on %s port %s: %s", settings.host, settings.port, error.strerror)
+        await services.close()
+        return 2
     urls = server_urls(settings)
     log.info("Tubei %s serving %s on %s", __version__, settings.data, ", ".join(urls))
     pairing = await services.auth.create_pairing_code(DEFAULT_USER)
@@ -201,6 +207,13 @@ COMMANDS: dict[str, tuple[Callable[[Settings, argparse.Namespace], int], tuple[s
 }
 
 
+def user_name(text: str) -> str:
+    name = text.strip()
+    if not name or not name.isprintable():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a user name")
+    return name
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m server", description="Tubei photo backup")
     parser.add_argument("--version", action="version", version=f"tubei {__version__}")
@@ -209,10 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         add_arguments(sub, groups)
         if name == "token":
-            sub.add_argument("--user", required=True, help="the user's name")
+            sub.add_argument("--user", required=True, type=user_name, help="the user's name")
             sub.add_argument("--device", default="command line", help="a name for the device")
         if name == "pair":
-            sub.add_argument("--user", default=DEFAULT_USER, help="the user to pair a device for")
+            sub.add_argument(
+                "--user", default=DEFAULT_USER, type=user_name, help="the user to pair a device for"
+            )
     return parser
 
 
@@ -228,7 +243,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
     configure_logging(settings)
-    return command(settings, args)
+    try:
+        return command(settings, args)
+    except CatalogTooNew as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ ENV_PREFIX = "TUBEI_"
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
 _POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def parse_size(text: str) -> int:
@@ -53,6 +55,20 @@ def parse_positive(text: str) -> int:
     return value
 
 
+def parse_days(text: str) -> float:
+    days = float(text)
+    if not math.isfinite(days) or days < 0:
+        raise ValueError(f"{text!r} is not a number of days")
+    return days
+
+
+def parse_log_level(text: str) -> str:
+    level = text.strip().lower()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"{text!r} is not one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
 def setting(
     default: Any,
     help: str,
@@ -76,7 +92,9 @@ class Settings:
         parse=Path,
         metavar="DIR",
     )
-    log_level: str = setting("info", "debug, info, warning or error", group="common")
+    log_level: str = setting(
+        "info", "debug, info, warning or error", group="common", parse=parse_log_level
+    )
     host: str = setting("0.0.0.0", "address to listen on")
     port: int = setting(8000, "TCP port to listen on", parse=parse_port)
     public_url: str = setting(
@@ -107,7 +125,7 @@ class Settings:
         30.0,
         "days a deleted photo stays in the trash before it is purged",
         group="common",
-        parse=float,
+        parse=parse_days,
         metavar="DAYS",
     )
 
@@ -175,6 +193,6 @@ def from_sources(
             raise SettingsError(f"{source}: {error}") from None
     values.update(overrides)
     settings = Settings(**values)
-    if settings.log_level not in {"debug", "info", "warning", "error"}:
-        raise SettingsError(f"log_level: {settings.log_level!r} is not debug/info/warning/error")
+    if settings.log_level not in LOG_LEVELS:
+        raise SettingsError(f"log_level: {settings.log_level!r} is not one of {LOG_LEVELS}")
     return settings

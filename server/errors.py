@@ -17,10 +17,13 @@ class ErrorKind:
 
 
 class ApiError(Exception):
-    def __init__(self, kind: ErrorKind, message: str | None = None) -> None:
+    def __init__(
+        self, kind: ErrorKind, message: str | None = None, *, retry_after: int | None = None
+    ) -> None:
         super().__init__(message or kind.message)
         self.kind = kind
         self.message = message or kind.message
+        self.retry_after = retry_after
 
     @property
     def code(self) -> str:
@@ -55,6 +58,9 @@ NO_THUMBNAIL = ErrorKind(
     "This photo has no thumbnail: it could not be decoded. The original is kept.",
 )
 METHOD_NOT_ALLOWED = ErrorKind("method_not_allowed", 405, "This method is not allowed here.")
+TOO_MANY_ATTEMPTS = ErrorKind(
+    "too_many_attempts", 429, "Too many attempts; wait a little and try again."
+)
 PAYLOAD_TOO_LARGE = ErrorKind("payload_too_large", 413, "The request body is too large.")
 UNSUPPORTED_MEDIA_TYPE = ErrorKind(
     "unsupported_media_type", 415, "The file is not an image format Tubei keeps."

@@ -49,6 +49,8 @@ class Metadata:
 
 SNIFF_BYTES: int = 4096
 
+# Bump when thumbnails come out differently: it is in their file names and ETags.
+THUMBNAIL_VERSION = 1
 THUMBNAIL_SIZES: dict[str, int] = {"grid": 360, "preview": 1440}
 
 _JPEG = Kind("JPEG", "image/jpeg")

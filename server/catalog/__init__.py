@@ -35,6 +35,10 @@ def sort_time(taken_at: str | None, fallback: float) -> float:
     return fallback
 
 
+class CatalogTooNew(RuntimeError):
+    """The catalog was written by a newer Tubei; opening it could damage it."""
+
+
 @dataclass(frozen=True)
 class User:
     id: int

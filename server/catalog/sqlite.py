@@ -14,7 +14,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import BlobRecord, Device, HashField, ImageRecord, Position, User, iso, sort_time
+from . import (
+    BlobRecord,
+    CatalogTooNew,
+    Device,
+    HashField,
+    ImageRecord,
+    Position,
+    User,
+    iso,
+    sort_time,
+)
 
 T = TypeVar("T")
 
@@ -117,34 +127,46 @@ class SQLiteCatalog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog")
-        self._db: sqlite3.Connection = self._executor.submit(self._connect).result()
+        try:
+            self._db: sqlite3.Connection = self._executor.submit(self._connect).result()
+        except BaseException:
+            self._executor.shutdown(wait=True)
+            raise
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode = WAL")
-        # An acknowledged upload must survive power loss: FULL syncs the WAL on commit.
-        db.execute("PRAGMA synchronous = FULL")
-        db.execute("PRAGMA foreign_keys = ON")
-        db.execute("PRAGMA busy_timeout = 10000")
-        self._migrate(db)
+        try:
+            db.execute("PRAGMA busy_timeout = 10000")
+            db.execute("PRAGMA journal_mode = WAL")
+            # An acknowledged upload must survive power loss: FULL syncs the WAL on commit.
+            db.execute("PRAGMA synchronous = FULL")
+            db.execute("PRAGMA foreign_keys = ON")
+            self._migrate(db)
+        except BaseException:
+            db.close()
+            raise
         return db
 
     @staticmethod
     def _migrate(db: sqlite3.Connection) -> None:
-        version: int = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(MIGRATIONS):
-            raise RuntimeError(
-                f"the catalog is at schema {version}, newer than this server knows "
-                f"({len(MIGRATIONS)}): upgrade Tubei"
-            )
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        while True:
+            # Read the version under the write lock: another process may be migrating.
             db.execute("BEGIN IMMEDIATE")
             try:
-                for statement in script.split(";"):
+                version: int = db.execute("PRAGMA user_version").fetchone()[0]
+                if version > len(MIGRATIONS):
+                    raise CatalogTooNew(
+                        f"the catalog is at schema {version}, newer than this server knows "
+                        f"({len(MIGRATIONS)}): upgrade Tubei"
+                    )
+                if version == len(MIGRATIONS):
+                    db.execute("COMMIT")
+                    return
+                for statement in MIGRATIONS[version].split(";"):
                     if statement.strip():
                         db.execute(statement)
-                db.execute(f"PRAGMA user_version = {number}")
+                db.execute(f"PRAGMA user_version = {version + 1}")
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")

@@ -44,9 +44,22 @@ class ErrorsMixin(tornado.web.RequestHandler):
         self.set_status(error.status)
         if error.status == 401:
             self.set_header("WWW-Authenticate", 'Bearer realm="tubei"')
+        if error.retry_after is not None:
+            self.set_header("Retry-After", str(error.retry_after))
+        if error.status == 405:
+            self.set_header("Allow", ", ".join(self.allowed_methods()))
         self.clear_header("Content-Disposition")
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(json.dumps(self.error_body(error), ensure_ascii=False))
+
+    def allowed_methods(self) -> list[str]:
+        """The methods this handler implements (a 405 must list them)."""
+        base = tornado.web.RequestHandler
+        return [
+            method
+            for method in self.SUPPORTED_METHODS
+            if getattr(type(self), method.lower(), None) is not getattr(base, method.lower())
+        ]
 
     def log_exception(
         self,

@@ -49,6 +49,12 @@ class FileHandler(ApiHandler, tornado.web.StaticFileHandler):
         await tornado.web.StaticFileHandler.get(
             self, path.relative_to(root).as_posix(), include_body
         )
+        if self.get_status() == 416:
+            # StaticFileHandler leaves a 416 empty, as text/plain and cacheable for a
+            # year; it is an error like any other (Content-Range stays).
+            self.set_header("Cache-Control", "no-store")
+            error = errors.ApiError(errors.RANGE_NOT_SATISFIABLE)
+            self.write_error(416, exc_info=(type(error), error, None))
 
 
 class OriginalFileMixin(FileHandler):
@@ -69,11 +75,11 @@ class OriginalFileMixin(FileHandler):
 
 
 class OriginalHandler(OriginalFileMixin):
-    async def get(self, image_id: str, include_body: bool = True) -> None:  # type: ignore[override]
-        record = await self.services.library.get(self.user, image_id)
+    async def get(self, image_id: str, include_body: bool = True) -> None:
+        record = await self.services.library.get_kept(self.user, image_id)
         await self.send_original(record, include_body)
 
-    async def head(self, image_id: str) -> None:  # type: ignore[override]
+    async def head(self, image_id: str) -> None:
         await self.get(image_id, include_body=False)
 
 
@@ -81,8 +87,8 @@ THUMBNAIL_ALIASES = {"grid": 360, "360": 360, "preview": 1440, "1440": 1440}
 
 
 class ThumbnailHandler(FileHandler):
-    async def get(self, image_id: str, include_body: bool = True) -> None:  # type: ignore[override]
-        record = await self.services.library.get(self.user, image_id)
+    async def get(self, image_id: str, include_body: bool = True) -> None:
+        record = await self.services.library.get_kept(self.user, image_id)
         size_name = self.get_query_argument("size", "grid")
         size = THUMBNAIL_ALIASES.get(size_name)
         if size is None:
@@ -93,9 +99,9 @@ class ThumbnailHandler(FileHandler):
         path = await thumbnails.ensure(record.blob, size)
         if path is None:
             raise errors.ApiError(errors.NO_THUMBNAIL)
-        await self.send_file(thumbnails.root, path, f"{record.sha256}-{size}", include_body)
+        await self.send_file(thumbnails.root, path, path.stem, include_body)
 
-    async def head(self, image_id: str) -> None:  # type: ignore[override]
+    async def head(self, image_id: str) -> None:
         await self.get(image_id, include_body=False)
 
     def get_content_type(self) -> str:

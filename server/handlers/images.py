@@ -69,7 +69,7 @@ class CheckHandler(ApiHandler):
                 f"Every {field} must be {HEX_DIGITS[field]} hexadecimal digits.",
             )
         wanted = [v.lower() for v in values]
-        present = await self.services.library.present(self.user, field, wanted)  # type: ignore[arg-type]
+        present = await self.services.library.present(self.user, field, wanted)
         self.write_json(
             {
                 "present": [v for v in dict.fromkeys(wanted) if v in present],

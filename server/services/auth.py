@@ -5,12 +5,16 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from .. import errors
 from ..catalog import Catalog, Device, User
 
 PAIRING_TTL = 600.0
+# A 6-digit code lives 10 minutes: without a cap on attempts it can be brute-forced.
+PAIRING_ATTEMPTS = 20
+PAIRING_ATTEMPT_WINDOW = 60.0
 DEFAULT_USER = "owner"
 MAX_DEVICE_NAME = 100
 
@@ -40,9 +44,18 @@ def clean_device_name(name: object) -> str:
 
 
 class AuthService:
-    def __init__(self, catalog: Catalog, pairing_ttl: float = PAIRING_TTL) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        pairing_ttl: float = PAIRING_TTL,
+        max_pairing_attempts: int = PAIRING_ATTEMPTS,
+        attempt_window: float = PAIRING_ATTEMPT_WINDOW,
+    ) -> None:
         self._catalog = catalog
         self._pairing_ttl = pairing_ttl
+        self._max_attempts = max_pairing_attempts
+        self._attempt_window = attempt_window
+        self._attempts: deque[float] = deque()
 
     async def issue_token(self, user_name: str, device: str) -> Issued:
         user = await self._catalog.ensure_user(user_name)
@@ -67,9 +80,18 @@ class AuthService:
                 return PairingCode(code, user, expires_at)
 
     async def pair(self, code: str, device: str) -> Issued:
-        if not (len(code) == 6 and code.isdigit()):
-            raise errors.ApiError(errors.INVALID_PAIRING_CODE)
-        user = await self._catalog.redeem_pairing_code(digest(code), time.time())
+        now = time.monotonic()
+        while self._attempts and self._attempts[0] <= now - self._attempt_window:
+            self._attempts.popleft()
+        if len(self._attempts) >= self._max_attempts:
+            # Too many attempts lately: refuse every code, right ones included.
+            wait = self._attempts[0] + self._attempt_window - now
+            raise errors.ApiError(errors.TOO_MANY_ATTEMPTS, retry_after=max(1, round(wait)))
+        # Counted before the lookup, so that concurrent guesses cannot slip past the cap.
+        self._attempts.append(now)
+        user = None
+        if len(code) == 6 and code.isdigit():
+            user = await self._catalog.redeem_pairing_code(digest(code), time.time())
         if user is None:
             raise errors.ApiError(errors.INVALID_PAIRING_CODE)
         return await self._issue(user, device)

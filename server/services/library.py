@@ -13,6 +13,7 @@ import base64
 import binascii
 import json
 import logging
+import math
 import re
 import time
 import unicodedata
@@ -26,8 +27,9 @@ from .thumbnails import Thumbnails
 
 log = logging.getLogger(__name__)
 
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-MD5_RE = re.compile(r"^[0-9a-fA-F]{32}$")
+# \Z, not $: a $ also matches before a trailing newline.
+SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
+MD5_RE = re.compile(r"^[0-9a-fA-F]{32}\Z")
 MAX_FILENAME = 255
 STALE_STAGING = 6 * 3600.0
 MAX_PAGE = 500
@@ -95,6 +97,8 @@ def decode_cursor(cursor: str) -> Position:
         value = json.loads(raw)
         moment, sha256 = value
         if not isinstance(moment, int | float) or isinstance(moment, bool):
+            raise ValueError("time")
+        if not math.isfinite(moment):
             raise ValueError("time")
         if not isinstance(sha256, str) or not SHA256_RE.match(sha256):
             raise ValueError("id")
@@ -183,6 +187,16 @@ class LibraryService:
 
     async def get(self, user: User, image_id: str, *, trashed: bool = False) -> ImageRecord:
         record = await self._catalog.get_image(user.id, check_id(image_id), trashed=trashed)
+        if record is None:
+            raise errors.ApiError(errors.IMAGE_NOT_FOUND)
+        return record
+
+    async def get_kept(self, user: User, image_id: str) -> ImageRecord:
+        """In the library or in the trash: a photo whose files are still served."""
+        check_id(image_id)
+        record = await self._catalog.get_image(user.id, image_id)
+        if record is None:
+            record = await self._catalog.get_image(user.id, image_id, trashed=True)
         if record is None:
             raise errors.ApiError(errors.IMAGE_NOT_FOUND)
         return record

@@ -33,10 +33,8 @@ class Thumbnails:
         root.mkdir(parents=True, exist_ok=True)
 
     def path(self, sha256: str, size: int) -> Path:
-        return self.root / sha256[:2] / sha256[2:4] / f"{sha256}-{size}.jpg"
-
-    def relative_path(self, sha256: str, size: int) -> str:
-        return self.path(sha256, size).relative_to(self.root).as_posix()
+        name = f"{sha256}-{size}-v{imaging.THUMBNAIL_VERSION}.jpg"
+        return self.root / sha256[:2] / sha256[2:4] / name
 
     async def ensure(self, blob: BlobRecord, size: int) -> Path | None:
         """The thumbnail's file, made now if missing; None when it cannot be made."""

@@ -163,7 +163,10 @@ class LocalBlobStore:
 
     def _delete(self, sha256: str) -> None:
         path = self.path_for(sha256)
-        path.unlink(missing_ok=True)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return  # already gone (and maybe its folder too): nothing to make durable
         fsync_dir(path.parent)
 
     async def delete(self, sha256: str) -> None:

@@ -1,0 +1,374 @@
+"""SQLiteCatalog on a real database file: schema, library semantics, auth records."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from server.catalog import BlobRecord, CatalogTooNew, Position, sort_time
+from server.catalog.sqlite import MIGRATIONS, SQLiteCatalog
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "catalog.sqlite3"
+
+
+@pytest.fixture
+def catalog(path: Path) -> Iterator[SQLiteCatalog]:
+    opened = SQLiteCatalog(path)
+    yield opened
+    opened.close_now()
+
+
+def blob(n: int | str, taken_at: str | None = None) -> BlobRecord:
+    seed = str(n).encode()
+    return BlobRecord(
+        sha256=hashlib.sha256(seed).hexdigest(),
+        md5=hashlib.md5(seed).hexdigest(),
+        size=len(seed),
+        format="JPEG",
+        mime="image/jpeg",
+        width=4,
+        height=3,
+        orientation=None,
+        taken_at=taken_at,
+        camera_make=None,
+        camera_model=None,
+        has_gps=False,
+        decodable=True,
+        thumbnail=None,
+    )
+
+
+def side_connection(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None, timeout=10)
+
+
+# schema -------------------------------------------------------------------------
+
+
+def test_migrations_set_user_version_and_reopening_is_idempotent(path: Path) -> None:
+    first = SQLiteCatalog(path)
+    assert first.schema_version == len(MIGRATIONS)
+    first.close_now()
+    db = side_connection(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"users", "tokens", "pairing_codes", "blobs", "entries"} <= tables
+    db.execute("INSERT INTO users (name, created_at) VALUES ('kept', 0)")
+    db.close()
+
+    SQLiteCatalog(path).close_now()  # migrating again must neither fail nor reset anything
+    db = side_connection(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert db.execute("SELECT name FROM users").fetchall() == [("kept",)]
+    db.close()
+
+
+def test_a_newer_catalog_is_refused(path: Path) -> None:
+    SQLiteCatalog(path).close_now()
+    db = side_connection(path)
+    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    db.close()
+    with pytest.raises(CatalogTooNew, match=r"newer than this server knows.*upgrade"):
+        SQLiteCatalog(path)
+    db = side_connection(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) + 1
+    db.close()
+
+
+def test_a_migration_done_meanwhile_by_another_process_is_not_redone(path: Path) -> None:
+    """Two processes (`serve` and `token`) may open a fresh data folder at once."""
+    other = side_connection(path)
+    other.execute("PRAGMA journal_mode = WAL")
+    other.execute("BEGIN IMMEDIATE")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        opening = pool.submit(SQLiteCatalog, path)
+        time.sleep(0.3)  # let it wait on the lock the other process holds
+        for statement in MIGRATIONS[0].split(";"):
+            if statement.strip():
+                other.execute(statement)
+        other.execute("PRAGMA user_version = 1")
+        other.execute("COMMIT")
+        other.close()
+        opened = opening.result(timeout=10)
+    opened.close_now()
+    db = side_connection(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    db.close()
+
+
+def test_wal_mode_is_on(catalog: SQLiteCatalog, path: Path) -> None:
+    db = side_connection(path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()
+
+
+# people and tokens --------------------------------------------------------------
+
+
+@pytest.mark.gen_test
+async def test_ensure_user_is_idempotent(catalog: SQLiteCatalog) -> None:
+    alice = await catalog.ensure_user("alice")
+    bob = await catalog.ensure_user("bob")
+    assert alice.name == "alice" and bob.name == "bob"
+    assert alice.id != bob.id
+    assert await catalog.ensure_user("alice") == alice
+
+
+@pytest.mark.gen_test
+async def test_tokens_resolve_to_their_user_and_device(catalog: SQLiteCatalog) -> None:
+    alice = await catalog.ensure_user("alice")
+    device = await catalog.add_token(alice.id, "h" * 64, "phone")
+    assert device.user_id == alice.id and device.name == "phone"
+    found = await catalog.user_for_token("h" * 64)
+    assert found is not None
+    user, seen = found
+    assert user == alice
+    assert seen.id == device.id and seen.name == "phone"
+    assert seen.last_seen_at is not None
+    assert await catalog.user_for_token("x" * 64) is None
+
+
+@pytest.mark.gen_test
+async def test_a_revoked_token_is_refused(catalog: SQLiteCatalog, path: Path) -> None:
+    # No revoke call exists yet; the schema's revoked_at is what one would set.
+    alice = await catalog.ensure_user("alice")
+    await catalog.add_token(alice.id, "r" * 64, "lost phone")
+    await catalog.add_token(alice.id, "k" * 64, "kept phone")
+    db = side_connection(path)
+    db.execute("UPDATE tokens SET revoked_at = ? WHERE token_hash = ?", (time.time(), "r" * 64))
+    db.close()
+    assert await catalog.user_for_token("r" * 64) is None
+    assert await catalog.user_for_token("k" * 64) is not None
+
+
+@pytest.mark.gen_test
+async def test_pairing_codes_are_one_time(catalog: SQLiteCatalog) -> None:
+    carol = await catalog.ensure_user("carol")
+    now = time.time()
+    assert await catalog.add_pairing_code("c1", carol.id, now + 600) is True
+    assert await catalog.add_pairing_code("c1", carol.id, now + 600) is False
+    assert await catalog.redeem_pairing_code("c2", now) is None
+    assert await catalog.redeem_pairing_code("c1", now) == carol
+    assert await catalog.redeem_pairing_code("c1", now) is None
+    # A used code's hash may be handed out again later.
+    assert await catalog.add_pairing_code("c1", carol.id, now + 600) is True
+    assert await catalog.redeem_pairing_code("c1", now + 1) == carol
+
+
+@pytest.mark.gen_test
+async def test_pairing_codes_expire(catalog: SQLiteCatalog) -> None:
+    carol = await catalog.ensure_user("carol")
+    now = time.time()
+    assert await catalog.add_pairing_code("soon", carol.id, now + 60)
+    assert await catalog.redeem_pairing_code("soon", now + 61) is None
+    assert await catalog.redeem_pairing_code("soon", now + 59) == carol
+    assert await catalog.add_pairing_code("past", carol.id, now - 1)
+    assert await catalog.redeem_pairing_code("past", now) is None
+
+
+# the library --------------------------------------------------------------------
+
+
+@pytest.mark.gen_test
+async def test_add_image_dedup_semantics(catalog: SQLiteCatalog) -> None:
+    alice = await catalog.ensure_user("alice")
+    bob = await catalog.ensure_user("bob")
+    photo = blob(1)
+    image, duplicate = await catalog.add_image(alice.id, photo, "a.jpg", 1000.0)
+    assert duplicate is False
+    assert image.blob == photo and image.filename == "a.jpg" and image.deleted_at is None
+    assert image.taken_ts == 1000.0  # no taken_at: ordered by upload time
+
+    again, duplicate = await catalog.add_image(alice.id, photo, "copy.jpg", 2000.0)
+    assert duplicate is True
+    assert again.filename == "a.jpg"
+    assert len(await catalog.list_images(alice.id, 10, None)) == 1
+
+    _, duplicate = await catalog.add_image(bob.id, photo, "b.jpg", 3000.0)
+    assert duplicate is False  # bob did not have it, even though the blob is stored
+    assert await catalog.known_blobs() == {photo.sha256}
+
+    trashed = await catalog.trash(alice.id, photo.sha256, 4000.0)
+    assert trashed is not None and trashed.deleted_ts == 4000.0
+    assert await catalog.get_image(alice.id, photo.sha256) is None
+    back, duplicate = await catalog.add_image(alice.id, photo, "a.jpg", 5000.0)
+    assert duplicate is False
+    assert back.deleted_at is None
+    assert await catalog.get_image(alice.id, photo.sha256, trashed=True) is None
+    assert [r.sha256 for r in await catalog.list_images(alice.id, 10, None)] == [photo.sha256]
+
+
+@pytest.mark.gen_test
+async def test_trash_restore_purge(catalog: SQLiteCatalog) -> None:
+    alice = await catalog.ensure_user("alice")
+    bob = await catalog.ensure_user("bob")
+    photo = blob(2)
+    await catalog.add_image(alice.id, photo, "a.jpg", 10.0)
+    assert await catalog.trash(bob.id, photo.sha256, 11.0) is None
+    # Trash and restore are idempotent: each answers where the entry now is.
+    kept = await catalog.restore(alice.id, photo.sha256)
+    assert kept is not None and kept.deleted_at is None
+    assert await catalog.purge(alice.id, photo.sha256) is False  # not in the trash
+    assert await catalog.trash(alice.id, photo.sha256, 12.0) is not None
+    again = await catalog.trash(alice.id, photo.sha256, 99.0)
+    assert again is not None and again.deleted_ts == 12.0
+    assert await catalog.restore(bob.id, photo.sha256) is None
+    assert await catalog.purge(bob.id, photo.sha256) is False
+    restored = await catalog.restore(alice.id, photo.sha256)
+    assert restored is not None and restored.deleted_at is None
+    await catalog.trash(alice.id, photo.sha256, 13.0)
+    assert await catalog.purge(alice.id, photo.sha256) is True
+    assert await catalog.get_image(alice.id, photo.sha256, trashed=True) is None
+    assert await catalog.is_referenced(photo.sha256) is False
+
+
+@pytest.mark.gen_test
+async def test_find_by_md5_sees_own_library_only(catalog: SQLiteCatalog) -> None:
+    alice = await catalog.ensure_user("alice")
+    bob = await catalog.ensure_user("bob")
+    photo = blob(3)
+    await catalog.add_image(alice.id, photo, "a.jpg", 10.0)
+    found = await catalog.find_by_md5(alice.id, photo.md5)
+    assert found is not None and found.sha256 == photo.sha256
+    assert await catalog.find_by_md5(bob.id, photo.md5) is None
+    await catalog.trash(alice.id, photo.sha256, 11.0)
+    assert await catalog.find_by_md5(alice.id, photo.md5) is None
+
+
+async def walk(
+    catalog: SQLiteCatalog, user_id: int, limit: int, *, trashed: bool = False
+) -> list[str]:
+    seen: list[str] = []
+    after: Position | None = None
+    while True:
+        page = await catalog.list_images(user_id, limit, after, trashed=trashed)
+        seen += [r.sha256 for r in page]
+        if len(page) < limit:
+            return seen
+        last = page[-1]
+        key = last.deleted_ts if trashed else last.taken_ts
+        assert key is not None
+        after = (key, last.sha256)
+
+
+@pytest.mark.gen_test
+async def test_keyset_pagination_with_equal_times(catalog: SQLiteCatalog) -> None:
+    alice = await catalog.ensure_user("alice")
+    bob = await catalog.ensure_user("bob")
+    taken = ["2021-05-01T10:00:00", "2021-05-01T10:00:00+08:00", None, "2019-01-01T00:00:00Z"]
+    expected: list[tuple[float, str]] = []
+    for n in range(230):
+        photo = blob(n, taken[n % len(taken)])
+        # Everything without taken_at is uploaded at the same instant: many ties.
+        record, _ = await catalog.add_image(alice.id, photo, f"{n}.jpg", 1_600_000_000.0)
+        expected.append((record.taken_ts, photo.sha256))
+    await catalog.add_image(bob.id, blob("bob's"), "b.jpg", 1_600_000_000.0)
+    assert len({ts for ts, _ in expected}) == 4
+
+    want = [sha for _, sha in sorted(expected, reverse=True)]
+    assert await walk(catalog, alice.id, 500) == want
+    for limit in (1, 7, 57, 230):
+        assert await walk(catalog, alice.id, limit) == want
+
+    for sha in want[::3]:
+        await catalog.trash(alice.id, sha, 1_700_000_000.0)
+    trash_want = sorted(want[::3], reverse=True)
+    assert await walk(catalog, alice.id, 9, trashed=True) == trash_want
+    assert await walk(catalog, alice.id, 9) == [s for s in want if s not in set(trash_want)]
+
+
+def test_sort_time_reads_offsets_and_treats_naive_as_utc() -> None:
+    assert sort_time("2021-05-01T10:00:00", 0.0) == 1619863200.0
+    assert sort_time("2021-05-01T10:00:00Z", 0.0) == 1619863200.0
+    assert sort_time("2021-05-01T18:00:00+08:00", 0.0) == 1619863200.0
+    assert sort_time(None, 42.0) == 42.0
+    assert sort_time("not a date", 42.0) == 42.0
+
+
+@pytest.mark.gen_test
+async def test_present_sees_own_untrashed_entries_in_large_batches(
+    catalog: SQLiteCatalog,
+) -> None:
+    alice = await catalog.ensure_user("alice")
+    bob = await catalog.ensure_user("bob")
+    mine = [blob(f"mine{n}") for n in range(6)]
+    for photo in mine:
+        await catalog.add_image(alice.id, photo, "m.jpg", 1.0)
+    await catalog.trash(alice.id, mine[5].sha256, 2.0)
+    bobs = blob("bob")
+    await catalog.add_image(bob.id, bobs, "b.jpg", 1.0)
+
+    filler = [hashlib.sha256(f"absent{n}".encode()).hexdigest() for n in range(1200)]
+    asked = [*filler[:3], mine[0].sha256, *filler[3:700], mine[1].sha256, bobs.sha256]
+    asked += [mine[5].sha256, *filler[700:], mine[2].sha256, mine[3].sha256]
+    assert len(asked) > 1000
+    want = {p.sha256 for p in mine[:4]}
+    assert await catalog.present(alice.id, "sha256", asked) == want
+    assert await catalog.present(alice.id, "sha256", iter(asked)) == want
+    assert await catalog.present(bob.id, "sha256", asked) == {bobs.sha256}
+    md5s = [hashlib.md5(f"x{n}".encode()).hexdigest() for n in range(600)]
+    asked_md5 = [*md5s[:550], mine[4].md5, *md5s[550:], bobs.md5, mine[5].md5]
+    assert await catalog.present(alice.id, "md5", asked_md5) == {mine[4].md5}
+    assert await catalog.present(alice.id, "sha256", []) == set()
+
+
+@pytest.mark.gen_test
+async def test_drop_unreferenced_blobs(catalog: SQLiteCatalog) -> None:
+    alice = await catalog.ensure_user("alice")
+    bob = await catalog.ensure_user("bob")
+    shared, trashed, purged = blob("shared"), blob("trashed"), blob("purged")
+    for photo in (shared, trashed, purged):
+        await catalog.add_image(alice.id, photo, "a.jpg", 1.0)
+    await catalog.add_image(bob.id, shared, "b.jpg", 1.0)
+    await catalog.trash(alice.id, shared.sha256, 2.0)
+    await catalog.purge(alice.id, shared.sha256)  # bob still has it
+    await catalog.trash(alice.id, trashed.sha256, 2.0)  # the trash still refers to it
+    await catalog.trash(alice.id, purged.sha256, 2.0)
+    await catalog.purge(alice.id, purged.sha256)
+
+    assert await catalog.drop_unreferenced_blobs() == [purged.sha256]
+    assert await catalog.known_blobs() == {shared.sha256, trashed.sha256}
+    assert await catalog.drop_unreferenced_blobs() == []
+    assert await catalog.is_referenced(shared.sha256)
+    assert await catalog.is_referenced(trashed.sha256)
+
+
+@pytest.mark.gen_test
+async def test_expire_trash_only_removes_old_trash(catalog: SQLiteCatalog) -> None:
+    alice = await catalog.ensure_user("alice")
+    old, recent, kept = blob("old"), blob("recent"), blob("kept")
+    for photo in (old, recent, kept):
+        await catalog.add_image(alice.id, photo, "a.jpg", 1.0)
+    await catalog.trash(alice.id, old.sha256, 100.0)
+    await catalog.trash(alice.id, recent.sha256, 300.0)
+    assert await catalog.expire_trash(200.0) == 1
+    assert await catalog.get_image(alice.id, old.sha256, trashed=True) is None
+    assert await catalog.get_image(alice.id, recent.sha256, trashed=True) is not None
+    assert await catalog.get_image(alice.id, kept.sha256) is not None
+
+
+@pytest.mark.gen_test
+async def test_set_thumbnail_and_data_survive_reopening(path: Path) -> None:
+    first = SQLiteCatalog(path)
+    alice = await first.ensure_user("alice")
+    photo = blob("t")
+    await first.add_image(alice.id, photo, "t.jpg", 5.0)
+    await first.set_thumbnail(photo.sha256, False)
+    await first.close()
+    second = SQLiteCatalog(path)
+    try:
+        record = await second.get_image(alice.id, photo.sha256)
+        assert record is not None
+        assert record.blob.thumbnail is False
+        assert record.filename == "t.jpg"
+    finally:
+        await second.close()

@@ -1,0 +1,145 @@
+"""server.config: sizes, precedence (CLI > environment > default), errors naming the setting."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from server.config import (
+    Settings,
+    SettingsError,
+    add_arguments,
+    env_name,
+    from_sources,
+    parse_bool,
+    parse_port,
+    parse_size,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("1048576", 1048576),
+        ("0", 0),
+        ("512", 512),
+        ("1k", 1024),
+        ("1K", 1024),
+        ("1KiB", 1024),
+        ("1kb", 1024),
+        ("1.5K", 1536),
+        ("512M", 512 * 1024**2),
+        ("512MiB", 512 * 1024**2),
+        ("4G", 4 * 1024**3),
+        ("4GiB", 4 * 1024**3),
+        ("4gib", 4 * 1024**3),
+        (" 2 GiB ", 2 * 1024**3),
+        ("1T", 1024**4),
+    ],
+)
+def test_parse_size(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["lots", "", "-1", "1e9", "4X", "4 GB extra", "G", "1.2.3M"])
+def test_parse_size_refuses(text: str) -> None:
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size(text)
+
+
+def test_parse_port_and_bool() -> None:
+    assert parse_port("8080") == 8080
+    for bad in ("abc", "-1", "65536", ""):
+        with pytest.raises(ValueError):
+            parse_port(bad)
+    assert parse_bool("Yes") is True and parse_bool("off") is False
+    with pytest.raises(ValueError):
+        parse_bool("maybe")
+
+
+def parser(groups: tuple[str, ...] = ("common", "serve")) -> argparse.ArgumentParser:
+    made = argparse.ArgumentParser()
+    add_arguments(made, groups)
+    return made
+
+
+def test_defaults() -> None:
+    settings = from_sources(parser().parse_args([]), {})
+    assert settings == Settings()
+    assert settings.port == 8000
+    assert settings.max_upload_size == 4 * 1024**3
+    assert settings.data == Path("./data")
+    assert settings.blobs_dir == Path("./data/blobs")
+    assert settings.catalog_path == Path("./data/catalog.sqlite3")
+
+
+def test_precedence_cli_over_environment_over_default() -> None:
+    environ = {"TUBEI_PORT": "9001", "TUBEI_DATA": "/srv/env", "TUBEI_MAX_UPLOAD_SIZE": "1M"}
+    args = parser().parse_args(["--port", "9002", "--data", "/srv/cli"])
+    settings = from_sources(args, environ)
+    assert settings.port == 9002
+    assert settings.data == Path("/srv/cli")
+    assert settings.max_upload_size == 1024**2  # from the environment
+    assert settings.host == "0.0.0.0"  # the default
+
+    settings = from_sources(parser().parse_args([]), environ)
+    assert settings.port == 9001
+    assert settings.data == Path("/srv/env")
+
+
+def test_overrides_and_unrelated_environment() -> None:
+    environ = {"TUBEI_PORT": "9001", "PORT": "1", "TUBEI_UNKNOWN": "x"}
+    settings = from_sources(None, environ, port=7000)
+    assert settings.port == 7000
+    assert from_sources(None, {"PORT": "1"}).port == 8000
+
+
+def test_commands_only_read_their_groups() -> None:
+    args = parser(("common",)).parse_args(["--data", "/d"])
+    settings = from_sources(args, {"TUBEI_PORT": "9001"}, ("common",))
+    assert settings.data == Path("/d")
+    assert settings.port == 8000
+    with pytest.raises(SystemExit):
+        parser(("common",)).parse_args(["--port", "1"])
+
+
+@pytest.mark.parametrize(
+    ("environ", "argv", "named"),
+    [
+        ({"TUBEI_PORT": "abc"}, [], "TUBEI_PORT"),
+        ({"TUBEI_PORT": "70000"}, [], "TUBEI_PORT"),
+        ({}, ["--port", "abc"], "--port"),
+        ({"TUBEI_MAX_UPLOAD_SIZE": "lots"}, [], "TUBEI_MAX_UPLOAD_SIZE"),
+        ({}, ["--max-upload-size", "lots"], "--max-upload-size"),
+        ({"TUBEI_MAX_PIXELS": "0"}, [], "TUBEI_MAX_PIXELS"),
+        ({"TUBEI_GC_INTERVAL": "soon"}, [], "TUBEI_GC_INTERVAL"),
+        ({"TUBEI_TRASH_DAYS": "a month"}, [], "TUBEI_TRASH_DAYS"),
+        ({"TUBEI_TRASH_DAYS": "-1"}, [], "TUBEI_TRASH_DAYS"),
+        ({"TUBEI_LOG_LEVEL": "chatty"}, [], "TUBEI_LOG_LEVEL"),
+        ({}, ["--log-level", "chatty"], "--log-level"),
+    ],
+)
+def test_malformed_settings_name_their_source(
+    environ: dict[str, str], argv: list[str], named: str
+) -> None:
+    with pytest.raises(SettingsError) as raised:
+        from_sources(parser().parse_args(argv), environ)
+    assert str(raised.value).startswith(named + ":")
+
+
+def test_a_good_cli_value_hides_a_bad_environment_one() -> None:
+    settings = from_sources(parser().parse_args(["--port", "9"]), {"TUBEI_PORT": "abc"})
+    assert settings.port == 9
+
+
+def test_log_level_is_case_insensitive() -> None:
+    assert from_sources(None, {"TUBEI_LOG_LEVEL": "DEBUG"}).log_level == "debug"
+
+
+def test_every_setting_has_a_flag_and_an_environment_variable() -> None:
+    help_text = parser().format_help()
+    for name in Settings.__dataclass_fields__:
+        assert "--" + name.replace("_", "-") in help_text
+        assert env_name(name) in help_text
