@@ -6,7 +6,7 @@ import tornado.web
 from tornado.routing import URLSpec
 
 from .config import Settings
-from .handlers import auth, files, health, images, seed
+from .handlers import auth, events, files, health, images, seed
 from .handlers.base import NotFoundHandler
 from .services import Services
 from .views import API
@@ -30,6 +30,7 @@ def make_app(settings: Settings, services: Services) -> tornado.web.Application:
         tornado.web.url(f"{API}/trash/{ID}", images.TrashItemHandler, common),
         tornado.web.url(f"{API}/trash/{ID}/restore", images.RestoreHandler, common),
         tornado.web.url(f"{API}/service/image", seed.SeedImageHandler, blobs),
+        tornado.web.url(f"{API}/events", events.EventsHandler, common),
     ]
     return tornado.web.Application(
         routes,
@@ -37,4 +38,7 @@ def make_app(settings: Settings, services: Services) -> tornado.web.Application:
         default_handler_args=common,
         compress_response=False,
         xheaders=False,
+        websocket_ping_interval=settings.ping_interval,
+        websocket_ping_timeout=settings.ping_interval * 3,
+        websocket_max_message_size=64 * 1024,
     )

@@ -115,6 +115,9 @@ class Settings:
         parse=parse_positive,
         metavar="N",
     )
+    ping_interval: float = setting(
+        20.0, "seconds between WebSocket keep-alive pings", parse=float, metavar="SECONDS"
+    )
     gc_interval: int = setting(
         3600,
         "seconds between background garbage collections",

@@ -46,6 +46,9 @@ INVALID_MD5 = ErrorKind("invalid_md5", 400, "An md5 is 32 hexadecimal digits.")
 BAD_MULTIPART = ErrorKind("bad_multipart", 400, "The multipart body is malformed.")
 NO_FILES = ErrorKind("no_files", 400, "The request carries no file.")
 EMPTY_FILE = ErrorKind("empty_file", 400, "The file is empty.")
+UPLOAD_INTERRUPTED = ErrorKind(
+    "upload_interrupted", 400, "The connection closed before the upload was complete."
+)
 UNAUTHORIZED = ErrorKind("unauthorized", 401, "A valid bearer token is required.")
 INVALID_PAIRING_CODE = ErrorKind(
     "invalid_pairing_code", 401, "The pairing code is wrong, used or expired."

@@ -8,13 +8,17 @@ no file is ever re-read to make one) and how long it may be cached.
 from __future__ import annotations
 
 import urllib.parse
+from asyncio import Future
 from pathlib import Path
+from typing import Any
 
 import tornado.web
 
 from .. import errors
 from ..catalog import ImageRecord
+from ..services.events import TransferReporter
 from .base import ApiHandler
+from .uploading import transfer_id
 
 IMMUTABLE = "private, max-age=31536000, immutable"
 
@@ -58,13 +62,45 @@ class FileHandler(ApiHandler, tornado.web.StaticFileHandler):
 
 
 class OriginalFileMixin(FileHandler):
+    """An original, with `download.progress` events when the client names the download."""
+
+    reporter: TransferReporter | None = None
+    sent = 0
+
     async def send_original(self, record: ImageRecord, include_body: bool) -> None:
         store = self.services.store
         path = store.local_path(record.sha256)
         if path is None:
             raise errors.ApiError(errors.IMAGE_NOT_FOUND)
         self.record = record
+        download_id = transfer_id(self, "X-Download-Id", "download_id")
+        if download_id is not None and include_body:
+            self.reporter = TransferReporter(
+                self.services.events,
+                self.user.id,
+                "download",
+                download_id,
+                None,
+                image_id=record.sha256,
+            )
         await self.send_file(store.root, path, record.sha256, include_body)
+
+    def write(self, chunk: str | bytes | dict[str, Any]) -> None:
+        counted = self.reporter is not None and self.get_status() in (200, 206)
+        if counted and isinstance(chunk, bytes):
+            self.sent += len(chunk)
+        super().write(chunk)
+
+    def flush(self, include_footers: bool = False) -> Future[None]:
+        flushed = super().flush(include_footers)
+        reporter = self.reporter
+        if reporter is not None and self.sent:
+            if reporter.total is None:
+                reporter.total = int(self._headers.get("Content-Length", self.sent))
+            sent = self.sent
+            # Counted once the bytes have left for the socket, not when queued.
+            flushed.add_done_callback(lambda _: reporter.progress(sent))
+        return flushed
 
     def get_content_type(self) -> str:
         return self.record.blob.mime

@@ -43,8 +43,6 @@ class ImagesHandler(UploadMixin):
 
     async def post(self) -> None:
         result = await self.receive()
-        if not result.ingested:
-            raise result.rejected[0].error
         self.write_json(upload_json(result))
 
 

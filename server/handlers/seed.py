@@ -63,8 +63,6 @@ class SeedImageHandler(UploadMixin, OriginalFileMixin):
 
     async def post(self) -> None:
         result = await self.receive()
-        if not result.ingested:
-            raise result.rejected[0].error
         data = [{"name": i.field, "md5": i.image.blob.md5} for i in result.ingested]
         self.reply("upload success", data)
 

@@ -6,8 +6,26 @@ import asyncio
 import sys
 
 from .. import errors
+from ..services.events import TransferReporter
+from ..views import image_json
 from .base import ApiHandler
 from .multipart import MultipartUpload, Result
+
+MAX_TRANSFER_ID = 128
+
+
+def transfer_id(handler: ApiHandler, header: str, argument: str) -> str | None:
+    """A client-chosen id tying progress events to a transfer (header or query)."""
+    value = handler.request.headers.get(header) or handler.get_query_argument(argument, None)
+    if value is None:
+        return None
+    if not (0 < len(value) <= MAX_TRANSFER_ID and value.isprintable()):
+        raise errors.ApiError(
+            errors.INVALID_ARGUMENT,
+            f"{header} must be 1 to {MAX_TRANSFER_ID} printable characters.",
+        )
+    return value
+
 
 # Room above the upload limit so that our own 413 answers before Tornado's own
 # limit cuts a chunked body off with a bare 400.
@@ -18,6 +36,7 @@ class UploadMixin(ApiHandler):
     """Streams a POST body through MultipartUpload; `receive()` commits it."""
 
     upload: MultipartUpload | None = None
+    reporter: TransferReporter | None = None
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -27,13 +46,20 @@ class UploadMixin(ApiHandler):
     def begin_upload(self) -> None:
         limit = self.services.settings.max_upload_size
         length = self.request.headers.get("Content-Length")
-        if length is not None:
-            if not length.isdigit():
-                raise errors.ApiError(errors.BAD_REQUEST, "Content-Length is not a number.")
-            if int(length) > limit:
-                raise errors.ApiError(
+        if length is not None and not length.isdigit():
+            raise errors.ApiError(errors.BAD_REQUEST, "Content-Length is not a number.")
+        upload_id = transfer_id(self, "X-Upload-Id", "upload_id")
+        if upload_id is not None:
+            total = int(length) if length is not None else None
+            self.reporter = TransferReporter(
+                self.services.events, self.user.id, "upload", upload_id, total
+            )
+        if length is not None and int(length) > limit:
+            self.fail(
+                errors.ApiError(
                     errors.PAYLOAD_TOO_LARGE, f"An upload may be at most {limit} bytes."
                 )
+            )
         self.request.connection.set_max_body_size(limit + TORNADO_LIMIT_SLACK)  # type: ignore[union-attr]
         self.upload = MultipartUpload(
             self.services.library, self.user, self.request.headers.get("Content-Type", "")
@@ -47,9 +73,12 @@ class UploadMixin(ApiHandler):
             if upload.received + len(chunk) > self.services.settings.max_upload_size:
                 raise errors.ApiError(errors.PAYLOAD_TOO_LARGE)
             await upload.feed(chunk)
-        except Exception:
+            if self.reporter is not None:
+                self.reporter.progress(upload.received)
+        except Exception as error:
             self.upload = None
             await upload.abort()
+            self.report_failure(error)
             # Answer now and let Tornado close the connection, rather than
             # reading the rest of a body that is already refused.
             self.log_exception(*sys.exc_info())
@@ -60,15 +89,44 @@ class UploadMixin(ApiHandler):
         if upload is None:
             raise errors.ApiError(errors.NO_FILES)
         try:
-            return await upload.finish()
+            result = await upload.finish()
+            if not result.ingested:
+                raise result.rejected[0].error
+        except Exception as error:
+            self.report_failure(error)
+            raise
         finally:
             self.upload = None
             await upload.abort()
+        if self.reporter is not None:
+            first = result.ingested[0]
+            self.reporter.finish(
+                "done",
+                image=image_json(first.image),
+                duplicate=first.duplicate,
+                items=[image_json(i.image, duplicate=i.duplicate) for i in result.ingested],
+            )
+            self.reporter = None
+        return result
+
+    def fail(self, error: errors.ApiError) -> None:
+        self.report_failure(error)
+        raise error
+
+    def report_failure(self, error: BaseException) -> None:
+        """`upload.failed`, once, for a transfer that has an id."""
+        reporter, self.reporter = self.reporter, None
+        if reporter is None:
+            return
+        if not isinstance(error, errors.ApiError):
+            error = errors.ApiError(errors.INTERNAL)
+        reporter.finish("failed", error=error.to_json()["error"])
 
     def on_connection_close(self) -> None:
         super().on_connection_close()
         upload, self.upload = self.upload, None
         if upload is not None:
+            self.report_failure(errors.ApiError(errors.UPLOAD_INTERRUPTED))
             task = asyncio.get_running_loop().create_task(upload.abort())
             _aborting.add(task)
             task.add_done_callback(_aborting.discard)

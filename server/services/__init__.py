@@ -11,6 +11,7 @@ from ..catalog.sqlite import SQLiteCatalog
 from ..config import Settings
 from ..storage.local import LocalBlobStore
 from .auth import AuthService
+from .events import LocalEventHub
 from .library import LibraryService
 from .thumbnails import Thumbnails
 
@@ -24,6 +25,7 @@ class Services:
     store: LocalBlobStore
     auth: AuthService
     library: LibraryService
+    events: LocalEventHub
     io_executor: ThreadPoolExecutor
     imaging_executor: ThreadPoolExecutor
 
@@ -53,8 +55,15 @@ def build_services(settings: Settings) -> Services:
     thumbnails = Thumbnails(
         settings.thumbs_dir, store, catalog, imaging_executor, settings.max_pixels
     )
+    events = LocalEventHub()
     library = LibraryService(
-        catalog, store, thumbnails, imaging_executor, settings.max_pixels, settings.trash_days
+        catalog,
+        store,
+        thumbnails,
+        imaging_executor,
+        events,
+        settings.max_pixels,
+        settings.trash_days,
     )
     return Services(
         settings=settings,
@@ -62,6 +71,7 @@ def build_services(settings: Settings) -> Services:
         store=store,
         auth=AuthService(catalog),
         library=library,
+        events=events,
         io_executor=io_executor,
         imaging_executor=imaging_executor,
     )

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from .. import errors, imaging
 from ..catalog import BlobRecord, Catalog, HashField, ImageRecord, Position, User
 from ..storage import BlobStore, BlobWriter, StorageFull
+from ..views import image_json
+from .events import EventHub
 from .thumbnails import Thumbnails
 
 log = logging.getLogger(__name__)
@@ -114,10 +116,12 @@ class LibraryService:
         store: BlobStore,
         thumbnails: Thumbnails,
         imaging_executor: Executor,
+        events: EventHub,
         max_pixels: int,
         trash_days: float = 30.0,
     ) -> None:
         self._catalog = catalog
+        self._events = events
         self._store = store
         self.thumbnails = thumbnails
         self._imaging = imaging_executor
@@ -180,8 +184,17 @@ class LibraryService:
             raise errors.ApiError(errors.INSUFFICIENT_STORAGE) from None
         finally:
             await staged.writer.abort()
-        self.thumbnails.schedule(image.blob)
+        if duplicate:
+            self.thumbnails.schedule(image.blob)
+        else:
+            self.thumbnails.schedule(image.blob, lambda: self._announce(user, image.sha256))
         return Ingested(image, duplicate, staged.field)
+
+    async def _announce(self, user: User, sha256: str) -> None:
+        """`image.added` once the photo is ready to show (thumbnails made or known impossible)."""
+        record = await self._catalog.get_image(user.id, sha256)
+        if record is not None:
+            self._events.publish(user.id, {"type": "image.added", "image": image_json(record)})
 
     # browse ------------------------------------------------------------------
 
@@ -230,12 +243,14 @@ class LibraryService:
         record = await self._catalog.trash(user.id, check_id(image_id), time.time())
         if record is None:
             raise errors.ApiError(errors.IMAGE_NOT_FOUND)
+        self._events.publish(user.id, {"type": "image.deleted", "id": record.sha256})
         return record
 
     async def restore(self, user: User, image_id: str) -> ImageRecord:
         record = await self._catalog.restore(user.id, check_id(image_id))
         if record is None:
             raise errors.ApiError(errors.IMAGE_NOT_FOUND)
+        self._events.publish(user.id, {"type": "image.restored", "image": image_json(record)})
         return record
 
     async def purge(self, user: User, image_id: str) -> None:

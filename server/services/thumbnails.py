@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from pathlib import Path
 
@@ -73,22 +74,29 @@ class Thumbnails:
             await self._catalog.set_thumbnail(sha256, False)
         return made
 
-    def schedule(self, blob: BlobRecord) -> None:
-        """Make every size in the background, so the gallery finds them ready."""
-        if not blob.decodable or blob.thumbnail is not None:
+    def schedule(self, blob: BlobRecord, then: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Make every size in the background, so the gallery finds them ready; then `then`."""
+        if then is None and (not blob.decodable or blob.thumbnail is not None):
             return
-        task = asyncio.get_running_loop().create_task(self._make_all(blob))
+        task = asyncio.get_running_loop().create_task(self._make_all(blob, then))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _make_all(self, blob: BlobRecord) -> None:
+    async def _make_all(self, blob: BlobRecord, then: Callable[[], Awaitable[None]] | None) -> None:
         try:
-            for size in sorted(imaging.THUMBNAIL_SIZES.values()):
-                if await self.ensure(blob, size) is None:
-                    return
-            await self._catalog.set_thumbnail(blob.sha256, True)
+            if blob.decodable and blob.thumbnail is None:
+                for size in sorted(imaging.THUMBNAIL_SIZES.values()):
+                    if await self.ensure(blob, size) is None:
+                        break
+                else:
+                    await self._catalog.set_thumbnail(blob.sha256, True)
         except Exception:
             log.exception("making thumbnails of %s failed", blob.sha256)
+        if then is not None:
+            try:
+                await then()
+            except Exception:
+                log.exception("after thumbnails of %s", blob.sha256)
 
     async def drain(self) -> None:
         """Wait for background work (at shutdown, and in tests)."""

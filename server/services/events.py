@@ -1,0 +1,175 @@
+"""Who is listening, and what they are told: the per-user event stream.
+
+The hub is the one place that knows about subscribers; publishers (uploads,
+downloads, the library) only call `publish`. A Redis-backed hub for several
+processes takes the same two calls.
+
+Each subscriber has a bounded mailbox. Progress events for one transfer replace
+each other while they wait (the newest wins), so a slow or stalled socket costs
+one slot per transfer, never a growing queue, and never slows a publisher.
+Final events (done, failed, added, deleted...) are never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Protocol
+
+Event = dict[str, Any]
+
+PROGRESS_TYPES = {"upload.progress": "upload_id", "download.progress": "download_id"}
+MAX_PENDING_FINAL = 1000
+
+
+def progress_key(event: Event) -> tuple[str, str] | None:
+    """Events with the same key supersede each other while queued."""
+    field = PROGRESS_TYPES.get(event.get("type", ""))
+    if field is None:
+        return None
+    return event["type"], str(event.get(field))
+
+
+class Mailbox:
+    """One subscriber's queue: coalesced progress, every final event."""
+
+    def __init__(self) -> None:
+        self._pending: OrderedDict[object, Event] = OrderedDict()
+        self._serial = 0
+        self._ready = asyncio.Event()
+        self.closed = False
+        self.overflowed = False
+
+    def put(self, event: Event) -> None:
+        if self.closed:
+            return
+        key: object = progress_key(event)
+        if key is not None and key in self._pending:
+            self._pending[key] = event  # keeps its place, carries the newest numbers
+        else:
+            if key is None:
+                self._serial += 1
+                key = self._serial
+                if len(self._pending) >= MAX_PENDING_FINAL:
+                    # A socket this far behind is dead in all but name: close it
+                    # so the client reconnects and reloads, rather than grow.
+                    self.overflowed = True
+                    self.close()
+                    return
+            self._pending[key] = event
+        self._ready.set()
+
+    async def get(self) -> Event | None:
+        """The next event, or None once closed."""
+        while not self._pending:
+            if self.closed:
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        _, event = self._pending.popitem(last=False)
+        return event
+
+    def close(self) -> None:
+        self.closed = True
+        self._ready.set()
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+
+class EventHub(Protocol):
+    def subscribe(self, user_id: int) -> Mailbox: ...
+
+    def unsubscribe(self, user_id: int, mailbox: Mailbox) -> None: ...
+
+    def publish(self, user_id: int, event: Event) -> None: ...
+
+
+class LocalEventHub:
+    """The embedded hub: subscribers of this process only."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[int, set[Mailbox]] = {}
+
+    def subscribe(self, user_id: int) -> Mailbox:
+        mailbox = Mailbox()
+        self._subscribers.setdefault(user_id, set()).add(mailbox)
+        return mailbox
+
+    def unsubscribe(self, user_id: int, mailbox: Mailbox) -> None:
+        mailbox.close()
+        listeners = self._subscribers.get(user_id)
+        if listeners is not None:
+            listeners.discard(mailbox)
+            if not listeners:
+                del self._subscribers[user_id]
+
+    def publish(self, user_id: int, event: Event) -> None:
+        for mailbox in list(self._subscribers.get(user_id, ())):
+            mailbox.put(event)
+
+    def listeners(self, user_id: int) -> int:
+        return len(self._subscribers.get(user_id, ()))
+
+    def backlog(self, user_id: int) -> list[int]:
+        """How many events wait in each of the user's mailboxes."""
+        return [len(m) for m in self._subscribers.get(user_id, ())]
+
+
+class Throttle:
+    """At most one progress event per interval for a transfer; first and last always."""
+
+    def __init__(self, interval: float = 0.25, clock: Callable[[], float] = time.monotonic) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._last: float | None = None
+        self._last_done = -1
+
+    def due(self, done: int, total: int | None) -> bool:
+        now = self._clock()
+        final = total is not None and done >= total
+        if done == self._last_done:
+            return False
+        if self._last is None or final or now - self._last >= self._interval:
+            self._last = now
+            self._last_done = done
+            return True
+        return False
+
+
+class TransferReporter:
+    """Progress of one transfer as events: throttled progress, then one final event."""
+
+    def __init__(
+        self,
+        hub: EventHub,
+        user_id: int,
+        kind: str,
+        transfer_id: str,
+        total: int | None,
+        **fields: Any,
+    ) -> None:
+        self._hub = hub
+        self._user_id = user_id
+        self._kind = kind  # "upload" or "download"
+        self._id_field = f"{kind}_id"
+        self.transfer_id = transfer_id
+        self.total = total
+        self._fields = fields
+        self._throttle = Throttle()
+
+    def _event(self, suffix: str, **body: Any) -> Event:
+        return {"type": f"{self._kind}.{suffix}", self._id_field: self.transfer_id, **body}
+
+    def progress(self, done: int) -> None:
+        if self._throttle.due(done, self.total):
+            word = "received" if self._kind == "upload" else "sent"
+            self._hub.publish(
+                self._user_id,
+                self._event("progress", **self._fields, **{word: done, "total": self.total}),
+            )
+
+    def finish(self, suffix: str, **body: Any) -> None:
+        self._hub.publish(self._user_id, self._event(suffix, **body))

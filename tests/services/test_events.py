@@ -1,0 +1,123 @@
+"""The hub's rules: coalesced progress, final events never dropped, per-user delivery."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from server.services.events import MAX_PENDING_FINAL, LocalEventHub, Mailbox, Throttle
+
+
+def progress(upload_id: str, received: int, total: int = 100) -> dict[str, object]:
+    return {"type": "upload.progress", "upload_id": upload_id, "received": received, "total": total}
+
+
+async def drain(mailbox: Mailbox) -> list[dict[str, object]]:
+    events = []
+    while len(mailbox):
+        event = await mailbox.get()
+        assert event is not None
+        events.append(event)
+    return events
+
+
+@pytest.mark.gen_test
+async def test_progress_of_one_transfer_coalesces_to_the_newest() -> None:
+    mailbox = Mailbox()
+    for received in range(0, 101, 10):
+        mailbox.put(progress("a", received))
+    assert await drain(mailbox) == [progress("a", 100)]
+
+
+@pytest.mark.gen_test
+async def test_coalescing_keeps_order_between_transfers_and_finals() -> None:
+    mailbox = Mailbox()
+    mailbox.put(progress("a", 10))
+    mailbox.put(progress("b", 10))
+    mailbox.put({"type": "image.deleted", "id": "x"})
+    mailbox.put(progress("a", 50))
+    mailbox.put({"type": "upload.done", "upload_id": "a"})
+    mailbox.put(progress("b", 70))
+    assert [(e["type"], e.get("upload_id"), e.get("received")) for e in await drain(mailbox)] == [
+        ("upload.progress", "a", 50),
+        ("upload.progress", "b", 70),
+        ("image.deleted", None, None),
+        ("upload.done", "a", None),
+    ]
+
+
+@pytest.mark.gen_test
+async def test_final_events_are_never_coalesced() -> None:
+    mailbox = Mailbox()
+    for n in range(50):
+        mailbox.put({"type": "upload.done", "upload_id": str(n)})
+        mailbox.put(progress(str(n), n))
+    events = await drain(mailbox)
+    assert [e["upload_id"] for e in events if e["type"] == "upload.done"] == [
+        str(n) for n in range(50)
+    ]
+
+
+def test_a_mailbox_far_behind_closes_instead_of_growing() -> None:
+    mailbox = Mailbox()
+    for n in range(MAX_PENDING_FINAL + 10):
+        mailbox.put({"type": "image.deleted", "id": str(n)})
+    assert mailbox.closed and mailbox.overflowed
+    assert len(mailbox) == MAX_PENDING_FINAL
+
+
+@pytest.mark.gen_test
+async def test_get_waits_for_an_event_and_ends_on_close() -> None:
+    mailbox = Mailbox()
+    waiter = asyncio.ensure_future(mailbox.get())
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    mailbox.put({"type": "image.deleted", "id": "1"})
+    assert await waiter == {"type": "image.deleted", "id": "1"}
+    closing = asyncio.ensure_future(mailbox.get())
+    await asyncio.sleep(0)
+    mailbox.close()
+    assert await closing is None
+
+
+@pytest.mark.gen_test
+async def test_publish_reaches_every_mailbox_of_that_user_only() -> None:
+    hub = LocalEventHub()
+    phone, tablet = hub.subscribe(1), hub.subscribe(1)
+    other = hub.subscribe(2)
+    hub.publish(1, {"type": "image.deleted", "id": "x"})
+    assert await drain(phone) == await drain(tablet) == [{"type": "image.deleted", "id": "x"}]
+    assert len(other) == 0
+    hub.unsubscribe(1, phone)
+    hub.publish(1, {"type": "image.deleted", "id": "y"})
+    assert len(phone) == 0 and phone.closed
+    assert hub.listeners(1) == 1 and hub.backlog(1) == [1]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("interval", [0.25, 1.0])
+def test_throttle_sends_first_last_and_a_few_per_interval(interval: float) -> None:
+    clock = Clock()
+    throttle = Throttle(interval, clock)
+    sent = []
+    for done in range(0, 1001):  # 1,000 chunks over 2 seconds
+        clock.now = done * 0.002
+        if throttle.due(done, 1000):
+            sent.append(done)
+    assert sent[0] == 0 and sent[-1] == 1000
+    assert len(sent) <= 2 / interval + 2
+    assert sent == sorted(set(sent))
+
+
+def test_throttle_never_repeats_the_same_count() -> None:
+    throttle = Throttle(0.0, Clock())
+    assert throttle.due(10, 10) is True
+    assert throttle.due(10, 10) is False
