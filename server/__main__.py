@@ -191,6 +191,8 @@ def cmd_gc(settings: Settings, args: argparse.Namespace) -> int:
             f"orphan files: {report.orphan_files}, thumbnails removed: "
             f"{report.thumbnails_removed}, stale temp files: {report.staging_removed}"
         )
+        uploads = await services.uploads.expire()
+        print(f"uploads expired: {uploads.expired}, abandoned upload files: {uploads.orphan_files}")
         return 0
 
     try:
@@ -203,7 +205,11 @@ COMMANDS: dict[str, tuple[Callable[[Settings, argparse.Namespace], int], tuple[s
     "serve": (cmd_serve, ("common", "serve"), "run the server (the default)"),
     "token": (cmd_token, ("common",), "create a user if needed and print a new bearer token"),
     "pair": (cmd_pair, ("common", "serve"), "print a one-time pairing code and its QR code"),
-    "gc": (cmd_gc, ("common",), "remove unreferenced blobs, old trash and stale temp files"),
+    "gc": (
+        cmd_gc,
+        ("common",),
+        "remove unreferenced blobs, old trash, stale temp files and expired uploads",
+    ),
 }
 
 

@@ -6,7 +6,7 @@ import tornado.web
 from tornado.routing import URLSpec
 
 from .config import Settings
-from .handlers import auth, events, files, health, images, seed
+from .handlers import auth, events, files, health, images, seed, tus
 from .handlers.base import NotFoundHandler
 from .services import Services
 from .views import API
@@ -31,6 +31,8 @@ def make_app(settings: Settings, services: Services) -> tornado.web.Application:
         tornado.web.url(f"{API}/trash/{ID}/restore", images.RestoreHandler, common),
         tornado.web.url(f"{API}/service/image", seed.SeedImageHandler, blobs),
         tornado.web.url(f"{API}/events", events.EventsHandler, common),
+        tornado.web.url(f"{API}/uploads/?", tus.UploadsHandler, common),
+        tornado.web.url(f"{API}/uploads/{ID}", tus.UploadHandler, common),
     ]
     return tornado.web.Application(
         routes,

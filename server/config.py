@@ -62,6 +62,13 @@ def parse_days(text: str) -> float:
     return days
 
 
+def parse_seconds(text: str) -> float:
+    seconds = float(text)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"{text!r} is not a positive number of seconds")
+    return seconds
+
+
 def parse_log_level(text: str) -> str:
     level = text.strip().lower()
     if level not in LOG_LEVELS:
@@ -131,6 +138,13 @@ class Settings:
         parse=parse_days,
         metavar="DAYS",
     )
+    upload_expiry: float = setting(
+        24 * 3600.0,
+        "seconds an unfinished resumable (tus) upload is kept after its last chunk",
+        group="common",
+        parse=parse_seconds,
+        metavar="SECONDS",
+    )
 
     @property
     def blobs_dir(self) -> Path:
@@ -143,6 +157,10 @@ class Settings:
     @property
     def tmp_dir(self) -> Path:
         return self.data / "tmp"
+
+    @property
+    def tus_dir(self) -> Path:
+        return self.tmp_dir / "tus"
 
     @property
     def catalog_path(self) -> Path:

@@ -72,6 +72,44 @@ RANGE_NOT_SATISFIABLE = ErrorKind(
     "range_not_satisfiable", 416, "The requested range is outside the file."
 )
 INSUFFICIENT_STORAGE = ErrorKind("insufficient_storage", 507, "The server's disk is full.")
+
+# tus resumable uploads
+INVALID_HEADER = ErrorKind("invalid_header", 400, "A tus header is missing or malformed.")
+INVALID_METADATA = ErrorKind(
+    "invalid_metadata",
+    400,
+    "Upload-Metadata must be comma-separated pairs of a key and a base64 value.",
+)
+DEFER_LENGTH_UNSUPPORTED = ErrorKind(
+    "defer_length_unsupported", 400, "Upload-Defer-Length is not supported: send Upload-Length."
+)
+CHECKSUM_ALGORITHM_UNSUPPORTED = ErrorKind(
+    "checksum_algorithm_unsupported",
+    400,
+    "Upload-Checksum must use one of the algorithms in Tus-Checksum-Algorithm.",
+)
+UPLOAD_NOT_FOUND = ErrorKind("upload_not_found", 404, "No such upload.")
+OFFSET_MISMATCH = ErrorKind(
+    "offset_mismatch",
+    409,
+    "Upload-Offset is not the upload's offset: ask with HEAD and resume from there.",
+)
+UPLOAD_EXPIRED = ErrorKind("upload_expired", 410, "This upload has expired: start a new one.")
+TUS_VERSION_UNSUPPORTED = ErrorKind(
+    "tus_version_unsupported", 412, "This server speaks tus 1.0.0: send Tus-Resumable: 1.0.0."
+)
+UPLOAD_TOO_LARGE = ErrorKind(
+    "upload_too_large", 413, "The upload is larger than this server accepts."
+)
+INVALID_CONTENT_TYPE = ErrorKind(
+    "invalid_content_type", 415, "Upload data must be sent as application/offset+octet-stream."
+)
+UPLOAD_LOCKED = ErrorKind(
+    "upload_locked", 423, "Another request is writing to this upload: try again when it ends."
+)
+CHECKSUM_MISMATCH = ErrorKind(
+    "checksum_mismatch", 460, "The data does not match its checksum and was discarded."
+)
 INTERNAL = ErrorKind("internal_error", 500, "The server failed; the request was not completed.")
 
 _BY_STATUS = {

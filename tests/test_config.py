@@ -117,6 +117,10 @@ def test_commands_only_read_their_groups() -> None:
         ({"TUBEI_GC_INTERVAL": "soon"}, [], "TUBEI_GC_INTERVAL"),
         ({"TUBEI_TRASH_DAYS": "a month"}, [], "TUBEI_TRASH_DAYS"),
         ({"TUBEI_TRASH_DAYS": "-1"}, [], "TUBEI_TRASH_DAYS"),
+        ({"TUBEI_UPLOAD_EXPIRY": "soon"}, [], "TUBEI_UPLOAD_EXPIRY"),
+        ({"TUBEI_UPLOAD_EXPIRY": "0"}, [], "TUBEI_UPLOAD_EXPIRY"),
+        ({"TUBEI_UPLOAD_EXPIRY": "nan"}, [], "TUBEI_UPLOAD_EXPIRY"),
+        ({}, ["--upload-expiry", "-60"], "--upload-expiry"),
         ({"TUBEI_LOG_LEVEL": "chatty"}, [], "TUBEI_LOG_LEVEL"),
         ({}, ["--log-level", "chatty"], "--log-level"),
     ],
@@ -143,3 +147,10 @@ def test_every_setting_has_a_flag_and_an_environment_variable() -> None:
     for name in Settings.__dataclass_fields__:
         assert "--" + name.replace("_", "-") in help_text
         assert env_name(name) in help_text
+
+
+def test_upload_expiry_is_seconds_read_by_every_command() -> None:
+    assert Settings().upload_expiry == 24 * 3600
+    args = parser(("common",)).parse_args(["--upload-expiry", "90.5"])
+    assert from_sources(args, {}, ("common",)).upload_expiry == 90.5
+    assert from_sources(None, {"TUBEI_UPLOAD_EXPIRY": "600"}, ("common",)).upload_expiry == 600

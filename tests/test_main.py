@@ -349,6 +349,37 @@ def test_gc_removes_orphans_and_stale_temp_files(
     assert sorted(p.name for p in (data / "thumbs").rglob("*.jpg")) == thumbs_before
 
 
+def test_gc_removes_expired_uploads_and_their_stray_files(
+    tmp_path: Path, io_loop: tornado.ioloop.IOLoop
+) -> None:
+    data = tmp_path / "data"
+    settings = Settings(data=data, upload_expiry=0.05)
+
+    async def start_uploads() -> None:
+        services = build_services(settings)
+        try:
+            user = await services.catalog.ensure_user("hugo")
+            for _ in range(2):
+                upload = await services.uploads.create(user, 1000, {})
+                transfer = await services.uploads.begin(user, upload.id)
+                await transfer.write(b"partial upload")
+                await transfer.keep()
+        finally:
+            await services.close()
+
+    io_loop.run_sync(start_uploads)
+    stray = data / "tmp" / "tus" / "left-by-a-crash"
+    stray.write_bytes(b"no row knows me")
+    time.sleep(0.1)
+    run = cli("gc", "--data", str(data))
+    assert run.returncode == 0, run.stderr
+    assert "uploads expired: 2, abandoned upload files: 1" in run.stdout
+    assert list((data / "tmp" / "tus").iterdir()) == []
+    db = sqlite3.connect(data / "catalog.sqlite3")
+    assert db.execute("SELECT count(*) FROM uploads").fetchone() == (0,)
+    db.close()
+
+
 def test_a_newer_catalog_is_a_clear_error(tmp_path: Path) -> None:
     data = tmp_path / "data"
     assert cli("token", "--data", str(data), "--user", "x").returncode == 0

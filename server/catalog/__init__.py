@@ -6,7 +6,7 @@ same calls. Every call is a coroutine so that no backend blocks the event loop.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol
@@ -93,6 +93,25 @@ class ImageRecord:
         return self.blob.taken_at or self.uploaded_at
 
 
+@dataclass(frozen=True)
+class UploadRecord:
+    """A tus upload: its declared length, what is durably received, and how it ended."""
+
+    id: str
+    user_id: int
+    length: int
+    offset: int
+    metadata: Mapping[str, str]  # Upload-Metadata as sent: key -> base64 value ("" for none)
+    created_at: float
+    expires_at: float
+    image_sha256: str | None = None  # set once the bytes are in the library
+    duplicate: bool | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.image_sha256 is not None
+
+
 Position = tuple[float, str]
 """Where a page ends: (sort time, sha256) of its last item."""
 
@@ -155,3 +174,24 @@ class Catalog(Protocol):
     async def known_blobs(self) -> set[str]: ...
 
     async def set_thumbnail(self, sha256: str, made: bool) -> None: ...
+
+    # tus uploads
+    async def add_upload(self, upload: UploadRecord) -> None: ...
+
+    async def get_upload(self, upload_id: str) -> UploadRecord | None: ...
+
+    async def set_upload_offset(
+        self, upload_id: str, offset: int, expires_at: float
+    ) -> UploadRecord | None:
+        """Record a durable offset (and the new expiry); None when the upload is gone."""
+
+    async def complete_upload(
+        self, upload_id: str, image_sha256: str, duplicate: bool, expires_at: float
+    ) -> UploadRecord | None:
+        """All bytes received and ingested: the offset becomes the length."""
+
+    async def delete_upload(self, upload_id: str) -> bool: ...
+
+    async def expired_uploads(self, now: float) -> list[UploadRecord]: ...
+
+    async def upload_ids(self) -> set[str]: ...

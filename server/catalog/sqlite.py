@@ -7,6 +7,7 @@ version lives in `PRAGMA user_version`.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
@@ -21,6 +22,7 @@ from . import (
     HashField,
     ImageRecord,
     Position,
+    UploadRecord,
     User,
     iso,
     sort_time,
@@ -83,6 +85,22 @@ MIGRATIONS: list[str] = [
         WHERE deleted_at IS NOT NULL;
     CREATE INDEX entries_sha256 ON entries(sha256);
     """,
+    # 2: tus uploads. No foreign key to blobs: a finished upload's image is held by
+    # its library entry, and the row must not keep a purged blob from being dropped.
+    """
+    CREATE TABLE uploads (
+        id TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        length INTEGER NOT NULL,
+        "offset" INTEGER NOT NULL DEFAULT 0,
+        metadata TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        image_sha256 TEXT,
+        duplicate INTEGER
+    );
+    CREATE INDEX uploads_expires_at ON uploads(expires_at);
+    """,
 ]
 
 _IMAGE_COLUMNS = """
@@ -91,6 +109,9 @@ _IMAGE_COLUMNS = """
     e.user_id, e.filename, e.uploaded_at, e.taken_ts, e.deleted_at
 """
 _IMAGE_FROM = "FROM entries e JOIN blobs b ON b.sha256 = e.sha256"
+_UPLOAD_COLUMNS = (
+    'id, user_id, length, "offset", metadata, created_at, expires_at, image_sha256, duplicate'
+)
 
 LAST_SEEN_RESOLUTION = 60.0
 
@@ -120,6 +141,20 @@ def _image(row: sqlite3.Row) -> ImageRecord:
         taken_ts=row[17],
         deleted_at=None if row[18] is None else iso(row[18]),
         deleted_ts=row[18],
+    )
+
+
+def _upload(row: sqlite3.Row) -> UploadRecord:
+    return UploadRecord(
+        id=row[0],
+        user_id=row[1],
+        length=row[2],
+        offset=row[3],
+        metadata=json.loads(row[4]),
+        created_at=row[5],
+        expires_at=row[6],
+        image_sha256=row[7],
+        duplicate=None if row[8] is None else bool(row[8]),
     )
 
 
@@ -456,3 +491,87 @@ class SQLiteCatalog:
 
     async def set_thumbnail(self, sha256: str, made: bool) -> None:
         await self._write(self._set_thumbnail, sha256, made)
+
+    # tus uploads -------------------------------------------------------------
+
+    def _add_upload(self, upload: UploadRecord) -> None:
+        self._db.execute(
+            f"INSERT INTO uploads ({_UPLOAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                upload.id,
+                upload.user_id,
+                upload.length,
+                upload.offset,
+                json.dumps(dict(upload.metadata), ensure_ascii=False),
+                upload.created_at,
+                upload.expires_at,
+                upload.image_sha256,
+                None if upload.duplicate is None else int(upload.duplicate),
+            ),
+        )
+
+    async def add_upload(self, upload: UploadRecord) -> None:
+        await self._write(self._add_upload, upload)
+
+    def _get_upload(self, upload_id: str) -> UploadRecord | None:
+        row = self._db.execute(
+            f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE id = ?", (upload_id,)
+        ).fetchone()
+        return None if row is None else _upload(row)
+
+    async def get_upload(self, upload_id: str) -> UploadRecord | None:
+        return await self._run(self._get_upload, upload_id)
+
+    def _set_upload_offset(
+        self, upload_id: str, offset: int, expires_at: float
+    ) -> UploadRecord | None:
+        self._db.execute(
+            'UPDATE uploads SET "offset" = ?, expires_at = ? WHERE id = ?',
+            (offset, expires_at, upload_id),
+        )
+        return self._get_upload(upload_id)
+
+    async def set_upload_offset(
+        self, upload_id: str, offset: int, expires_at: float
+    ) -> UploadRecord | None:
+        return await self._write(self._set_upload_offset, upload_id, offset, expires_at)
+
+    def _complete_upload(
+        self, upload_id: str, image_sha256: str, duplicate: bool, expires_at: float
+    ) -> UploadRecord | None:
+        self._db.execute(
+            'UPDATE uploads SET "offset" = length, image_sha256 = ?, duplicate = ?, '
+            "expires_at = ? WHERE id = ?",
+            (image_sha256, int(duplicate), expires_at, upload_id),
+        )
+        return self._get_upload(upload_id)
+
+    async def complete_upload(
+        self, upload_id: str, image_sha256: str, duplicate: bool, expires_at: float
+    ) -> UploadRecord | None:
+        return await self._write(
+            self._complete_upload, upload_id, image_sha256, duplicate, expires_at
+        )
+
+    def _delete_upload(self, upload_id: str) -> bool:
+        cursor = self._db.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+        return cursor.rowcount > 0
+
+    async def delete_upload(self, upload_id: str) -> bool:
+        return await self._write(self._delete_upload, upload_id)
+
+    def _expired_uploads(self, now: float) -> list[UploadRecord]:
+        rows = self._db.execute(
+            f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE expires_at <= ? ORDER BY expires_at",
+            (now,),
+        )
+        return [_upload(row) for row in rows]
+
+    async def expired_uploads(self, now: float) -> list[UploadRecord]:
+        return await self._run(self._expired_uploads, now)
+
+    def _upload_ids(self) -> set[str]:
+        return {row[0] for row in self._db.execute("SELECT id FROM uploads")}
+
+    async def upload_ids(self) -> set[str]:
+        return await self._run(self._upload_ids)

@@ -14,6 +14,7 @@ from .auth import AuthService
 from .events import LocalEventHub
 from .library import LibraryService
 from .thumbnails import Thumbnails
+from .uploads import UploadService
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,12 @@ class Services:
     auth: AuthService
     library: LibraryService
     events: LocalEventHub
+    uploads: UploadService
     io_executor: ThreadPoolExecutor
     imaging_executor: ThreadPoolExecutor
 
     async def close(self) -> None:
+        await self.uploads.close()
         await self.library.thumbnails.drain()
         await self.catalog.close()
         self.io_executor.shutdown(wait=True)
@@ -43,6 +46,11 @@ class Services:
                 log.info("garbage collected: %s", report)
             except Exception:
                 log.exception("garbage collection failed")
+            try:
+                expired = await self.uploads.expire()
+                log.info("uploads expired: %s", expired)
+            except Exception:
+                log.exception("expiring uploads failed")
 
 
 def build_services(settings: Settings) -> Services:
@@ -65,6 +73,15 @@ def build_services(settings: Settings) -> Services:
         settings.max_pixels,
         settings.trash_days,
     )
+    uploads = UploadService(
+        catalog,
+        store,
+        library,
+        events,
+        settings.tus_dir,
+        io_executor,
+        settings.upload_expiry,
+    )
     return Services(
         settings=settings,
         catalog=catalog,
@@ -72,6 +89,7 @@ def build_services(settings: Settings) -> Services:
         auth=AuthService(catalog),
         library=library,
         events=events,
+        uploads=uploads,
         io_executor=io_executor,
         imaging_executor=imaging_executor,
     )

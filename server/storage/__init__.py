@@ -2,7 +2,8 @@
 
 A blob is named by the SHA-256 of its bytes. Bytes are first staged (hashed as
 they stream in), then committed under their name, or dropped when that name is
-already stored.
+already stored. A staged file can also be written over several requests (tus):
+such a writer is resumed on its file at a durable offset.
 """
 
 from __future__ import annotations
@@ -46,8 +47,28 @@ class BlobWriter(Protocol):
         """Drop the staged bytes; safe to call more than once."""
 
 
+class ResumableWriter(BlobWriter, Protocol):
+    """A writer that outlives one request: durable checkpoints, and a way back to one."""
+
+    async def sync(self) -> None:
+        """Make everything written so far durable, and let go of the file until the next write."""
+
+    def mark(self) -> None:
+        """Remember this point (size, digests, head) for `rewind`."""
+
+    async def rewind(self) -> None:
+        """Drop what was written since `mark`: the file and the digests go back to that point."""
+
+
 class BlobStore(Protocol):
     def open_writer(self) -> BlobWriter: ...
+
+    async def resume_writer(self, path: Path, offset: int) -> ResumableWriter:
+        """A writer on the staged file `path` holding its first `offset` bytes, digests rebuilt.
+
+        Bytes past `offset` are cut off. A file shorter than `offset` (or none) is
+        taken as it is: the writer's `size` says how much there really is.
+        """
 
     async def commit(self, writer: BlobWriter) -> bool:
         """Put finished bytes in place under their sha256, durably.

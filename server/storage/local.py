@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
 import os
@@ -10,15 +11,22 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from . import SHA256_RE, StagedBlob, StorageFull
+
+if TYPE_CHECKING:
+    from hashlib import _Hash as Hash
+else:
+    Hash = object
 
 T = TypeVar("T")
 
 HEAD_BYTES = 4096
 STAGED_SUFFIX = ".part"
+RESUME_BLOCK = 1024 * 1024
 
 
 def fsync_dir(path: Path) -> None:
@@ -34,10 +42,24 @@ def _raise_full(error: OSError) -> None:
         raise StorageFull(str(error)) from error
 
 
+def _close_quietly(file: BinaryIO) -> None:
+    # The error that matters was raised (or is being handled) already.
+    with contextlib.suppress(OSError):
+        file.close()
+
+
+@dataclass(frozen=True)
+class _Mark:
+    size: int
+    sha256: Hash
+    md5: Hash
+    head: bytes
+
+
 class LocalBlobWriter:
-    def __init__(self, store: LocalBlobStore) -> None:
+    def __init__(self, store: LocalBlobStore, path: Path | None = None) -> None:
         self._store = store
-        self._path = store.tmp_dir / f"{uuid.uuid4().hex}{STAGED_SUFFIX}"
+        self._path = path or store.tmp_dir / f"{uuid.uuid4().hex}{STAGED_SUFFIX}"
         self._file: BinaryIO | None = None
         self._sha256 = hashlib.sha256()
         self._md5 = hashlib.md5(usedforsecurity=False)
@@ -45,6 +67,10 @@ class LocalBlobWriter:
         self._size = 0
         self._result: StagedBlob | None = None
         self._closed = False
+        # The file exists on disk (later opens append to it), and its folder entry is durable.
+        self._created = False
+        self._entry_synced = False
+        self._mark: _Mark | None = None
 
     @property
     def head(self) -> bytes:
@@ -60,7 +86,12 @@ class LocalBlobWriter:
 
     def _open(self) -> BinaryIO:
         if self._file is None:
-            self._file = open(self._path, "xb")  # noqa: SIM115 - closed in _finish/_abort
+            # Closed in _finish, _sync, _rewind or _abort.
+            if self._created:
+                self._file = open(self._path, "ab")  # noqa: SIM115
+            else:
+                self._file = open(self._path, "xb")  # noqa: SIM115
+                self._created = True
         return self._file
 
     def _write(self, data: bytes) -> None:
@@ -113,6 +144,72 @@ class LocalBlobWriter:
             raise RuntimeError("finish() the writer before committing it")
         return self._result
 
+    # resumable: one upload written over several requests ------------------------
+
+    def _resume(self, offset: int) -> None:
+        """Keep the file's first `offset` bytes (or what there is) and hash them again."""
+        try:
+            file = open(self._path, "r+b")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            return
+        with file:
+            kept = min(offset, os.fstat(file.fileno()).st_size)
+            if os.fstat(file.fileno()).st_size != kept:
+                file.truncate(kept)
+                os.fsync(file.fileno())
+            remaining = kept
+            while remaining:
+                block = file.read(min(RESUME_BLOCK, remaining))
+                if not block:
+                    raise OSError(f"{self._path} shrank while it was read")
+                remaining -= len(block)
+                self._sha256.update(block)
+                self._md5.update(block)
+                if len(self._head) < HEAD_BYTES:
+                    self._head += block[: HEAD_BYTES - len(self._head)]
+        self._size = kept
+        self._created = True
+        self._entry_synced = True
+
+    def _sync(self) -> None:
+        file, self._file = self._file, None
+        if file is None:
+            return
+        try:
+            file.flush()
+            os.fsync(file.fileno())
+        except OSError as error:
+            _raise_full(error)
+            raise
+        finally:
+            _close_quietly(file)
+        if not self._entry_synced:
+            fsync_dir(self._path.parent)
+            self._entry_synced = True
+
+    async def sync(self) -> None:
+        await self._store.run(self._sync)
+
+    def mark(self) -> None:
+        self._mark = _Mark(self._size, self._sha256.copy(), self._md5.copy(), bytes(self._head))
+
+    def _rewind(self, mark: _Mark) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            # Whatever is still buffered belongs to the bytes being dropped.
+            _close_quietly(file)
+        if self._created:
+            os.truncate(self._path, mark.size)
+
+    async def rewind(self) -> None:
+        mark = self._mark
+        if mark is None:
+            raise RuntimeError("mark() the writer before rewinding it")
+        await self._store.run(self._rewind, mark)
+        self._size = mark.size
+        self._sha256, self._md5 = mark.sha256.copy(), mark.md5.copy()
+        self._head = bytearray(mark.head)
+
 
 class LocalBlobStore:
     """The embedded backend: one folder on the local disk."""
@@ -137,6 +234,11 @@ class LocalBlobStore:
 
     def open_writer(self) -> LocalBlobWriter:
         return LocalBlobWriter(self)
+
+    async def resume_writer(self, path: Path, offset: int) -> LocalBlobWriter:
+        writer = LocalBlobWriter(self, path)
+        await self.run(writer._resume, offset)
+        return writer
 
     def _commit(self, staged: Path, sha256: str) -> bool:
         final = self.path_for(sha256)

@@ -1,0 +1,458 @@
+"""tus uploads in progress: their rows, writers, locks and progress reporters.
+
+The protocol's rules (headers, offsets, lengths, checksums) live in the tus
+handler; this service owns the state that outlives one request:
+
+- the catalog row: length, durable offset, metadata, expiry, outcome;
+- the staged file `DATA/tmp/tus/<id>` and, while the process lives, a writer on
+  it whose running digests mean bytes are hashed once, as they stream in;
+- one writer at a time per upload (`begin` refuses a second with 423);
+- one progress reporter per upload, so that throttling spans requests.
+
+Offsets are durable: bytes are fsynced before their offset is recorded, and a
+writer resumed after a restart first cuts its file back to the recorded offset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from .. import errors
+from ..catalog import Catalog, UploadRecord, User
+from ..storage import BlobStore, ResumableWriter, StorageFull
+from ..views import image_json
+from .events import EventHub, TransferReporter
+from .library import LibraryService
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+UPLOAD_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{16,64}\Z")
+SHA256_HEX_RE = re.compile(r"\A[0-9a-fA-F]{64}\Z")
+FIELD = "tus"
+# A writer unused this long is let go at the next gc: its running digests are rebuilt
+# from the file (read once) if its client ever comes back.
+IDLE_WRITER = 600.0
+
+
+def metadata_value(metadata: Mapping[str, str], key: str) -> str | None:
+    """A metadata value decoded (base64, then UTF-8 with replacement), or None."""
+    raw = metadata.get(key)
+    if raw is None:
+        return None
+    return base64.b64decode(raw).decode("utf-8", "replace")
+
+
+def expected_sha256(metadata: Mapping[str, str]) -> str | None:
+    """The whole file's SHA-256 the client announced, if any (validated at creation)."""
+    value = metadata_value(metadata, "sha256")
+    return None if value is None else value.lower()
+
+
+@dataclass(frozen=True)
+class ExpiryReport:
+    expired: int
+    orphan_files: int
+
+
+@dataclass
+class _Live:
+    """What the process keeps about an upload between its requests."""
+
+    reporter: TransferReporter
+    writer: ResumableWriter | None = None
+    used_at: float = 0.0  # time.monotonic() of the last request that wrote
+
+
+class Transfer:
+    """One request's turn at writing an upload; it holds the upload's lock until it ends.
+
+    It ends exactly once: by `keep` (the bytes so far become durable, and once they
+    are the whole file it goes to the library) or by `discard` (the bytes since it
+    began are dropped). A transfer of a finished upload holds no lock and writes
+    nothing.
+    """
+
+    def __init__(
+        self, service: UploadService, user: User, upload: UploadRecord, live: _Live | None
+    ) -> None:
+        self.upload = upload
+        self.user = user
+        self._service = service
+        self._live = live
+        # Writes, and the one ending, never overlap: a connection can close while a
+        # chunk is still being written.
+        self._io = asyncio.Lock()
+        self._ended = live is None
+        self._failed = False  # a write failed: what the writer holds is not to be kept
+
+    @property
+    def complete(self) -> bool:
+        return self.upload.complete
+
+    @property
+    def start(self) -> int:
+        """The durable offset when this transfer began: where its bytes go."""
+        return self.upload.offset
+
+    @property
+    def offset(self) -> int:
+        """The offset with the bytes received so far."""
+        writer = self._writer_or_none()
+        return self.upload.offset if writer is None else writer.size
+
+    @property
+    def received(self) -> int:
+        return self.offset - self.start
+
+    @property
+    def room(self) -> int:
+        """How many more bytes this upload takes."""
+        return self.upload.length - self.offset
+
+    def _writer_or_none(self) -> ResumableWriter | None:
+        return None if self._live is None else self._live.writer
+
+    def _writer(self) -> ResumableWriter:
+        writer = self._writer_or_none()
+        if writer is None:
+            raise RuntimeError(f"upload {self.upload.id} has no writer")
+        return writer
+
+    async def write(self, chunk: bytes) -> None:
+        async with self._io:
+            if self._ended:
+                raise RuntimeError(f"the transfer of upload {self.upload.id} has ended")
+            writer = self._writer()
+            try:
+                await writer.write(chunk)
+            except BaseException as error:
+                self._failed = True
+                if isinstance(error, StorageFull):
+                    raise errors.ApiError(errors.INSUFFICIENT_STORAGE) from None
+                raise
+        assert self._live is not None
+        self._live.reporter.progress(writer.size)
+
+    async def keep(self) -> UploadRecord:
+        """Make the bytes received durable and record the new offset; once they are
+        the whole file, ingest it as the library does any upload.
+
+        Ingesting leaves no staged file behind; when it fails, the upload is forgotten
+        too, `upload.failed` is published and the error raised.
+        """
+        if self._failed:
+            await self.discard()
+            return self.upload
+        async with self._io:
+            if self._ended:
+                return self.upload
+            self._ended = True
+            try:
+                if self.room == 0:
+                    self.upload = await self._service._complete(
+                        self.user, self.upload, self._writer()
+                    )
+                else:
+                    self.upload = await self._service._keep(self.upload, self._writer())
+            except BaseException:
+                # The writer may be ahead of the recorded offset: forget it, so that the
+                # next request resumes from the file cut back to the durable offset.
+                self._service._forget_writer(self.upload.id)
+                raise
+            finally:
+                self._release()
+            return self.upload
+
+    async def discard(self) -> None:
+        """Drop what this transfer wrote: the file and digests go back to where it began."""
+        async with self._io:
+            if self._ended:
+                return
+            self._ended = True
+            try:
+                if self.received or self._failed:
+                    await self._writer().rewind()
+            except Exception:
+                log.exception("rewinding upload %s failed; it resumes from disk", self.upload.id)
+                self._service._forget_writer(self.upload.id)
+            finally:
+                self._release()
+
+    def _release(self) -> None:
+        if self._live is not None:
+            self._service._busy.discard(self.upload.id)
+
+
+class UploadService:
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: BlobStore,
+        library: LibraryService,
+        events: EventHub,
+        folder: Path,
+        executor: Executor,
+        expiry: float,
+    ) -> None:
+        self._catalog = catalog
+        self._store = store
+        self._library = library
+        self._events = events
+        self.folder = folder
+        self._executor = executor
+        self.expiry = expiry
+        self._live: dict[str, _Live] = {}
+        self._busy: set[str] = set()  # the uploads a request is writing (or being removed)
+        self._background: set[asyncio.Task[None]] = set()
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, upload_id: str) -> Path:
+        if not UPLOAD_ID_RE.match(upload_id):
+            raise ValueError(f"not an upload id: {upload_id!r}")
+        return self.folder / upload_id
+
+    async def _run_io(self, fn: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    # the rows ----------------------------------------------------------------
+
+    async def create(self, user: User, length: int, metadata: Mapping[str, str]) -> UploadRecord:
+        now = time.time()
+        upload = UploadRecord(
+            id=secrets.token_urlsafe(16),
+            user_id=user.id,
+            length=length,
+            offset=0,
+            metadata=dict(metadata),
+            created_at=now,
+            expires_at=now + self.expiry,
+        )
+        await self._catalog.add_upload(upload)
+        return upload
+
+    async def _find(self, user: User, upload_id: str) -> UploadRecord:
+        """The caller's upload, expired or not; someone else's is as unknown as no upload."""
+        upload = None
+        if UPLOAD_ID_RE.match(upload_id):
+            upload = await self._catalog.get_upload(upload_id)
+        if upload is None or upload.user_id != user.id:
+            raise errors.ApiError(errors.UPLOAD_NOT_FOUND)
+        return upload
+
+    async def get(self, user: User, upload_id: str) -> UploadRecord:
+        upload = await self._find(user, upload_id)
+        if upload.expires_at <= time.time():
+            raise errors.ApiError(errors.UPLOAD_EXPIRED)
+        return upload
+
+    # writing -----------------------------------------------------------------
+
+    async def begin(self, user: User, upload_id: str) -> Transfer:
+        """Take the upload's lock (423 if taken) with a writer at its durable offset."""
+        upload = await self.get(user, upload_id)
+        if upload.complete:
+            return Transfer(self, user, upload, None)
+        if upload.id in self._busy:
+            raise errors.ApiError(errors.UPLOAD_LOCKED)
+        self._busy.add(upload.id)
+        try:
+            # Read again under the lock: a request that held it may have moved the upload on.
+            upload = await self.get(user, upload_id)
+            if upload.complete:
+                self._busy.discard(upload.id)
+                return Transfer(self, user, upload, None)
+            live = self._live.get(upload.id)
+            if live is None:
+                reporter = TransferReporter(
+                    self._events, upload.user_id, "upload", upload.id, total=upload.length
+                )
+                live = self._live[upload.id] = _Live(reporter)
+            if live.writer is None:
+                live.writer, upload = await self._resume(upload)
+            live.writer.mark()
+            live.used_at = time.monotonic()
+        except BaseException:
+            self._busy.discard(upload.id)
+            raise
+        return Transfer(self, user, upload, live)
+
+    async def _resume(self, upload: UploadRecord) -> tuple[ResumableWriter, UploadRecord]:
+        """A writer on the staged file as recorded (after a restart: bytes past it are cut)."""
+        writer = await self._store.resume_writer(self.path_for(upload.id), upload.offset)
+        if writer.size != upload.offset:
+            # Fewer bytes on disk than recorded: only a crash during ingest does this.
+            # Say so truthfully; the client sends the rest again.
+            log.warning(
+                "upload %s: %d bytes on disk, %d recorded; resuming from what is on disk",
+                upload.id,
+                writer.size,
+                upload.offset,
+            )
+            moved = await self._catalog.set_upload_offset(upload.id, writer.size, upload.expires_at)
+            if moved is None:
+                raise errors.ApiError(errors.UPLOAD_NOT_FOUND)
+            upload = moved
+        return writer, upload
+
+    async def _keep(self, upload: UploadRecord, writer: ResumableWriter) -> UploadRecord:
+        try:
+            await writer.sync()
+        except StorageFull:
+            raise errors.ApiError(errors.INSUFFICIENT_STORAGE) from None
+        kept = await self._catalog.set_upload_offset(
+            upload.id, writer.size, time.time() + self.expiry
+        )
+        if kept is None:
+            raise errors.ApiError(errors.UPLOAD_NOT_FOUND)
+        return kept
+
+    async def _complete(
+        self, user: User, upload: UploadRecord, writer: ResumableWriter
+    ) -> UploadRecord:
+        live = self._live[upload.id]
+        try:
+            try:
+                blob = await writer.finish()
+            except StorageFull:
+                raise errors.ApiError(errors.INSUFFICIENT_STORAGE) from None
+            expected = expected_sha256(upload.metadata)
+            if expected is not None and blob.sha256 != expected:
+                raise errors.ApiError(
+                    errors.CHECKSUM_MISMATCH,
+                    "The file's SHA-256 is not the sha256 in Upload-Metadata; "
+                    "the upload was discarded.",
+                )
+            filename = metadata_value(upload.metadata, "filename")
+            if filename is None:
+                filename = metadata_value(upload.metadata, "name") or ""
+            staged = await self._library.stage(writer, filename, FIELD)
+            ingested = await self._library.commit(user, staged)
+        except BaseException as error:
+            await writer.abort()
+            await self._drop(upload.id)
+            self._live.pop(upload.id, None)
+            failure = error if isinstance(error, errors.ApiError) else None
+            failure = failure or errors.ApiError(errors.INTERNAL)
+            live.reporter.finish("failed", error=failure.to_json()["error"])
+            raise
+        self._live.pop(upload.id, None)
+        done = await self._catalog.complete_upload(
+            upload.id, ingested.image.sha256, ingested.duplicate, time.time() + self.expiry
+        )
+        if done is None:
+            raise errors.ApiError(errors.UPLOAD_NOT_FOUND)
+        live.reporter.finish("done", image=image_json(ingested.image), duplicate=ingested.duplicate)
+        return done
+
+    def _forget_writer(self, upload_id: str) -> None:
+        live = self._live.get(upload_id)
+        if live is not None:
+            live.writer = None
+
+    def interrupted(self, transfer: Transfer, *, keep: bool) -> None:
+        """The client went away mid-request: keep what arrived, or drop it, in the background."""
+        task = asyncio.get_running_loop().create_task(self._end(transfer, keep))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def abandon(self, upload_id: str, transfer: Transfer | None) -> None:
+        """Drop an upload whose creation failed or was cut short, in the background."""
+        task = asyncio.get_running_loop().create_task(self._abandon(upload_id, transfer))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _abandon(self, upload_id: str, transfer: Transfer | None) -> None:
+        try:
+            if transfer is not None:
+                await transfer.discard()
+            await self._remove_unless_busy(upload_id)
+        except Exception:
+            log.exception("dropping the abandoned upload %s", upload_id)
+
+    async def _end(self, transfer: Transfer, keep: bool) -> None:
+        try:
+            if keep:
+                await transfer.keep()
+            else:
+                await transfer.discard()
+        except Exception:
+            log.exception("ending the interrupted transfer of upload %s", transfer.upload.id)
+
+    # ending ------------------------------------------------------------------
+
+    async def terminate(self, user: User, upload_id: str) -> None:
+        """DELETE: the upload's file and row are removed (423 while it is being written)."""
+        upload = await self._find(user, upload_id)
+        if not await self._remove_unless_busy(upload.id):
+            raise errors.ApiError(errors.UPLOAD_LOCKED)
+
+    async def _remove_unless_busy(self, upload_id: str, *, expired_by: float | None = None) -> bool:
+        """Remove an upload no request is writing (and, if asked, only if still expired)."""
+        if upload_id in self._busy:
+            return False
+        # Hold the lock while removing, so that no request resumes the file meanwhile.
+        self._busy.add(upload_id)
+        try:
+            if expired_by is not None:
+                # A request that just ended may have pushed the expiry back.
+                upload = await self._catalog.get_upload(upload_id)
+                if upload is None or upload.expires_at > expired_by:
+                    return False
+            self._live.pop(upload_id, None)
+            await self._drop(upload_id)
+        finally:
+            self._busy.discard(upload_id)
+        return True
+
+    async def _drop(self, upload_id: str) -> None:
+        # File first, then row: a crash in between leaves a row whose file is missing,
+        # which resumes from zero, rather than a file that nothing refers to.
+        await self._run_io(self.path_for(upload_id).unlink, True)
+        await self._catalog.delete_upload(upload_id)
+
+    async def expire(self) -> ExpiryReport:
+        """Remove uploads past their expiry, and staged files no upload owns."""
+        # Files first, then ids: a row is always made before its file.
+        on_disk = await self._run_io(self._list_files)
+        now = time.time()
+        removed: set[str] = set()
+        for upload in await self._catalog.expired_uploads(now):
+            if await self._remove_unless_busy(upload.id, expired_by=now):
+                removed.add(upload.id)
+        idle_since = time.monotonic() - IDLE_WRITER
+        for upload_id, live in list(self._live.items()):
+            if upload_id not in self._busy and live.used_at < idle_since:
+                del self._live[upload_id]
+        known = await self._catalog.upload_ids() | removed | self._busy
+        orphans = [name for name in on_disk if name not in known]
+        for name in orphans:
+            log.warning("removing %s: no upload owns it", self.folder / name)
+            await self._run_io((self.folder / name).unlink, True)
+        return ExpiryReport(len(removed), len(orphans))
+
+    def _list_files(self) -> list[str]:
+        return sorted(p.name for p in self.folder.iterdir() if p.is_file())
+
+    async def close(self) -> None:
+        """Let interrupted transfers finish recording what they received; let go of files."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+        for upload_id, live in list(self._live.items()):
+            if live.writer is not None:
+                try:
+                    await live.writer.sync()  # bytes past the recorded offset are cut on resume
+                except Exception:
+                    log.exception("closing the file of upload %s", upload_id)
+        self._live.clear()
