@@ -1,0 +1,197 @@
+// Gallery: the library as a grid, newest first. <image> cannot send the bearer
+// token, so thumbnails are fetched with wx.downloadFile and shown from temp files.
+const api = require('../../utils/request')
+const events = require('../../utils/events')
+
+const PAGE = 60
+const UNDO_MS = 5000
+const thumbs = {} // image id -> temp file, kept while the mini-program runs
+
+function entry(image) {
+  return {id: image.id, name: image.filename, thumb: thumbs[image.id] || '', urls: image.urls}
+}
+
+Component({
+  data: {
+    paired: false,
+    images: [],
+    loading: false,
+    done: false,
+    error: '',
+    undo: null, // {id, text} while an undo is offered
+    saving: -1, // download progress of a save, -1 when none
+  },
+  methods: {
+    onLoad() {
+      this.cursor = null
+      this.offs = [
+        events.on('image.added', e => this.added(e.image)),
+        events.on('image.restored', e => this.added(e.image)),
+        events.on('image.deleted', e => this.removed(e.id)),
+      ]
+      events.connect()
+      return this.reload()
+    },
+    onUnload() {
+      ;(this.offs || []).forEach(off => off())
+      clearTimeout(this.undoTimer)
+    },
+    async onPullDownRefresh() {
+      await this.reload()
+      wx.stopPullDownRefresh()
+    },
+    onReachBottom() {
+      return this.more()
+    },
+    reload() {
+      this.cursor = null
+      this.setData({images: [], done: false, error: '', paired: api.isPaired()})
+      return this.more()
+    },
+    async more() {
+      if (!api.isPaired() || this.data.loading || this.data.done) return
+      this.setData({loading: true})
+      try {
+        const query = `limit=${PAGE}` + (this.cursor ? `&cursor=${encodeURIComponent(this.cursor)}` : '')
+        const page = await api.request({path: `/api/v1/images?${query}`})
+        this.cursor = page.next_cursor
+        const known = new Set(this.data.images.map(i => i.id))
+        const fresh = page.items.filter(i => !known.has(i.id)).map(entry)
+        this.setData({images: this.data.images.concat(fresh), done: !page.next_cursor, loading: false})
+        await Promise.all(fresh.map(image => this.loadThumb(image)))
+      } catch (error) {
+        this.setData({loading: false, error: error.message})
+      }
+    },
+    async loadThumb(image) {
+      if (thumbs[image.id] || !image.urls.thumbnail) return
+      try {
+        thumbs[image.id] = await api.download({path: image.urls.thumbnail})
+      } catch (error) {
+        return // the cell stays grey; a refresh tries again
+      }
+      const index = this.data.images.findIndex(i => i.id === image.id)
+      if (index >= 0) this.setData({[`images[${index}].thumb`]: thumbs[image.id]})
+    },
+    added(image) {
+      if (!image || this.data.images.some(i => i.id === image.id)) return
+      const item = entry(image)
+      this.setData({images: [item].concat(this.data.images)})
+      return this.loadThumb(item)
+    },
+    removed(id) {
+      const images = this.data.images.filter(i => i.id !== id)
+      if (images.length !== this.data.images.length) this.setData({images})
+    },
+    find(e) {
+      return this.data.images.find(i => i.id === e.currentTarget.dataset.id)
+    },
+    async preview(e) {
+      const image = this.find(e)
+      if (!image) return
+      wx.showLoading({title: '加载中'})
+      try {
+        const path = await api.download({path: image.urls.preview || image.urls.original})
+        wx.hideLoading()
+        wx.previewImage({current: path, urls: [path]})
+      } catch (error) {
+        wx.hideLoading()
+        wx.showToast({title: error.message, icon: 'none'})
+      }
+    },
+    menu(e) {
+      const image = this.find(e)
+      if (!image) return
+      wx.showActionSheet({
+        itemList: ['保存原图到相册', '删除'],
+        itemColor: '#000000',
+        success: ({tapIndex}) => (tapIndex === 0 ? this.save(image) : this.remove(image)),
+      })
+    },
+    async save(image) {
+      if (!(await ensureAlbumPermission())) return false
+      this.setData({saving: 0})
+      try {
+        const path = await api.download({
+          path: image.urls.original,
+          header: {'X-Download-Id': `save-${image.id.slice(0, 12)}-${Date.now()}`},
+          onProgress: ({progress}) => this.setData({saving: progress}),
+        })
+        await promisify(wx.saveImageToPhotosAlbum, {filePath: path})
+        this.setData({saving: -1})
+        wx.showToast({title: '已保存到相册', icon: 'success'})
+        return true
+      } catch (error) {
+        this.setData({saving: -1})
+        if (isAuthDenied(error)) explainAlbumRefusal()
+        else wx.showToast({title: error.message || '保存失败', icon: 'none'})
+        return false
+      }
+    },
+    async remove(image) {
+      try {
+        await api.request({path: `/api/v1/images/${image.id}`, method: 'DELETE'})
+      } catch (error) {
+        wx.showToast({title: error.message, icon: 'none'})
+        return
+      }
+      this.removed(image.id)
+      this.offerUndo(image)
+    },
+    offerUndo(image) {
+      clearTimeout(this.undoTimer)
+      this.undoImage = image
+      this.setData({undo: {id: image.id, text: '已移到回收站'}})
+      this.undoTimer = setTimeout(() => this.setData({undo: null}), UNDO_MS)
+    },
+    async undoDelete() {
+      const image = this.undoImage
+      clearTimeout(this.undoTimer)
+      this.setData({undo: null})
+      if (!image) return
+      try {
+        const restored = await api.request({path: `/api/v1/trash/${image.id}/restore`, method: 'POST'})
+        await this.added(restored)
+      } catch (error) {
+        wx.showToast({title: error.message, icon: 'none'})
+      }
+    },
+    goSettings() {
+      wx.switchTab({url: '/pages/settings/settings'})
+    },
+  },
+})
+
+function promisify(fn, options) {
+  return new Promise((resolve, reject) => fn(Object.assign({}, options, {success: resolve, fail: reject})))
+}
+
+function isAuthDenied(error) {
+  return /auth (deny|denied)|authorize/i.test((error && error.errMsg) || '')
+}
+
+// Ask once; after a refusal WeChat will not ask again, so explain and offer settings.
+async function ensureAlbumPermission() {
+  const setting = await promisify(wx.getSetting, {})
+  const granted = setting.authSetting['scope.writePhotosAlbum']
+  if (granted) return true
+  if (granted === undefined) {
+    try {
+      await promisify(wx.authorize, {scope: 'scope.writePhotosAlbum'})
+      return true
+    } catch (e) {
+      // refused just now: fall through to the explanation
+    }
+  }
+  explainAlbumRefusal()
+  return false
+}
+
+function explainAlbumRefusal() {
+  wx.showModal({
+    title: '无法保存到相册',
+    content: '图备需要“保存到相册”的权限才能把原图存回手机。可以在设置中打开。',
+    confirmText: '去设置',
+    success: ({confirm}) => confirm && wx.openSetting(),
+  })
+}

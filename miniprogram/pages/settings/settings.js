@@ -1,0 +1,115 @@
+// Settings: which server, and pairing this phone with it (scan the QR code that
+// `python -m server pair` shows, or type address and code).
+const api = require('../../utils/request')
+const events = require('../../utils/events')
+
+// tubei://pair?server=http%3A%2F%2F192.168.1.5%3A8000&code=123456
+function parsePairLink(text) {
+  const match = /^tubei:\/\/pair\?(.*)$/.exec(String(text || '').trim())
+  if (!match) return null
+  const params = {}
+  match[1].split('&').forEach(pair => {
+    const [key, value = ''] = pair.split('=')
+    params[decodeURIComponent(key)] = decodeURIComponent(value.replace(/\+/g, ' '))
+  })
+  return params.server && params.code ? {server: params.server, code: params.code} : null
+}
+
+Component({
+  data: {
+    server: '',
+    code: '',
+    status: 'unpaired', // unpaired | checking | paired | unreachable
+    busy: false,
+    error: '',
+  },
+  methods: {
+    onLoad() {
+      this.setData({server: api.serverUrl()})
+    },
+    onShow() {
+      return this.refresh()
+    },
+    async refresh() {
+      if (!api.isPaired()) {
+        this.setData({status: 'unpaired'})
+        return
+      }
+      this.setData({status: 'checking', server: api.serverUrl()})
+      try {
+        await api.request({path: '/api/v1/images?limit=1'})
+        this.setData({status: 'paired', error: ''})
+      } catch (error) {
+        if (error.code === 'unauthorized') {
+          api.setToken('')
+          this.setData({status: 'unpaired', error: error.message})
+        } else {
+          this.setData({status: 'unreachable', error: error.message})
+        }
+      }
+    },
+    onServerInput(e) {
+      this.setData({server: e.detail.value})
+    },
+    onCodeInput(e) {
+      this.setData({code: e.detail.value})
+    },
+    scan() {
+      wx.scanCode({
+        onlyFromCamera: false,
+        scanType: ['qrCode'],
+        success: ({result}) => {
+          const link = parsePairLink(result)
+          if (!link) {
+            this.setData({error: '这不是图备的配对二维码'})
+            return
+          }
+          this.setData({server: link.server, code: link.code})
+          this.pair()
+        },
+      })
+    },
+    async pair() {
+      const server = api.normalizeServer(this.data.server)
+      const code = String(this.data.code || '').trim()
+      if (!server) return this.setData({error: '请填写服务器地址'})
+      if (!/^\d{6}$/.test(code)) return this.setData({error: '配对码是 6 位数字'})
+      this.setData({busy: true, error: ''})
+      api.setServer(server)
+      api.setToken('')
+      try {
+        const answer = await api.request({
+          path: '/api/v1/auth/pair',
+          method: 'POST',
+          data: {code, device: deviceName()},
+        })
+        api.setToken(answer.token)
+        events.reconnect()
+        this.setData({status: 'paired', server, code: '', busy: false})
+        wx.showToast({title: '配对成功', icon: 'success'})
+      } catch (error) {
+        const status = error.code === 'unreachable' ? 'unreachable' : 'unpaired'
+        this.setData({status, busy: false, error: error.message})
+      }
+    },
+    unpair() {
+      api.setToken('')
+      events.close()
+      this.setData({status: 'unpaired', error: ''})
+    },
+    openTrash() {
+      wx.navigateTo({url: '/pages/trash/trash'})
+    },
+  },
+})
+
+function deviceName() {
+  try {
+    const info = wx.getDeviceInfo ? wx.getDeviceInfo() : wx.getSystemInfoSync()
+    return [info.brand, info.model].filter(Boolean).join(' ') || '微信小程序'
+  } catch (e) {
+    return '微信小程序'
+  }
+}
+
+module.exports = {parsePairLink}

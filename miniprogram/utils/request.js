@@ -1,0 +1,205 @@
+// The one way the mini-program talks HTTP to the Tubei server: base URL and token
+// from storage, a shared limit on requests in flight, and errors turned into short
+// Chinese sentences a person can act on.
+
+const KEY_SERVER = 'tubei.server'
+const KEY_TOKEN = 'tubei.token'
+
+// WeChat allows 10 concurrent request/uploadFile/downloadFile calls; above that it
+// fails them, so every call waits for a slot here.
+const MAX_IN_FLIGHT = 10
+
+const MESSAGES = {
+  unauthorized: '未配对或配对已失效，请重新配对',
+  invalid_pairing_code: '配对码不对，或已使用、已过期',
+  too_many_attempts: '尝试次数太多，请稍后再试',
+  image_not_found: '这张照片已不在图库中',
+  no_thumbnail: '这张照片无法生成缩略图，原图仍然保存着',
+  payload_too_large: '文件太大，服务器不接收',
+  unsupported_media_type: '不是图备支持的图片格式',
+  empty_file: '文件是空的',
+  upload_interrupted: '上传中断了，请重试',
+  insufficient_storage: '服务器磁盘已满',
+  internal_error: '服务器出错了，请稍后再试',
+  invalid_argument: '请求参数有误',
+  not_found: '服务器上没有这个地址，请检查服务器版本',
+}
+const UNREACHABLE = '无法连接服务器'
+
+class ApiError extends Error {
+  constructor(message, {code = 'error', status = 0} = {}) {
+    super(message)
+    this.code = code
+    this.status = status
+  }
+}
+
+function serverUrl() {
+  return (wx.getStorageSync(KEY_SERVER) || '').replace(/\/+$/, '')
+}
+
+function token() {
+  return wx.getStorageSync(KEY_TOKEN) || ''
+}
+
+function isPaired() {
+  return Boolean(serverUrl() && token())
+}
+
+function setServer(url) {
+  wx.setStorageSync(KEY_SERVER, normalizeServer(url))
+}
+
+function setToken(value) {
+  if (value) wx.setStorageSync(KEY_TOKEN, value)
+  else wx.removeStorageSync(KEY_TOKEN)
+}
+
+// People type "192.168.1.5:8000"; WeChat needs a scheme.
+function normalizeServer(url) {
+  let value = String(url || '').trim().replace(/\/+$/, '')
+  if (value && !/^https?:\/\//i.test(value)) value = `http://${value}`
+  return value
+}
+
+function url(path) {
+  return /^https?:\/\//i.test(path) ? path : serverUrl() + path
+}
+
+function authHeader(extra) {
+  const header = Object.assign({}, extra)
+  const value = token()
+  if (value) header.Authorization = `Bearer ${value}`
+  return header
+}
+
+// A semaphore shared by request, upload and download.
+let inFlight = 0
+const waiting = []
+function acquire() {
+  if (inFlight < MAX_IN_FLIGHT) {
+    inFlight += 1
+    return Promise.resolve()
+  }
+  return new Promise(resolve => waiting.push(resolve))
+}
+function release() {
+  const next = waiting.shift()
+  if (next) next()
+  else inFlight -= 1
+}
+function withSlot(start) {
+  return acquire().then(() => new Promise(start)).then(
+    value => { release(); return value },
+    error => { release(); throw error }
+  )
+}
+function stats() {
+  return {inFlight, waiting: waiting.length}
+}
+
+function parseBody(data) {
+  if (typeof data !== 'string') return data
+  try {
+    return JSON.parse(data)
+  } catch (e) {
+    return data
+  }
+}
+
+// Any non-2xx answer becomes an ApiError with the server's code and our sentence.
+function toError(statusCode, data) {
+  const body = parseBody(data)
+  const error = body && body.error
+  const code = (error && error.code) || `http_${statusCode}`
+  const message = MESSAGES[code] || `请求失败（${statusCode}）`
+  return new ApiError(message, {code, status: statusCode})
+}
+
+function networkError(err) {
+  return new ApiError(UNREACHABLE, {code: 'unreachable', status: 0, detail: err && err.errMsg})
+}
+
+// request({path, method, data, header, raw}) -> the JSON body, or {statusCode, data,
+// header} when raw is set (tus reads response headers).
+function request({path, method = 'GET', data, header, raw = false, timeout}) {
+  return withSlot((resolve, reject) => {
+    wx.request({
+      url: url(path),
+      method,
+      data,
+      timeout,
+      header: authHeader(header),
+      success(res) {
+        if (res.statusCode >= 200 && res.statusCode < 300) {
+          resolve(raw ? res : res.data)
+        } else {
+          reject(toError(res.statusCode, res.data))
+        }
+      },
+      fail(err) {
+        reject(networkError(err))
+      },
+    })
+  })
+}
+
+// upload({path, filePath, name, header, onProgress}) -> the JSON body. onTask gets
+// the UploadTask so a caller can abort it.
+function upload({path, filePath, name = 'photo', header, onProgress, onTask}) {
+  return withSlot((resolve, reject) => {
+    const task = wx.uploadFile({
+      url: url(path),
+      filePath,
+      name,
+      header: authHeader(header),
+      success(res) {
+        // uploadFile succeeds for any HTTP status: the status decides.
+        if (res.statusCode >= 200 && res.statusCode < 300) resolve(parseBody(res.data))
+        else reject(toError(res.statusCode, res.data))
+      },
+      fail(err) {
+        reject(networkError(err))
+      },
+    })
+    if (task && onProgress) task.onProgressUpdate(onProgress)
+    if (task && onTask) onTask(task)
+  })
+}
+
+// download({path, header, onProgress}) -> the temp file path.
+function download({path, header, onProgress}) {
+  return withSlot((resolve, reject) => {
+    const task = wx.downloadFile({
+      url: url(path),
+      header: authHeader(header),
+      success(res) {
+        if (res.statusCode >= 200 && res.statusCode < 300) resolve(res.tempFilePath)
+        else reject(toError(res.statusCode, ''))
+      },
+      fail(err) {
+        reject(networkError(err))
+      },
+    })
+    if (task && onProgress) task.onProgressUpdate(onProgress)
+  })
+}
+
+module.exports = {
+  ApiError,
+  UNREACHABLE,
+  KEY_SERVER,
+  KEY_TOKEN,
+  MAX_IN_FLIGHT,
+  serverUrl,
+  token,
+  isPaired,
+  setServer,
+  setToken,
+  normalizeServer,
+  url,
+  request,
+  upload,
+  download,
+  stats,
+}
