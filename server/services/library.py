@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import json
 import logging
 import math
@@ -158,17 +159,8 @@ class LibraryService:
             sha256=staged.sha256,
             md5=staged.md5,
             size=staged.size,
-            format=meta.format,
-            mime=meta.mime,
-            width=meta.width,
-            height=meta.height,
-            orientation=meta.orientation,
-            taken_at=meta.taken_at,
-            camera_make=meta.camera_make,
-            camera_model=meta.camera_model,
-            has_gps=meta.has_gps,
-            decodable=meta.decodable,
             thumbnail=None if meta.decodable else False,
+            **dataclasses.asdict(meta),
         )
         fallback = f"{staged.sha256[:16]}.{meta.format.lower()}"
         return Staged(writer, blob, clean_filename(filename, fallback), field)

@@ -111,8 +111,10 @@ class LocalBlobWriter:
         self._size += len(data)
         await self._store.run(self._write, data)
 
-    def _finish(self) -> StagedBlob:
-        file = self._open()
+    def _flush_and_close(self) -> None:
+        file, self._file = self._file, None
+        if file is None:
+            return
         try:
             file.flush()
             os.fsync(file.fileno())
@@ -120,7 +122,13 @@ class LocalBlobWriter:
             _raise_full(error)
             raise
         finally:
-            file.close()
+            _close_quietly(file)
+
+    def _finish(self) -> StagedBlob:
+        self._open()  # an empty upload still leaves a (empty) file to commit or refuse
+        try:
+            self._flush_and_close()
+        finally:
             self._closed = True
         return StagedBlob(self._sha256.hexdigest(), self._md5.hexdigest(), self._size)
 
@@ -172,17 +180,9 @@ class LocalBlobWriter:
         self._entry_synced = True
 
     def _sync(self) -> None:
-        file, self._file = self._file, None
-        if file is None:
+        if self._file is None:
             return
-        try:
-            file.flush()
-            os.fsync(file.fileno())
-        except OSError as error:
-            _raise_full(error)
-            raise
-        finally:
-            _close_quietly(file)
+        self._flush_and_close()
         if not self._entry_synced:
             fsync_dir(self._path.parent)
             self._entry_synced = True
