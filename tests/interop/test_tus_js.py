@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,11 @@ async def tus_js(api: Api, photo: Photo, *args: str) -> dict[str, Any]:
         "node",
         str(SCRIPT),
         api.base_url + UPLOADS + "/",
-        api.token,
         str(photo.path),
         str(CHUNK),
         *args,
         cwd=ROOT,
+        env={**os.environ, "TUBEI_TOKEN": api.token},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )

@@ -1,7 +1,10 @@
 // Upload a file with the official tus-js-client, as a client of Tubei's tus endpoint
 // would. Driven by tests/interop/test_tus_js.py.
 //
-//   node tests/interop/tus_js_upload.mjs ENDPOINT TOKEN FILE CHUNK_SIZE [MODE] [FLAGS]
+//   TUBEI_TOKEN=... node tests/interop/tus_js_upload.mjs ENDPOINT FILE CHUNK_SIZE [MODE] [FLAGS]
+//
+// The token comes from the environment: a token may begin with '-', which an
+// argument parser would take for an option (and argv is visible to every user).
 //
 // MODE
 //   upload             upload the whole file (the default)
@@ -26,10 +29,11 @@ const { values: flags, positionals } = parseArgs({
     'data-during-creation': { type: 'boolean', default: false },
   },
 })
-const [endpoint, token, file, chunkText, mode = 'upload', modeArgument] = positionals
+const token = process.env.TUBEI_TOKEN
+const [endpoint, file, chunkText, mode = 'upload', modeArgument] = positionals
 const chunkSize = Number.parseInt(chunkText, 10)
 if (!endpoint || !token || !file || !(chunkSize > 0) || !['upload', 'abort-after', 'resume'].includes(mode)) {
-  process.stderr.write('usage: tus_js_upload.mjs ENDPOINT TOKEN FILE CHUNK_SIZE [upload | abort-after BYTES | resume URL] [--override-patch] [--data-during-creation]\n')
+  process.stderr.write('usage: TUBEI_TOKEN=... tus_js_upload.mjs ENDPOINT FILE CHUNK_SIZE [upload | abort-after BYTES | resume URL] [--override-patch] [--data-during-creation]\n')
   process.exit(2)
 }
 const stopAfter = mode === 'abort-after' ? Number.parseInt(modeArgument, 10) : null
