@@ -101,6 +101,18 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX uploads_expires_at ON uploads(expires_at);
     """,
+    # 3: accounts. A WeChat login maps its openid to one user; devices are listed by user.
+    """
+    ALTER TABLE users ADD COLUMN wechat_openid TEXT;
+    CREATE UNIQUE INDEX users_wechat_openid ON users(wechat_openid)
+        WHERE wechat_openid IS NOT NULL;
+    CREATE INDEX tokens_user ON tokens(user_id);
+    """,
+    # 4: damage found by scrub: "missing" or "mismatch", and when it was found.
+    """
+    ALTER TABLE blobs ADD COLUMN damage TEXT;
+    ALTER TABLE blobs ADD COLUMN damaged_at REAL;
+    """,
 ]
 
 _IMAGE_COLUMNS = """
