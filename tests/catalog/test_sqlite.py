@@ -387,7 +387,7 @@ def test_a_version_1_catalog_gains_the_uploads_table_and_keeps_its_data(path: Pa
     db.close()
     SQLiteCatalog(path).close_now()
     db = side_connection(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 2 == len(MIGRATIONS)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     assert db.execute("SELECT name FROM users").fetchall() == [("before",)]
     columns = [row[1] for row in db.execute("PRAGMA table_info(uploads)")]
     assert columns == [
