@@ -58,8 +58,9 @@ function connect() {
     const wasOpen = open
     open = false
     if (wasOpen) emit('close', {type: 'close', code: res && res.code})
-    // 4401: the token was refused; reconnecting would only be refused again.
-    if (res && res.code === 4401) {
+    // 4401: the token was refused; 4403: this device was revoked. Reconnecting
+    // would only be refused again.
+    if (res && (res.code === 4401 || res.code === 4403)) {
       wanted = false
       return
     }

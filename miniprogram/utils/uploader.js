@@ -8,6 +8,12 @@ const MB = 1024 * 1024
 const TUS_PATH = '/api/v1/uploads/'
 const TUS_VERSION = '1.0.0'
 const KEY_TUS = 'tubei.tus' // {digest: {url, path, size, name}} for uploads to resume
+const MAX_RECOVERIES = 3
+const RECOVERY_DELAY = 300 // ms, times the attempt number
+
+function sleep(ms) {
+  return new Promise(resolve => setTimeout(resolve, ms))
+}
 
 const STATE_TEXT = {
   hashing: '检查中',
@@ -218,48 +224,77 @@ class Uploader {
     let offset = 0
     if (record) {
       try {
-        const head = await api.request({path: record.url, method: 'HEAD', header: fields, raw: true})
-        offset = Number(headerValue(head.header, 'Upload-Offset')) || 0
+        offset = await this.tusOffset(record.url, item)
       } catch (error) {
         if (error.code === 'unreachable') throw error
         record = null // expired or unknown on the server: start over
       }
     }
     if (!record) {
+      const metadata = [`filename ${base64Utf8(item.name)}`]
+      // With the whole file's sha256 the server refuses bytes that arrive changed.
+      if (item.algorithm === 'sha256') metadata.push(`sha256 ${base64Utf8(item.digest)}`)
       const created = await api.request({
         path: TUS_PATH,
         method: 'POST',
         raw: true,
         header: Object.assign({}, fields, {
           'Upload-Length': String(item.size),
-          'Upload-Metadata': `filename ${base64Utf8(item.name)}`,
+          'Upload-Metadata': metadata.join(','),
         }),
       })
       const location = headerValue(created.header, 'Location')
       record = {url: location.replace(/^https?:\/\/[^/]+/i, ''), path: item.path, size: item.size, name: item.name}
       this.rememberTus(item.digest, record)
     }
+    // The server's upload.progress events for a tus upload carry its id.
+    this.byUploadId[basename(record.url)] = item
+    let recoveries = 0
     while (offset < item.size) {
       const length = Math.min(this.chunkSize, item.size - offset)
       const chunk = await call(this.fs, 'readFile', {filePath: item.path, position: offset, length})
-      // wx.request cannot send PATCH; the server honours the override header.
-      const answer = await api.request({
-        path: record.url,
-        method: 'POST',
-        raw: true,
-        data: chunk.data,
-        header: Object.assign({}, fields, {
-          'X-HTTP-Method-Override': 'PATCH',
-          'Content-Type': 'application/offset+octet-stream',
-          'Upload-Offset': String(offset),
-        }),
-      })
+      let answer
+      try {
+        // wx.request cannot send PATCH; the server honours the override header.
+        answer = await api.request({
+          path: record.url,
+          method: 'POST',
+          raw: true,
+          data: chunk.data,
+          header: Object.assign({}, fields, {
+            'X-HTTP-Method-Override': 'PATCH',
+            'Content-Type': 'application/offset+octet-stream',
+            'Upload-Offset': String(offset),
+          }),
+        })
+      } catch (error) {
+        // A dropped connection, or 409 (the server holds another offset: an earlier
+        // chunk landed after all, or only partly; a server refusing a chunk may also
+        // close the connection before the answer is read): ask where it stands and
+        // carry on from there. If even that fails, the photo waits for a retry.
+        const transient = error.code === 'unreachable' || error.status === 409
+        if (!transient || ++recoveries > MAX_RECOVERIES) throw error
+        await sleep(RECOVERY_DELAY * recoveries)
+        offset = await this.tusOffset(record.url, item)
+        continue
+      }
       offset = Number(headerValue(answer.header, 'Upload-Offset'))
       this.progress(item, Math.floor((offset / item.size) * 100))
-      const imageId = headerValue(answer.header, 'Tubei-Image-Id')
-      if (imageId) item.imageId = imageId
+      this.noteImage(item, answer.header)
     }
     this.forgetTus(item.digest)
+  }
+
+  // HEAD: the server's durable offset (and, for a finished upload, its photo).
+  async tusOffset(url, item) {
+    const head = await api.request({path: url, method: 'HEAD', header: {'Tus-Resumable': TUS_VERSION}, raw: true})
+    this.noteImage(item, head.header)
+    return Number(headerValue(head.header, 'Upload-Offset')) || 0
+  }
+
+  noteImage(item, header) {
+    const imageId = headerValue(header, 'Tubei-Image-Id')
+    if (imageId) item.imageId = imageId
   }
 
   rememberTus(digest, record) {

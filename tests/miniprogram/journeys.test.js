@@ -154,6 +154,25 @@ test('the gallery shows them, with thumbnails fetched with the token', async () 
   expect(cell).toBeTruthy()
 })
 
+test('after the socket drops, the gallery reloads and finds what it missed', async () => {
+  const gallery = loadPage('gallery')
+  await gallery.instance.onLoad()
+  const events = require('../../miniprogram/utils/events')
+  await until(() => events.isOpen(), {what: 'socket open'})
+  const count = gallery.data.images.length
+
+  kit.setOnline(false) // the phone loses the network; the socket goes with it
+  await until(() => !events.isOpen(), {what: 'socket closed'})
+  const [missed] = makePhotos(tmp, [{name: 'IMG_MISSED.jpg', width: 320, height: 240, seed: 99}])
+  await uploadDirect(server, server.token('mum'), missed.path) // another device, meanwhile
+  kit.setOnline(true)
+
+  await until(() => gallery.data.images.length === count + 1, {what: 'reload after reconnect', timeout: 10000})
+  const sha = require('crypto').createHash('sha256').update(fs.readFileSync(missed.path)).digest('hex')
+  expect(gallery.data.images.map(i => i.id)).toContain(sha)
+  gallery.instance.onUnload()
+})
+
 test('delete moves to the trash, undo brings it back, and other devices see both', async () => {
   const gallery = loadPage('gallery')
   await gallery.instance.onLoad()

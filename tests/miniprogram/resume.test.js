@@ -80,3 +80,42 @@ test('cut the network mid-way through a large upload, resume on the next start',
   expect(answer.data.size).toBe(size)
   second.instance.onUnload()
 })
+
+test('a tus upload names its whole-file sha256 and recovers from an offset conflict', async () => {
+  const [photo] = makePhotos(tmp, [{name: 'IMG_CONFLICT.jpg', width: 1200, height: 900, seed: 11}])
+  const sha = crypto.createHash('sha256').update(fs.readFileSync(photo.path)).digest('hex')
+  let patches = 0
+  kit.beforeRequest = ({header}) => {
+    // The third chunk claims a stale offset, as a client would after a lost answer.
+    if (header['X-HTTP-Method-Override'] === 'PATCH' && ++patches === 3) header['Upload-Offset'] = '0'
+  }
+  const before = kit.log.length
+  const page = loadPage('backup')
+  page.instance.onLoad()
+  page.instance.onShow()
+  Object.assign(page.instance.uploader, SMALL)
+  kit.media = [photo]
+  await page.instance.choose()
+  kit.beforeRequest = null
+  expect(page.data.items[0].error).toBe('')
+  expect(page.data.items[0].state).toBe('done')
+
+  const calls = kit.log.slice(before).filter(e => e.api === 'request')
+  const creation = calls.find(c => c.url.endsWith('/api/v1/uploads/'))
+  const metadata = Object.fromEntries(creation.header['Upload-Metadata'].split(',').map(pair => {
+    const [key, value] = pair.split(' ')
+    return [key, Buffer.from(value, 'base64').toString()]
+  }))
+  expect(metadata).toEqual({filename: 'IMG_CONFLICT.jpg', sha256: sha})
+  // Asked where it stands once after the refusal (a 409, or the connection the
+  // server closed before the client read the 409).
+  expect(calls.filter(c => c.method === 'HEAD')).toHaveLength(1)
+  const answer = await new Promise(resolve => kit.wx.request({
+    url: `${server.url}/api/v1/images/${sha}`,
+    header: {Authorization: `Bearer ${kit.wx.getStorageSync('tubei.token')}`},
+    success: resolve,
+  }))
+  expect(answer.statusCode).toBe(200)
+  expect(answer.data.size).toBe(fs.statSync(photo.path).size)
+  page.instance.onUnload()
+})

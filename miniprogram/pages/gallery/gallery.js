@@ -28,6 +28,13 @@ Component({
         events.on('image.added', e => this.added(e.image)),
         events.on('image.restored', e => this.added(e.image)),
         events.on('image.deleted', e => this.removed(e.id)),
+        // Events sent while the socket was down are lost: reload once it is back.
+        events.on('close', () => { this.missed = true }),
+        events.on('open', () => {
+          if (!this.missed) return
+          this.missed = false
+          this.reload()
+        }),
       ]
       events.connect()
       return this.reload()
