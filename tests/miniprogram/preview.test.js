@@ -74,7 +74,8 @@ test('WXSS becomes CSS: rpx to px at 375 px, imports inlined, tag selectors mapp
 
 test('the frame: title from the page json, the tab bar from app.json', () => {
   expect(html).toContain('<div class="pv-nav__title">备份</div>')
-  expect(html).toMatch(/pv-tab_selected"><div class="pv-tab__text" style="color:#07c160">备份</)
+  // The selected tab: its green icon (resolved to an image URL) and green text.
+  expect(html).toMatch(/pv-tab_selected"><div class="pv-tab__icon" style="background-image:url\(&quot;[^"]+&quot;\)"><\/div><div class="pv-tab__text" style="color:#07c160">备份</)
   expect(html).toContain('>相册</div>')
   expect(html).toContain('>设置</div>')
 })
