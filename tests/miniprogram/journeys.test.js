@@ -87,7 +87,9 @@ test('back up three photos: one already safe, two uploaded with rising progress'
   }))
 
   kit.media = photos.slice()
-  await backup.instance.choose()
+  backup.querySelector('.btn-choose').dispatchEvent('tap') // the "+" tile
+  const settled = i => ['done', 'exists', 'failed'].includes(i.state)
+  await until(() => backup.data.items.length === 3 && backup.data.items.every(settled), {what: 'settled'})
   const states = backup.data.items.map(i => i.state)
   expect(states).toEqual(['done', 'done', 'exists'])
   expect(backup.data.summary).toBe('2 张已备份 · 1 张已存在')
@@ -126,8 +128,8 @@ test('a failed photo is retried with one tap', async () => {
   expect(text(backup, '.retry')).toBe('1 张失败 — 点此重试')
 
   kit.setOnline(true)
-  await backup.instance.retry()
-  expect(backup.data.items[0].state).toBe('done')
+  backup.querySelector('.retry').dispatchEvent('tap') // the one tap
+  await until(() => backup.data.items[0].state === 'done', {what: 'retried'})
   expect(backup.data.summary).toBe('1 张已备份')
 })
 
@@ -146,12 +148,10 @@ test('the gallery shows them, with thumbnails fetched with the token', async () 
   expect(kit.lastCall('stopPullDownRefresh')).toBeTruthy()
   expect(gallery.data.images).toHaveLength(4)
 
-  // Tap: a preview-size temp file.
-  const cell = gallery.querySelectorAll('.grid__cell')[0]
-  await gallery.instance.preview({currentTarget: {dataset: {id: gallery.data.images[0].id}}})
-  const preview = kit.lastCall('previewImage')
+  // Tap the first cell: a preview-size temp file.
+  gallery.querySelectorAll('.grid__cell')[0].dispatchEvent('tap')
+  const preview = await until(() => kit.lastCall('previewImage'), {what: 'preview'})
   expect(fs.existsSync(preview.current)).toBe(true)
-  expect(cell).toBeTruthy()
 })
 
 test('after the socket drops, the gallery reloads and finds what it missed', async () => {
@@ -181,14 +181,15 @@ test('delete moves to the trash, undo brings it back, and other devices see both
   const victim = gallery.data.images[1]
 
   kit.ui.actionSheet = 1 // 删除
-  gallery.instance.menu({currentTarget: {dataset: {id: victim.id}}})
+  // Through the rendered grid: a long press on the second cell.
+  gallery.querySelectorAll('.grid__cell')[1].dispatchEvent('longpress')
   await until(() => gallery.data.undo, {what: 'undo offer'})
   expect(gallery.data.images.map(i => i.id)).not.toContain(victim.id)
   expect(text(gallery, '.undo__text')).toBe('已移到回收站')
   await until(() => !other.data.images.some(i => i.id === victim.id), {what: 'image.deleted event'})
 
-  await gallery.instance.undoDelete()
-  expect(gallery.data.undo).toBe(null)
+  gallery.querySelector('.undo__btn').dispatchEvent('tap')
+  await until(() => gallery.data.undo === null, {what: 'undo'})
   expect(gallery.data.images.map(i => i.id)).toContain(victim.id)
   await until(() => other.data.images.some(i => i.id === victim.id), {what: 'image.restored event'})
   gallery.instance.onUnload()
