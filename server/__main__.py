@@ -1,4 +1,4 @@
-"""Command line: `python -m server [serve|token|pair|gc] ...` (serve is the default)."""
+"""Command line: `python -m server [COMMAND] ...`: serve (the default), token, pair, gc..."""
 
 from __future__ import annotations
 
@@ -15,18 +15,20 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import IO, TextIO
 
 import segno
-import tornado.httpserver
 
 from . import __version__
 from .app import make_app
 from .catalog import CatalogTooNew
 from .config import Settings, SettingsError, add_arguments, from_sources
+from .errors import ApiError
+from .progress import ProgressDisplay
 from .services import Services, build_services
 from .services.auth import DEFAULT_USER, PairingCode
+from .services.scrub import Scrubber
+from .serving import http_server, tls_context
 
 log = logging.getLogger("tubei")
 
-CHUNK_SIZE = 1024 * 1024
 LOCK_FILE = "tubei.lock"
 
 
@@ -71,10 +73,11 @@ def lan_addresses() -> list[str]:
 def server_urls(settings: Settings) -> list[str]:
     if settings.public_url:
         return [settings.public_url.rstrip("/")]
+    scheme = "https" if settings.certfile else "http"
     if settings.host not in ("0.0.0.0", "", "::"):
-        return [f"http://{settings.host}:{settings.port}"]
-    urls = [f"http://{address}:{settings.port}" for address in lan_addresses()]
-    return urls or [f"http://127.0.0.1:{settings.port}"]
+        return [f"{scheme}://{settings.host}:{settings.port}"]
+    urls = [f"{scheme}://{address}:{settings.port}" for address in lan_addresses()]
+    return urls or [f"{scheme}://127.0.0.1:{settings.port}"]
 
 
 def pairing_link(server_url: str, code: str) -> str:
@@ -125,15 +128,14 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def serve(settings: Settings) -> int:
+    try:
+        tls = tls_context(settings)
+    except SettingsError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
     services = build_services(settings)
     app = make_app(settings, services)
-    server = tornado.httpserver.HTTPServer(
-        app,
-        chunk_size=CHUNK_SIZE,
-        max_body_size=1024 * 1024,
-        idle_connection_timeout=120,
-        body_timeout=600,
-    )
+    server = http_server(settings, app, tls)
     try:
         server.listen(settings.port, settings.host)
     except OSError as error:
@@ -149,9 +151,12 @@ async def serve(settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     gc_task = loop.create_task(services.run_gc_forever())
+    # Devices revoked from the shell: their open sockets close within a ping interval.
+    sweep_task = loop.create_task(services.run_revocation_sweeps_forever(settings.ping_interval))
     await stop.wait()
     log.info("stopping")
     gc_task.cancel()
+    sweep_task.cancel()
     server.stop()
     await server.close_all_connections()
     await services.close()
@@ -172,6 +177,36 @@ def cmd_pair(settings: Settings, args: argparse.Namespace) -> int:
     async def work(services: Services) -> int:
         pairing = await services.auth.create_pairing_code(args.user)
         print_pairing(pairing, server_urls(settings)[0], sys.stdout)
+        return 0
+
+    return run_async(settings, work)
+
+
+def cmd_devices(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(services: Services) -> int:
+        found = await services.auth.all_devices(args.user)
+        if args.user is not None and not found:
+            print(f"no devices for {args.user!r}", file=sys.stderr)
+            return 1
+        print(f"{'id':>6}  {'user':<20} {'device':<30} {'created':<20}  last seen")
+        for user, device in found:
+            print(
+                f"{device.id:>6}  {user.name:<20} {device.name:<30} {device.created_at:<20}  "
+                f"{device.last_seen_at or 'never'}"
+            )
+        return 0
+
+    return run_async(settings, work)
+
+
+def cmd_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    async def work(services: Services) -> int:
+        try:
+            device = await services.auth.revoke(args.device_id, None)
+        except ApiError:
+            print(f"no device {args.device_id} with a live token", file=sys.stderr)
+            return 1
+        print(f"revoked device {device.id} ({device.name}): its token no longer works")
         return 0
 
     return run_async(settings, work)
@@ -201,14 +236,54 @@ def cmd_gc(settings: Settings, args: argparse.Namespace) -> int:
         lock.close()
 
 
+def cmd_scrub(settings: Settings, args: argparse.Namespace) -> int:
+    # Reading needs no lock (a server may run); moving files for a repair does.
+    lock = None
+    if args.repair:
+        try:
+            lock = lock_data(settings)
+        except DataInUse as error:
+            print(f"{error}; stop it to repair, or scrub without --repair", file=sys.stderr)
+            return 2
+
+    async def work(services: Services) -> int:
+        display = ProgressDisplay(sys.stderr, "scrub")
+        scrubber = Scrubber(services.catalog, services.store, services.library.thumbnails)
+        try:
+            report = await scrubber.run(
+                repair=args.repair,
+                progress=lambda p: display.update(
+                    p.bytes_done, p.bytes_total, p.blobs_done, p.blobs_total
+                ),
+            )
+        finally:
+            display.close()
+        for line in report.lines():
+            print(line)
+        return 0 if report.settled else 1
+
+    try:
+        return run_async(settings, work)
+    finally:
+        if lock is not None:
+            lock.close()
+
+
 COMMANDS: dict[str, tuple[Callable[[Settings, argparse.Namespace], int], tuple[str, ...], str]] = {
     "serve": (cmd_serve, ("common", "serve"), "run the server (the default)"),
     "token": (cmd_token, ("common",), "create a user if needed and print a new bearer token"),
     "pair": (cmd_pair, ("common", "serve"), "print a one-time pairing code and its QR code"),
+    "devices": (cmd_devices, ("common",), "list devices with a live token (all, or one user's)"),
+    "revoke": (cmd_revoke, ("common",), "revoke a device's token (works while a server runs)"),
     "gc": (
         cmd_gc,
         ("common",),
         "remove unreferenced blobs, old trash, stale temp files and expired uploads",
+    ),
+    "scrub": (
+        cmd_scrub,
+        ("common",),
+        "re-hash every blob, check the catalog against the store; exit 1 if not clean",
     ),
 }
 
@@ -218,6 +293,12 @@ def user_name(text: str) -> str:
     if not name or not name.isprintable():
         raise argparse.ArgumentTypeError(f"{text!r} is not a user name")
     return name
+
+
+def device_number(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and 0 < len(text) <= 18 and int(text) > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device id")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -233,6 +314,17 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "pair":
             sub.add_argument(
                 "--user", default=DEFAULT_USER, type=user_name, help="the user to pair a device for"
+            )
+        if name == "devices":
+            sub.add_argument("--user", type=user_name, help="only this user's devices")
+        if name == "revoke":
+            sub.add_argument("device_id", type=device_number, help="the device's id (see devices)")
+        if name == "scrub":
+            sub.add_argument(
+                "--repair",
+                action="store_true",
+                help="quarantine bad and orphaned blobs, make missing thumbnails "
+                "(needs the server stopped)",
             )
     return parser
 

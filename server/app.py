@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import tornado.web
-from tornado.routing import URLSpec
+from tornado.routing import Rule, URLSpec
 
 from .config import Settings
-from .handlers import auth, events, files, health, images, seed, tus
-from .handlers.base import NotFoundHandler
+from .handlers import auth, devices, events, files, health, images, openapi, seed, tus
+from .handlers.base import NotFoundHandler, log_request
+from .handlers.cors import CorsPolicy, preflight_rules
 from .services import Services
 from .views import API
 
@@ -20,7 +21,12 @@ def make_app(settings: Settings, services: Services) -> tornado.web.Application:
     common = {"services": services}
     routes: list[URLSpec] = [
         tornado.web.url(f"{API}/health", health.HealthHandler, common),
+        tornado.web.url(f"{API}/openapi.json", openapi.OpenApiHandler, common),
+        tornado.web.url(f"{API}/auth/methods", auth.MethodsHandler, common),
         tornado.web.url(f"{API}/auth/pair", auth.PairHandler, common),
+        tornado.web.url(f"{API}/auth/wechat", auth.WeChatLoginHandler, common),
+        tornado.web.url(f"{API}/devices", devices.DevicesHandler, common),
+        tornado.web.url(f"{API}/devices/{ID}", devices.DeviceHandler, common),
         tornado.web.url(f"{API}/images", images.ImagesHandler, common),
         tornado.web.url(f"{API}/images/check", images.CheckHandler, common),
         tornado.web.url(f"{API}/images/{ID}", images.ImageHandler, common),
@@ -34,12 +40,16 @@ def make_app(settings: Settings, services: Services) -> tornado.web.Application:
         tornado.web.url(f"{API}/uploads/?", tus.UploadsHandler, common),
         tornado.web.url(f"{API}/uploads/{ID}", tus.UploadHandler, common),
     ]
+    cors = CorsPolicy(settings.cors_origins)
+    # Preflights from allowed origins are answered before any route (and its auth).
+    rules: list[Rule] = [*preflight_rules(cors), *routes]
     return tornado.web.Application(
-        routes,
+        rules,
         default_handler_class=NotFoundHandler,
         default_handler_args=common,
         compress_response=False,
-        xheaders=False,
+        cors=cors,
+        log_function=log_request,
         websocket_ping_interval=settings.ping_interval,
         websocket_ping_timeout=settings.ping_interval * 3,
         websocket_max_message_size=64 * 1024,

@@ -76,6 +76,36 @@ def parse_log_level(text: str) -> str:
     return level
 
 
+def parse_optional_path(text: str) -> Path | None:
+    return Path(text) if text.strip() else None
+
+
+def parse_base_url(text: str) -> str:
+    url = text.strip().rstrip("/")
+    if not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", url):
+        raise ValueError(f"{text!r} is not an http:// or https:// base URL")
+    return url
+
+
+_ORIGIN = re.compile(r"https?://[a-z0-9.\-]+(:[0-9]{1,5})?|https?://\[[0-9a-f:.]+\](:[0-9]{1,5})?")
+
+
+def parse_origins(text: str) -> tuple[str, ...]:
+    """`https://a.example,http://localhost:3000` -> exact origins, lowercased."""
+    origins: list[str] = []
+    for part in text.split(","):
+        origin = part.strip().lower()
+        if not origin:
+            continue
+        if not _ORIGIN.fullmatch(origin):
+            raise ValueError(
+                f"{part.strip()!r} is not an origin such as https://photos.example "
+                "(scheme, host and optional port; no path, no wildcard)"
+            )
+        origins.append(origin)
+    return tuple(dict.fromkeys(origins))
+
+
 def setting(
     default: Any,
     help: str,
@@ -83,9 +113,12 @@ def setting(
     group: str = "serve",
     parse: Callable[[str], Any] = str,
     metavar: str | None = None,
+    secret: bool = False,
 ) -> Any:
+    # A secret stays out of repr(), so that logging a Settings object cannot leak it.
     return field(
         default=default,
+        repr=not secret,
         metadata={"help": help, "group": group, "parse": parse, "metavar": metavar},
     )
 
@@ -145,6 +178,42 @@ class Settings:
         parse=parse_seconds,
         metavar="SECONDS",
     )
+    certfile: Path | None = setting(
+        None,
+        "TLS certificate chain (PEM): serve HTTPS and WSS; needs --keyfile",
+        parse=parse_optional_path,
+        metavar="FILE",
+    )
+    keyfile: Path | None = setting(
+        None, "TLS private key (PEM) for --certfile", parse=parse_optional_path, metavar="FILE"
+    )
+    trust_forwarded: bool = setting(
+        False,
+        "trust X-Forwarded-For, X-Real-Ip and X-Forwarded-Proto (only behind a reverse proxy "
+        "that sets them)",
+        parse=parse_bool,
+    )
+    cors_origins: tuple[str, ...] = setting(
+        (),
+        "comma-separated web origins allowed to call the API from a browser (default: none)",
+        parse=parse_origins,
+        metavar="ORIGINS",
+    )
+    wechat_appid: str = setting(
+        "", "the mini-program's AppID: turns on WeChat login (needs --wechat-secret)", metavar="ID"
+    )
+    wechat_secret: str = setting(
+        "",
+        "the mini-program's AppSecret (prefer the environment variable to the flag)",
+        metavar="SECRET",
+        secret=True,
+    )
+    wechat_api: str = setting(
+        "https://api.weixin.qq.com",
+        "base URL of WeChat's API, for jscode2session",
+        parse=parse_base_url,
+        metavar="URL",
+    )
 
     @property
     def blobs_dir(self) -> Path:
@@ -161,6 +230,10 @@ class Settings:
     @property
     def tus_dir(self) -> Path:
         return self.tmp_dir / "tus"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data / "quarantine"
 
     @property
     def catalog_path(self) -> Path:
@@ -183,12 +256,17 @@ def env_name(name: str) -> str:
 def add_arguments(parser: argparse.ArgumentParser, groups: Iterable[str]) -> None:
     """Declare `--flag` for every setting of these groups (values parsed later)."""
     for f in _fields(groups):
+        # A true-or-false setting is also a bare flag: `--trust-forwarded`.
+        flag: dict[str, Any] = (
+            {"nargs": "?", "const": "true"} if f.metadata["parse"] is parse_bool else {}
+        )
         parser.add_argument(
             "--" + f.name.replace("_", "-"),
             dest=f.name,
             default=None,
             metavar=f.metadata["metavar"],
             help=f"{f.metadata['help']} (env {env_name(f.name)}; default {f.default})",
+            **flag,
         )
 
 
@@ -216,4 +294,10 @@ def from_sources(
     settings = Settings(**values)
     if settings.log_level not in LOG_LEVELS:
         raise SettingsError(f"log_level: {settings.log_level!r} is not one of {LOG_LEVELS}")
+    for one, other in (("certfile", "keyfile"), ("wechat_appid", "wechat_secret")):
+        if bool(getattr(settings, one)) != bool(getattr(settings, other)):
+            raise SettingsError(
+                f"--{one.replace('_', '-')} and --{other.replace('_', '-')} "
+                f"({env_name(one)}, {env_name(other)}) go together: set both or neither"
+            )
     return settings

@@ -54,6 +54,30 @@ INVALID_PAIRING_CODE = ErrorKind(
     "invalid_pairing_code", 401, "The pairing code is wrong, used or expired."
 )
 NOT_FOUND = ErrorKind("not_found", 404, "Nothing is here.")
+DEVICE_NOT_FOUND = ErrorKind("device_not_found", 404, "No such device among yours.")
+
+# WeChat login (jscode2session)
+INVALID_WECHAT_CODE = ErrorKind(
+    "invalid_wechat_code",
+    401,
+    "WeChat refused the login code: it is wrong, used or expired. Call wx.login again.",
+)
+WECHAT_LOGIN_REFUSED = ErrorKind(
+    "wechat_login_refused", 403, "WeChat refused to let this account log in."
+)
+WECHAT_LOGIN_DISABLED = ErrorKind(
+    "wechat_login_disabled", 404, "WeChat login is not set up on this server: pair instead."
+)
+WECHAT_RATE_LIMITED = ErrorKind(
+    "wechat_rate_limited",
+    429,
+    "WeChat is limiting logins for this account; try again in a minute.",
+)
+WECHAT_UNAVAILABLE = ErrorKind(
+    "wechat_unavailable",
+    502,
+    "WeChat's login service did not answer properly; try again in a little while.",
+)
 IMAGE_NOT_FOUND = ErrorKind("image_not_found", 404, "No such image in your library.")
 NO_THUMBNAIL = ErrorKind(
     "no_thumbnail",
@@ -71,7 +95,17 @@ UNSUPPORTED_MEDIA_TYPE = ErrorKind(
 RANGE_NOT_SATISFIABLE = ErrorKind(
     "range_not_satisfiable", 416, "The requested range is outside the file."
 )
-INSUFFICIENT_STORAGE = ErrorKind("insufficient_storage", 507, "The server's disk is full.")
+INSUFFICIENT_STORAGE = ErrorKind(
+    "insufficient_storage",
+    507,
+    "The server's disk is full: the upload was not kept. Try again once space is freed.",
+)
+IMAGE_DAMAGED = ErrorKind(
+    "image_damaged",
+    410,
+    "This photo's original is damaged on the server (missing or corrupted), so it is not "
+    "served. Upload the photo again from a device that has it to repair it.",
+)
 
 # tus resumable uploads
 INVALID_HEADER = ErrorKind("invalid_header", 400, "A tus header is missing or malformed.")

@@ -11,7 +11,9 @@ API = "/api/v1"
 
 def image_json(record: ImageRecord, **extra: Any) -> dict[str, Any]:
     blob = record.blob
-    has_thumbnail = blob.decodable and blob.thumbnail is not False
+    # Thumbnails made before the original was damaged are still served; none is made after.
+    makeable = blob.thumbnail is True or (blob.thumbnail is None and not blob.damaged)
+    has_thumbnail = blob.decodable and makeable
     base = f"{API}/images/{blob.sha256}"
     body: dict[str, Any] = {
         "id": blob.sha256,
@@ -41,5 +43,8 @@ def image_json(record: ImageRecord, **extra: Any) -> dict[str, Any]:
     }
     if record.deleted_at is not None:
         body["deleted_at"] = record.deleted_at
+    if blob.damaged:
+        # The original is not served until the photo is uploaded again.
+        body["damaged"] = True
     body.update(extra)
     return body

@@ -154,3 +154,57 @@ def test_upload_expiry_is_seconds_read_by_every_command() -> None:
     args = parser(("common",)).parse_args(["--upload-expiry", "90.5"])
     assert from_sources(args, {}, ("common",)).upload_expiry == 90.5
     assert from_sources(None, {"TUBEI_UPLOAD_EXPIRY": "600"}, ("common",)).upload_expiry == 600
+
+
+# security settings ------------------------------------------------------------------
+
+
+def test_true_or_false_settings_are_also_bare_flags() -> None:
+    args = parser().parse_args(["--trust-forwarded"])
+    assert from_sources(args, {}).trust_forwarded is True
+    args = parser().parse_args(["--trust-forwarded", "false"])
+    assert from_sources(args, {"TUBEI_TRUST_FORWARDED": "true"}).trust_forwarded is False
+    assert from_sources(None, {"TUBEI_TRUST_FORWARDED": "yes"}).trust_forwarded is True
+    assert from_sources(None, {}).trust_forwarded is False
+    with pytest.raises(SettingsError, match="TUBEI_TRUST_FORWARDED"):
+        from_sources(None, {"TUBEI_TRUST_FORWARDED": "maybe"})
+
+
+def test_cors_origins_are_exact_origins() -> None:
+    assert Settings().cors_origins == ()
+    args = parser().parse_args(["--cors-origins", " https://A.example , http://localhost:3000,"])
+    settings = from_sources(args, {})
+    assert settings.cors_origins == ("https://a.example", "http://localhost:3000")
+    assert from_sources(None, {"TUBEI_CORS_ORIGINS": "http://[::1]:8080"}).cors_origins == (
+        "http://[::1]:8080",
+    )
+    for bad in ("*", "null", "https://a.example/", "https://a.example/app", "a.example"):
+        with pytest.raises(SettingsError, match="TUBEI_CORS_ORIGINS"):
+            from_sources(None, {"TUBEI_CORS_ORIGINS": bad})
+
+
+def test_tls_files_go_together(tmp_path: Path) -> None:
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    settings = from_sources(None, {"TUBEI_CERTFILE": str(cert), "TUBEI_KEYFILE": str(key)})
+    assert (settings.certfile, settings.keyfile) == (cert, key)
+    assert from_sources(None, {"TUBEI_CERTFILE": ""}).certfile is None
+    for environ in ({"TUBEI_CERTFILE": str(cert)}, {"TUBEI_KEYFILE": str(key)}):
+        with pytest.raises(SettingsError, match="--certfile and --keyfile"):
+            from_sources(None, environ)
+
+
+def test_the_wechat_secret_is_never_shown() -> None:
+    secret = "0123456789abcdef0123456789abcdef"
+    settings = from_sources(None, {"TUBEI_WECHAT_APPID": "wx1234", "TUBEI_WECHAT_SECRET": secret})
+    assert settings.wechat_secret == secret
+    assert settings.wechat_api == "https://api.weixin.qq.com"
+    assert secret not in repr(settings) and secret not in str(settings)
+    assert "wx1234" in repr(settings)
+    with pytest.raises(SettingsError, match="--wechat-appid and --wechat-secret") as raised:
+        from_sources(None, {"TUBEI_WECHAT_SECRET": secret})
+    assert secret not in str(raised.value)
+    api = from_sources(None, {"TUBEI_WECHAT_API": "http://127.0.0.1:9/wx/"}).wechat_api
+    assert api == "http://127.0.0.1:9/wx"
+    for bad in ("api.weixin.qq.com", "ftp://x", "https://x/?a=1"):
+        with pytest.raises(SettingsError, match="TUBEI_WECHAT_API"):
+            from_sources(None, {"TUBEI_WECHAT_API": bad})

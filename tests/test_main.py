@@ -209,7 +209,7 @@ def test_pair_prints_a_code_a_link_and_a_qr_code(
     async def redeem() -> str:
         services = build_services(Settings(data=data))
         try:
-            return (await services.auth.pair(code, "phone")).user.name
+            return (await services.auth.pair(code, "phone", address="127.0.0.1")).user.name
         finally:
             await services.close()
 

@@ -6,10 +6,12 @@ same calls. Every call is a coroutine so that no backend blocks the event loop.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, Protocol
+
+from ..storage import StorageFull
 
 
 def utc_now() -> datetime:
@@ -54,6 +56,10 @@ class Device:
     last_seen_at: str | None
 
 
+Damage = Literal["missing", "mismatch"]
+"""The file is gone, or its bytes no longer hash to its name."""
+
+
 @dataclass(frozen=True)
 class BlobRecord:
     sha256: str
@@ -70,6 +76,24 @@ class BlobRecord:
     has_gps: bool
     decodable: bool
     thumbnail: bool | None  # None: not made yet; False: cannot be made
+    damage: Damage | None = None  # what scrub (or a request) found wrong with the file
+
+    @property
+    def damaged(self) -> bool:
+        return self.damage is not None
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose a blob is: a user and the filename they gave it."""
+
+    user: str
+    filename: str
+    trashed: bool
+
+
+class CatalogFull(StorageFull):
+    """The catalog could not write: its disk is full. The write was rolled back."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +158,22 @@ class Catalog(Protocol):
     async def redeem_pairing_code(self, code_hash: str, now: float) -> User | None:
         """Use a code once: its user if it is known, unused and unexpired."""
 
+    async def find_user(self, name: str) -> User | None: ...
+
+    async def wechat_user(self, openid: str, names: Sequence[str]) -> User:
+        """The user a WeChat openid maps to; on its first login, a new user under the
+        first of `names` that is free."""
+
+    async def devices(self, user_id: int | None = None) -> list[tuple[User, Device]]:
+        """Devices whose token is not revoked (one user's, or everyone's), oldest first."""
+
+    async def revoke_device(self, device_id: int, user_id: int | None, now: float) -> Device | None:
+        """Revoke a device's token (only if it is this user's, when one is given); None when
+        there is no such unrevoked device."""
+
+    async def revoked_devices(self, device_ids: Iterable[int]) -> list[Device]:
+        """Which of these devices have been revoked."""
+
     # the library
     async def add_image(
         self, user_id: int, blob: BlobRecord, filename: str, now: float
@@ -155,7 +195,7 @@ class Catalog(Protocol):
         """Library: newest taken first. Trash: newest deleted first."""
 
     async def present(self, user_id: int, field: HashField, values: Iterable[str]) -> set[str]:
-        """Which of these hashes the user has in the library (not the trash)."""
+        """Which of these hashes the user has, sound, in the library (not trash, not damaged)."""
 
     async def trash(self, user_id: int, sha256: str, now: float) -> ImageRecord | None: ...
 
@@ -174,6 +214,24 @@ class Catalog(Protocol):
     async def known_blobs(self) -> set[str]: ...
 
     async def set_thumbnail(self, sha256: str, made: bool) -> None: ...
+
+    # integrity (scrub)
+    async def get_blob(self, sha256: str) -> BlobRecord | None: ...
+
+    async def blobs_after(self, sha256: str, limit: int) -> list[BlobRecord]:
+        """The next `limit` blobs whose sha256 sorts after `sha256` ("" for the first)."""
+
+    async def blob_totals(self) -> tuple[int, int]:
+        """How many blobs, and their bytes."""
+
+    async def owners(self, sha256: str) -> list[Owner]:
+        """Every library (and trash) entry of the blob, by user name."""
+
+    async def mark_damaged(self, sha256: str, damage: Damage, now: float) -> bool:
+        """Record damage (and when, if it is new); False when no such blob is known."""
+
+    async def clear_damage(self, sha256: str) -> bool:
+        """The file is good again; True when it had been marked damaged."""
 
     # tus uploads
     async def add_upload(self, upload: UploadRecord) -> None: ...

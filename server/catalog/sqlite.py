@@ -7,20 +7,24 @@ version lives in `PRAGMA user_version`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from . import (
     BlobRecord,
+    CatalogFull,
     CatalogTooNew,
+    Damage,
     Device,
     HashField,
     ImageRecord,
+    Owner,
     Position,
     UploadRecord,
     User,
@@ -118,7 +122,11 @@ MIGRATIONS: list[str] = [
 _IMAGE_COLUMNS = """
     b.sha256, b.md5, b.size, b.format, b.mime, b.width, b.height, b.orientation,
     b.taken_at, b.camera_make, b.camera_model, b.has_gps, b.decodable, b.thumbnail,
-    e.user_id, e.filename, e.uploaded_at, e.taken_ts, e.deleted_at
+    e.user_id, e.filename, e.uploaded_at, e.taken_ts, e.deleted_at, b.damage
+"""
+_BLOB_COLUMNS = """
+    sha256, md5, size, format, mime, width, height, orientation,
+    taken_at, camera_make, camera_model, has_gps, decodable, thumbnail, damage
 """
 _IMAGE_FROM = "FROM entries e JOIN blobs b ON b.sha256 = e.sha256"
 _UPLOAD_COLUMNS = (
@@ -127,9 +135,15 @@ _UPLOAD_COLUMNS = (
 
 LAST_SEEN_RESOLUTION = 60.0
 
+_DEVICE_COLUMNS = "t.id, t.user_id, t.device, t.created_at, t.last_seen_at"
 
-def _image(row: sqlite3.Row) -> ImageRecord:
-    blob = BlobRecord(
+
+def _device(row: Sequence[Any]) -> Device:
+    return Device(row[0], row[1], row[2], iso(row[3]), None if row[4] is None else iso(row[4]))
+
+
+def _blob(row: sqlite3.Row, damage: Damage | None) -> BlobRecord:
+    return BlobRecord(
         sha256=row[0],
         md5=row[1],
         size=row[2],
@@ -144,9 +158,13 @@ def _image(row: sqlite3.Row) -> ImageRecord:
         has_gps=bool(row[11]),
         decodable=bool(row[12]),
         thumbnail=None if row[13] is None else bool(row[13]),
+        damage=damage,
     )
+
+
+def _image(row: sqlite3.Row) -> ImageRecord:
     return ImageRecord(
-        blob=blob,
+        blob=_blob(row, row[19]),
         user_id=row[14],
         filename=row[15],
         uploaded_at=iso(row[16]),
@@ -224,16 +242,23 @@ class SQLiteCatalog:
         return len(MIGRATIONS)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        except sqlite3.OperationalError as error:
+            if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                raise CatalogFull(str(error)) from error
+            raise
 
     def _transaction(self, fn: Callable[..., T], *args: Any) -> T:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             result = fn(*args)
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            # A full disk may have rolled the transaction back already, or failed COMMIT.
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
         return result
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
@@ -283,7 +308,9 @@ class SQLiteCatalog:
             return None
         now = time.time()
         if row[5] is None or now - row[5] > LAST_SEEN_RESOLUTION:
-            self._db.execute("UPDATE tokens SET last_seen_at = ? WHERE id = ?", (now, row[2]))
+            # Only a note: a full disk must not turn every request away.
+            with contextlib.suppress(sqlite3.OperationalError):
+                self._db.execute("UPDATE tokens SET last_seen_at = ? WHERE id = ?", (now, row[2]))
         device = Device(row[2], row[0], row[3], iso(row[4]), iso(now))
         return User(row[0], row[1]), device
 
@@ -318,6 +345,77 @@ class SQLiteCatalog:
 
     async def redeem_pairing_code(self, code_hash: str, now: float) -> User | None:
         return await self._write(self._redeem_pairing_code, code_hash, now)
+
+    def _find_user(self, name: str) -> User | None:
+        row = self._db.execute("SELECT id, name FROM users WHERE name = ?", (name,)).fetchone()
+        return None if row is None else User(row[0], row[1])
+
+    async def find_user(self, name: str) -> User | None:
+        return await self._run(self._find_user, name)
+
+    def _wechat_user(self, openid: str, names: Sequence[str]) -> User:
+        row = self._db.execute(
+            "SELECT id, name FROM users WHERE wechat_openid = ?", (openid,)
+        ).fetchone()
+        if row is not None:
+            return User(row[0], row[1])
+        for name in names:
+            cursor = self._db.execute(
+                "INSERT INTO users (name, created_at, wechat_openid) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (name, time.time(), openid),
+            )
+            if cursor.rowcount == 1:
+                assert cursor.lastrowid is not None
+                return User(cursor.lastrowid, name)
+        raise ValueError(f"all {len(names)} names offered for a new WeChat user are taken")
+
+    async def wechat_user(self, openid: str, names: Sequence[str]) -> User:
+        return await self._write(self._wechat_user, openid, list(names))
+
+    def _devices(self, user_id: int | None) -> list[tuple[User, Device]]:
+        sql = (
+            f"SELECT u.name, {_DEVICE_COLUMNS} FROM tokens t JOIN users u ON u.id = t.user_id "
+            "WHERE t.revoked_at IS NULL"
+        )
+        params: list[Any] = []
+        if user_id is not None:
+            sql += " AND t.user_id = ?"
+            params.append(user_id)
+        rows = self._db.execute(sql + " ORDER BY t.id", params)
+        return [(User(row[2], row[0]), _device(row[1:])) for row in rows]
+
+    async def devices(self, user_id: int | None = None) -> list[tuple[User, Device]]:
+        return await self._run(self._devices, user_id)
+
+    def _revoke_device(self, device_id: int, user_id: int | None, now: float) -> Device | None:
+        sql = "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"
+        params: list[Any] = [now, device_id]
+        if user_id is not None:
+            sql += " AND user_id = ?"
+            params.append(user_id)
+        returning = _DEVICE_COLUMNS.replace("t.", "")
+        row = self._db.execute(f"{sql} RETURNING {returning}", params).fetchone()
+        return None if row is None else _device(row)
+
+    async def revoke_device(self, device_id: int, user_id: int | None, now: float) -> Device | None:
+        return await self._write(self._revoke_device, device_id, user_id, now)
+
+    def _revoked_devices(self, device_ids: list[int]) -> list[Device]:
+        found: list[Device] = []
+        for start in range(0, len(device_ids), 500):
+            batch = device_ids[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            rows = self._db.execute(
+                f"SELECT {_DEVICE_COLUMNS} FROM tokens t "
+                f"WHERE t.revoked_at IS NOT NULL AND t.id IN ({marks}) ORDER BY t.id",
+                batch,
+            )
+            found.extend(_device(row) for row in rows)
+        return found
+
+    async def revoked_devices(self, device_ids: Iterable[int]) -> list[Device]:
+        return await self._run(self._revoked_devices, sorted(set(device_ids)))
 
     # the library -------------------------------------------------------------
 
@@ -360,6 +458,12 @@ class SQLiteCatalog:
                 None if blob.thumbnail is None else int(blob.thumbnail),
                 now,
             ),
+        )
+        # The bytes were just placed again, hashed as they came: whatever was wrong is mended.
+        self._db.execute(
+            "UPDATE blobs SET damage = NULL, damaged_at = NULL "
+            "WHERE sha256 = ? AND damage IS NOT NULL",
+            (blob.sha256,),
         )
         existing = self._db.execute(
             "SELECT deleted_at FROM entries WHERE user_id = ? AND sha256 = ?",
@@ -423,8 +527,10 @@ class SQLiteCatalog:
             batch = values[start : start + 500]
             marks = ",".join("?" * len(batch))
             rows = self._db.execute(
+                # A damaged photo counts as missing, so the phone sends it again
+                # and the upload heals it.
                 f"SELECT {column} {_IMAGE_FROM} WHERE e.user_id = ? "
-                f"AND e.deleted_at IS NULL AND {column} IN ({marks})",
+                f"AND e.deleted_at IS NULL AND b.damage IS NULL AND {column} IN ({marks})",
                 [user_id, *batch],
             )
             found.update(row[0] for row in rows)
@@ -503,6 +609,67 @@ class SQLiteCatalog:
 
     async def set_thumbnail(self, sha256: str, made: bool) -> None:
         await self._write(self._set_thumbnail, sha256, made)
+
+    # integrity (scrub) -------------------------------------------------------
+
+    def _get_blob(self, sha256: str) -> BlobRecord | None:
+        row = self._db.execute(
+            f"SELECT {_BLOB_COLUMNS} FROM blobs WHERE sha256 = ?", (sha256,)
+        ).fetchone()
+        return None if row is None else _blob(row, row[14])
+
+    async def get_blob(self, sha256: str) -> BlobRecord | None:
+        return await self._run(self._get_blob, sha256)
+
+    def _blobs_after(self, sha256: str, limit: int) -> list[BlobRecord]:
+        rows = self._db.execute(
+            f"SELECT {_BLOB_COLUMNS} FROM blobs WHERE sha256 > ? ORDER BY sha256 LIMIT ?",
+            (sha256, limit),
+        )
+        return [_blob(row, row[14]) for row in rows]
+
+    async def blobs_after(self, sha256: str, limit: int) -> list[BlobRecord]:
+        return await self._run(self._blobs_after, sha256, limit)
+
+    def _blob_totals(self) -> tuple[int, int]:
+        count, size = self._db.execute("SELECT count(*), total(size) FROM blobs").fetchone()
+        return int(count), int(size)
+
+    async def blob_totals(self) -> tuple[int, int]:
+        return await self._run(self._blob_totals)
+
+    def _owners(self, sha256: str) -> list[Owner]:
+        rows = self._db.execute(
+            "SELECT u.name, e.filename, e.deleted_at IS NOT NULL FROM entries e "
+            "JOIN users u ON u.id = e.user_id WHERE e.sha256 = ? ORDER BY u.name, e.filename",
+            (sha256,),
+        )
+        return [Owner(row[0], row[1], bool(row[2])) for row in rows]
+
+    async def owners(self, sha256: str) -> list[Owner]:
+        return await self._run(self._owners, sha256)
+
+    def _mark_damaged(self, sha256: str, damage: Damage, now: float) -> bool:
+        self._db.execute(
+            "UPDATE blobs SET damage = ?, damaged_at = ? WHERE sha256 = ? AND damage IS NOT ?",
+            (damage, now, sha256, damage),
+        )
+        row = self._db.execute("SELECT 1 FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
+        return row is not None
+
+    async def mark_damaged(self, sha256: str, damage: Damage, now: float) -> bool:
+        return await self._write(self._mark_damaged, sha256, damage, now)
+
+    def _clear_damage(self, sha256: str) -> bool:
+        cursor = self._db.execute(
+            "UPDATE blobs SET damage = NULL, damaged_at = NULL "
+            "WHERE sha256 = ? AND damage IS NOT NULL",
+            (sha256,),
+        )
+        return cursor.rowcount > 0
+
+    async def clear_damage(self, sha256: str) -> bool:
+        return await self._write(self._clear_damage, sha256)
 
     # tus uploads -------------------------------------------------------------
 

@@ -1,14 +1,41 @@
-"""Turning a pairing code into a device token."""
+"""Getting a device token: a pairing code, or a WeChat login; and which are on."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from .. import errors
-from .base import ApiHandler
+from ..services.auth import Issued
+from .base import ApiHandler, client_address
+from .devices import device_json
 
 
-class PairHandler(ApiHandler):
+def issued_json(issued: Issued) -> dict[str, Any]:
+    return {
+        "token": issued.token,
+        "user": {"id": issued.user.id, "name": issued.user.name},
+        "device": device_json(issued.device, current=True),
+    }
+
+
+class LoginHandler(ApiHandler):
     public = True
 
+    def device_name(self, body: dict[str, Any]) -> str:
+        device = body.get("device", "")
+        if not isinstance(device, str):
+            raise errors.ApiError(errors.INVALID_ARGUMENT, "device must be a name.")
+        return device
+
+
+class MethodsHandler(ApiHandler):
+    public = True
+
+    async def get(self) -> None:
+        self.write_json({"pair": True, "wechat": self.services.auth.wechat_enabled})
+
+
+class PairHandler(LoginHandler):
     async def post(self) -> None:
         body = self.json_body()
         code = body.get("code")
@@ -16,14 +43,23 @@ class PairHandler(ApiHandler):
             code = f"{code:06d}"
         if not isinstance(code, str):
             raise errors.ApiError(errors.INVALID_ARGUMENT, "code must be the 6-digit pairing code.")
-        device = body.get("device", "")
-        if not isinstance(device, str):
-            raise errors.ApiError(errors.INVALID_ARGUMENT, "device must be a name.")
-        issued = await self.services.auth.pair(code.strip(), device)
-        self.write_json(
-            {
-                "token": issued.token,
-                "user": {"id": issued.user.id, "name": issued.user.name},
-                "device": {"id": issued.device.id, "name": issued.device.name},
-            }
+        device = self.device_name(body)
+        issued = await self.services.auth.pair(
+            code.strip(), device, address=client_address(self.request)
         )
+        self.write_json(issued_json(issued))
+
+
+class WeChatLoginHandler(LoginHandler):
+    async def post(self) -> None:
+        if not self.services.auth.wechat_enabled:
+            raise errors.ApiError(errors.WECHAT_LOGIN_DISABLED)
+        body = self.json_body()
+        code = body.get("code")
+        if not isinstance(code, str) or not code.strip():
+            raise errors.ApiError(errors.INVALID_ARGUMENT, "code must be the code from wx.login.")
+        device = self.device_name(body)
+        issued = await self.services.auth.wechat_login(
+            code.strip(), device, address=client_address(self.request)
+        )
+        self.write_json(issued_json(issued))

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from types import TracebackType
 from typing import Any
 
+import tornado.log
 import tornado.web
 
 from .. import errors
 from ..catalog import Device, User
 from ..services import Services
+from .cors import CorsPolicy
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +29,44 @@ def bearer_token(request: tornado.httputil.HTTPServerRequest) -> str | None:
     return None
 
 
+_TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&#]*", re.IGNORECASE)
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """Tornado's access log line, with `?token=` (the events socket's) blanked out."""
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    request = handler.request
+    uri = _TOKEN_IN_QUERY.sub(r"\1***", request.uri or "")
+    tornado.log.access_log.log(
+        level,
+        "%d %s %s (%s) %.2fms",
+        status,
+        request.method,
+        uri,
+        request.remote_ip,
+        1000.0 * request.request_time(),
+    )
+
+
+def client_address(request: tornado.httputil.HTTPServerRequest) -> str:
+    """The caller's IP: the peer's, or the proxy's word for it with --trust-forwarded
+    (the HTTP server applies X-Forwarded-For / X-Real-Ip only then)."""
+    return request.remote_ip or "unknown"
+
+
 class ErrorsMixin(tornado.web.RequestHandler):
     """Every error leaves as `{"error": {"code", "message"}}`, never a stack trace."""
+
+    def clear(self) -> None:
+        # Runs when the handler is made and again before an error is written, and
+        # so puts the CORS headers on every answer, errors included, whatever a
+        # subclass does with set_default_headers.
+        super().clear()
+        cors = self.application.settings.get("cors")
+        if isinstance(cors, CorsPolicy):
+            for name, value in cors.response_headers(self.request.headers.get("Origin")).items():
+                self.set_header(name, value)
 
     def error_body(self, error: errors.ApiError) -> dict[str, Any]:
         return error.to_json()
@@ -112,6 +151,8 @@ class ApiHandler(ErrorsMixin):
             body = json.loads(self.request.body or b"null")
         except (ValueError, UnicodeDecodeError):
             raise errors.ApiError(errors.INVALID_JSON) from None
+        except RecursionError:  # `[[[[...]]]]` nested deeper than the parser goes
+            raise errors.ApiError(errors.INVALID_JSON, "The JSON is nested too deeply.") from None
         if not isinstance(body, dict):
             raise errors.ApiError(errors.INVALID_JSON, "The request body must be a JSON object.")
         return body

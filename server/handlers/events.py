@@ -3,6 +3,8 @@
 Authenticated with `?token=` (WeChat's `connectSocket` can also send the
 Authorization header). A connection without a valid token is accepted and then
 closed with code 4401, so that clients see why instead of a bare handshake error.
+When the device is revoked the socket is closed with code 4403: at once when the
+revocation happens in this process, else at the server's next check.
 """
 
 from __future__ import annotations
@@ -53,7 +55,10 @@ class EventsHandler(tornado.websocket.WebSocketHandler):
         if self.user is None:
             self.close(CLOSE_UNAUTHORIZED, "unauthorized: a valid token is required")
             return
-        self.mailbox = self.services.events.subscribe(self.user.id)
+        assert self.device is not None
+        self.mailbox = self.services.events.subscribe(
+            self.user.id, self.device.id, on_revoked=self._revoked
+        )
         self.pump = asyncio.get_running_loop().create_task(self._pump(self.mailbox))
         self.write_message(json.dumps({"type": "hello", "user": self.user.name}))
 
@@ -71,6 +76,11 @@ class EventsHandler(tornado.websocket.WebSocketHandler):
             return
         if mailbox.overflowed:
             self.close(CLOSE_OVERFLOW, "too far behind: reconnect and reload")
+
+    def _revoked(self) -> None:
+        if self.pump is not None:
+            self.pump.cancel()
+        self.close(CLOSE_REVOKED, "revoked: this device was signed out")
 
     def on_message(self, message: str | bytes) -> None:
         # Clients only listen; a "ping" text gets a "pong" for keep-alive checks

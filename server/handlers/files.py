@@ -3,10 +3,14 @@
 StaticFileHandler already does Range (206/416), conditional GET (304) and chunked
 writes; these subclasses only say which file, its type, its ETag (the sha256, so
 no file is ever re-read to make one) and how long it may be cached.
+
+A damaged original (marked by scrub, or found missing or of the wrong size here)
+is never served: 410 `image_damaged` until the photo is uploaded again.
 """
 
 from __future__ import annotations
 
+import os
 import urllib.parse
 from asyncio import Future
 from pathlib import Path
@@ -15,7 +19,7 @@ from typing import Any
 import tornado.web
 
 from .. import errors
-from ..catalog import ImageRecord
+from ..catalog import Damage, ImageRecord
 from ..services.events import TransferReporter
 from .base import ApiHandler
 from .uploading import transfer_id
@@ -61,6 +65,15 @@ class FileHandler(ApiHandler, tornado.web.StaticFileHandler):
             self.write_error(416, exc_info=(type(error), error, None))
 
 
+def damage_of(path: Path, size: int) -> Damage | None:
+    """What a glance shows wrong with a blob's file (re-hashing it is scrub's work)."""
+    try:
+        found = os.stat(path).st_size
+    except FileNotFoundError:
+        return "missing"
+    return None if found == size else "mismatch"
+
+
 class OriginalFileMixin(FileHandler):
     """An original, with `download.progress` events when the client names the download."""
 
@@ -72,6 +85,15 @@ class OriginalFileMixin(FileHandler):
         path = store.local_path(record.sha256)
         if path is None:
             raise errors.ApiError(errors.IMAGE_NOT_FOUND)
+        if record.blob.damaged:
+            raise errors.ApiError(errors.IMAGE_DAMAGED)
+        damage = await store.run(damage_of, path, record.blob.size)
+        if damage is not None:
+            await self.services.library.report_damage(record, damage)
+            # An upload mending it places the bytes before it clears the mark: look again.
+            if await store.run(damage_of, path, record.blob.size) is not None:
+                raise errors.ApiError(errors.IMAGE_DAMAGED)
+            await self.services.library.damage_mended(record)
         self.record = record
         download_id = transfer_id(self, "X-Download-Id", "download_id")
         if download_id is not None and include_body:
@@ -131,10 +153,18 @@ class ThumbnailHandler(FileHandler):
             raise errors.ApiError(
                 errors.INVALID_ARGUMENT, "size must be grid (360) or preview (1440)."
             )
-        thumbnails = self.services.library.thumbnails
-        path = await thumbnails.ensure(record.blob, size)
+        library = self.services.library
+        try:
+            path = await library.thumbnails.ensure(record.blob, size)
+        except FileNotFoundError:
+            # The original it would be made from is gone.
+            await library.report_damage(record, "missing")
+            raise errors.ApiError(errors.IMAGE_DAMAGED) from None
         if path is None:
-            raise errors.ApiError(errors.NO_THUMBNAIL)
+            raise errors.ApiError(
+                errors.IMAGE_DAMAGED if record.blob.damaged else errors.NO_THUMBNAIL
+            )
+        thumbnails = library.thumbnails
         await self.send_file(thumbnails.root, path, path.stem, include_body)
 
     async def head(self, image_id: str) -> None:

@@ -14,7 +14,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from .. import errors
 from ..catalog import User
 from ..services.library import Ingested, LibraryService, Staged
-from ..storage import BlobWriter
+from ..storage import BlobWriter, StorageFull
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_HEADER_BYTES = 16 * 1024
@@ -140,7 +140,10 @@ class MultipartUpload:
 
     async def _write(self, data: bytes) -> None:
         if self._writer is not None:
-            await self._writer.write(data)
+            try:
+                await self._writer.write(data)
+            except StorageFull:
+                raise errors.ApiError(errors.INSUFFICIENT_STORAGE) from None
             return
         self._field_bytes += len(data)
         if self._field_bytes > MAX_FIELD_BYTES:

@@ -29,7 +29,7 @@ def result_code(status: int) -> int:
         return UNAUTHORIZED
     if status == 404:
         return NOT_FOUND
-    if status >= 500:
+    if status >= 500 or status == 410:  # 410: the stored photo is damaged
         return SERVER_ERROR
     return BAD_INPUT
 

@@ -248,7 +248,7 @@ class TusHandler(ApiHandler):
                 loop = asyncio.get_running_loop()
                 hashing = loop.run_in_executor(self.services.io_executor, self.hasher.update, chunk)
                 await asyncio.gather(transfer.write(chunk), hashing)
-        except Exception:
+        except Exception as error:
             if self.transfer is not transfer:
                 return  # the connection closed meanwhile; that ends the transfer
             self.transfer = None
@@ -256,7 +256,12 @@ class TusHandler(ApiHandler):
             # Answer now and let Tornado close the connection, rather than read the
             # rest of a body that is already refused.
             self.log_exception(*sys.exc_info())
-            self.send_error(500, exc_info=sys.exc_info())
+            failure = self.explained(error, transfer)
+            self.send_error(500, exc_info=(type(failure), failure, None))
+
+    def explained(self, error: Exception, transfer: Transfer) -> Exception:
+        """The error as the client should read it (a full disk says where to resume)."""
+        return error
 
     async def settle(self, transfer: Transfer) -> UploadRecord:
         """The body has arrived: check it, keep it, and ingest the upload once whole."""
@@ -274,7 +279,10 @@ class TusHandler(ApiHandler):
                 "it was discarded: send it again.",
             )
         else:
-            upload = await transfer.keep()
+            try:
+                upload = await transfer.keep()
+            except errors.ApiError as error:
+                raise self.explained(error, transfer) from None
         self.set_header("Upload-Offset", str(upload.offset))
         self.describe_outcome(upload)
         return upload
@@ -399,6 +407,18 @@ class UploadHandler(TusHandler):
             await transfer.discard()
             raise
         self.stream_into(transfer, checksum)
+
+    def explained(self, error: Exception, transfer: Transfer) -> Exception:
+        if isinstance(error, errors.ApiError) and error.kind is errors.INSUFFICIENT_STORAGE:
+            # The bytes of this request were cut; those before it are kept.
+            return TusError(
+                errors.INSUFFICIENT_STORAGE,
+                "The server's disk is full: the data of this request was not kept. The "
+                f"upload stays at offset {transfer.start}: resume from there once space "
+                "is freed.",
+                headers={"Upload-Offset": str(transfer.start)},
+            )
+        return error
 
     async def head(self, upload_id: str) -> None:
         upload = await self.services.uploads.get(self.user, upload_id)

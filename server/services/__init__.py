@@ -15,6 +15,7 @@ from .events import LocalEventHub
 from .library import LibraryService
 from .thumbnails import Thumbnails
 from .uploads import UploadService
+from .wechat import WeChatClient
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ class Services:
     imaging_executor: ThreadPoolExecutor
 
     async def close(self) -> None:
+        self.auth.close()
         await self.uploads.close()
         await self.library.thumbnails.drain()
         await self.catalog.close()
@@ -52,6 +54,22 @@ class Services:
             except Exception:
                 log.exception("expiring uploads failed")
 
+    async def run_revocation_sweeps_forever(self, interval: float) -> None:
+        """Close sockets of devices revoked from another process (the admin command)."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                for device in await self.auth.sweep_revoked():
+                    log.info("device %s was revoked elsewhere: its sockets close", device.id)
+            except Exception:
+                log.exception("checking for revoked devices failed")
+
+
+def wechat_client(settings: Settings) -> WeChatClient | None:
+    if not (settings.wechat_appid and settings.wechat_secret):
+        return None
+    return WeChatClient(settings.wechat_appid, settings.wechat_secret, settings.wechat_api)
+
 
 def build_services(settings: Settings) -> Services:
     """Open the catalog (migrating it) and the store under `settings.data`."""
@@ -59,7 +77,9 @@ def build_services(settings: Settings) -> Services:
     io_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="io")
     imaging_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="imaging")
     catalog = SQLiteCatalog(settings.catalog_path)
-    store = LocalBlobStore(settings.blobs_dir, settings.tmp_dir, io_executor)
+    store = LocalBlobStore(
+        settings.blobs_dir, settings.tmp_dir, io_executor, settings.quarantine_dir
+    )
     thumbnails = Thumbnails(
         settings.thumbs_dir, store, catalog, imaging_executor, settings.max_pixels
     )
@@ -68,7 +88,7 @@ def build_services(settings: Settings) -> Services:
         catalog,
         store,
         thumbnails,
-        imaging_executor,
+        io_executor,  # metadata: headers only, never queued behind thumbnails
         events,
         settings.max_pixels,
         settings.trash_days,
@@ -86,7 +106,7 @@ def build_services(settings: Settings) -> Services:
         settings=settings,
         catalog=catalog,
         store=store,
-        auth=AuthService(catalog),
+        auth=AuthService(catalog, events, wechat=wechat_client(settings)),
         library=library,
         events=events,
         uploads=uploads,

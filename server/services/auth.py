@@ -1,27 +1,54 @@
-"""People, their devices' bearer tokens, and one-time pairing codes."""
+"""People, their devices' bearer tokens, pairing codes, WeChat login, revocation.
+
+Every token belongs to one device: a row with a name, when it was made, when it
+was last seen, and when it was revoked. A token is 32 random bytes; the catalog
+keeps only its SHA-256 and finds a token's device by that digest, through a
+unique index. That lookup is as good as a constant-time comparison: how long an
+index search takes depends on the *digest*, and an attacker who cannot invert
+SHA-256 cannot steer the digests of his guesses towards a stored one, so timing
+tells him nothing about any token. No token or code is ever compared as text.
+
+Revoking a device refuses its token at once (every request looks its token up)
+and announces `device.revoked` on the event hub: the device's own sockets close
+(the hub's mailboxes see to that, wherever the hub runs) and the user's other
+devices learn of it. A device revoked by another process (`python -m server
+revoke`) is noticed by `sweep_revoked`, which the server runs every so often.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 import time
-from collections import deque
 from dataclasses import dataclass
 
 from .. import errors
 from ..catalog import Catalog, Device, User
+from .events import DEVICE_REVOKED, EventHub
+from .throttle import AttemptLimiter
+from .wechat import WeChatClient
 
 PAIRING_TTL = 600.0
 # A 6-digit code lives 10 minutes: without a cap on attempts it can be brute-forced.
 PAIRING_ATTEMPTS = 20
 PAIRING_ATTEMPT_WINDOW = 60.0
+# A WeChat login costs a call on the AppID's quota; a person needs one a session.
+WECHAT_ATTEMPTS = 10
+WECHAT_ATTEMPT_WINDOW = 60.0
 DEFAULT_USER = "owner"
 MAX_DEVICE_NAME = 100
+WECHAT_USER_PREFIX = "wx-"
 
 
 def digest(secret: str) -> str:
     """Tokens and codes are stored only as their SHA-256."""
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def wechat_user_names(openid: str) -> list[str]:
+    """`wx-` and a short hash of the openid (longer ones should a name be taken)."""
+    hashed = hashlib.sha256(openid.encode()).hexdigest()
+    return [WECHAT_USER_PREFIX + hashed[:length] for length in (8, 12, 16, 24, 32, 64)]
 
 
 @dataclass(frozen=True)
@@ -47,15 +74,30 @@ class AuthService:
     def __init__(
         self,
         catalog: Catalog,
+        events: EventHub,
+        *,
+        wechat: WeChatClient | None = None,
         pairing_ttl: float = PAIRING_TTL,
         max_pairing_attempts: int = PAIRING_ATTEMPTS,
         attempt_window: float = PAIRING_ATTEMPT_WINDOW,
+        max_wechat_attempts: int = WECHAT_ATTEMPTS,
     ) -> None:
         self._catalog = catalog
+        self._events = events
+        self._wechat = wechat
         self._pairing_ttl = pairing_ttl
-        self._max_attempts = max_pairing_attempts
-        self._attempt_window = attempt_window
-        self._attempts: deque[float] = deque()
+        self._pairing_attempts = AttemptLimiter(max_pairing_attempts, attempt_window)
+        self._wechat_attempts = AttemptLimiter(max_wechat_attempts, WECHAT_ATTEMPT_WINDOW)
+
+    @property
+    def wechat_enabled(self) -> bool:
+        return self._wechat is not None
+
+    def close(self) -> None:
+        if self._wechat is not None:
+            self._wechat.close()
+
+    # tokens ----------------------------------------------------------------------
 
     async def issue_token(self, user_name: str, device: str) -> Issued:
         user = await self._catalog.ensure_user(user_name)
@@ -71,6 +113,8 @@ class AuthService:
             return None
         return await self._catalog.user_for_token(digest(token))
 
+    # pairing ---------------------------------------------------------------------
+
     async def create_pairing_code(self, user_name: str = DEFAULT_USER) -> PairingCode:
         user = await self._catalog.ensure_user(user_name)
         expires_at = time.time() + self._pairing_ttl
@@ -79,19 +123,60 @@ class AuthService:
             if await self._catalog.add_pairing_code(digest(code), user.id, expires_at):
                 return PairingCode(code, user, expires_at)
 
-    async def pair(self, code: str, device: str) -> Issued:
-        now = time.monotonic()
-        while self._attempts and self._attempts[0] <= now - self._attempt_window:
-            self._attempts.popleft()
-        if len(self._attempts) >= self._max_attempts:
-            # Too many attempts lately: refuse every code, right ones included.
-            wait = self._attempts[0] + self._attempt_window - now
-            raise errors.ApiError(errors.TOO_MANY_ATTEMPTS, retry_after=max(1, round(wait)))
-        # Counted before the lookup, so that concurrent guesses cannot slip past the cap.
-        self._attempts.append(now)
+    async def pair(self, code: str, device: str, *, address: str) -> Issued:
+        """A one-time code for a token; `address` is the client's, for the throttle."""
+        # Counted before the lookup, so that concurrent guesses cannot slip past the cap;
+        # once over it, every code from this client is refused, right ones included.
+        self._pairing_attempts.attempt(address)
         user = None
         if len(code) == 6 and code.isdigit():
             user = await self._catalog.redeem_pairing_code(digest(code), time.time())
         if user is None:
             raise errors.ApiError(errors.INVALID_PAIRING_CODE)
         return await self._issue(user, device)
+
+    # WeChat ----------------------------------------------------------------------
+
+    async def wechat_login(self, code: str, device: str, *, address: str) -> Issued:
+        """A `wx.login` code for a token of the user this WeChat account maps to."""
+        if self._wechat is None:
+            raise errors.ApiError(errors.WECHAT_LOGIN_DISABLED)
+        self._wechat_attempts.attempt(address)
+        identity = await self._wechat.code_to_session(code)
+        user = await self._catalog.wechat_user(identity.openid, wechat_user_names(identity.openid))
+        return await self._issue(user, device)
+
+    # devices ---------------------------------------------------------------------
+
+    async def devices(self, user: User) -> list[Device]:
+        return [device for _, device in await self._catalog.devices(user.id)]
+
+    async def all_devices(self, user_name: str | None = None) -> list[tuple[User, Device]]:
+        """Everyone's devices, or one user's (none when there is no such user)."""
+        if user_name is None:
+            return await self._catalog.devices()
+        user = await self._catalog.find_user(user_name)
+        return [] if user is None else await self._catalog.devices(user.id)
+
+    async def revoke(self, device_id: int, owner: User | None) -> Device:
+        """Revoke a device of `owner`'s (any device when owner is None, for the admin)."""
+        device = await self._catalog.revoke_device(
+            device_id, None if owner is None else owner.id, time.time()
+        )
+        if device is None:
+            raise errors.ApiError(errors.DEVICE_NOT_FOUND)
+        self.announce_revoked(device)
+        return device
+
+    def announce_revoked(self, device: Device) -> None:
+        self._events.publish(device.user_id, {"type": DEVICE_REVOKED, "device_id": device.id})
+
+    async def sweep_revoked(self) -> list[Device]:
+        """Close the sockets of devices that another process revoked."""
+        connected = self._events.connected_devices()
+        if not connected:
+            return []
+        revoked = await self._catalog.revoked_devices(connected)
+        for device in revoked:
+            self.announce_revoked(device)
+        return revoked

@@ -8,6 +8,11 @@ Each subscriber has a bounded mailbox. Progress events for one transfer replace
 each other while they wait (the newest wins), so a slow or stalled socket costs
 one slot per transfer, never a growing queue, and never slows a publisher.
 Final events (done, failed, added, deleted...) are never dropped.
+
+`device.revoked` is an ordinary event to the user's other devices, and the end
+for the revoked device's own mailboxes: they drop what waits, close, and tell
+their socket to close. Because it travels as an event, any hub that delivers
+events to mailboxes (a Redis hub for several processes too) carries revocation.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ Event = dict[str, Any]
 
 PROGRESS_TYPES = {"upload.progress": "upload_id", "download.progress": "download_id"}
 MAX_PENDING_FINAL = 1000
+DEVICE_REVOKED = "device.revoked"
 
 
 def progress_key(event: Event) -> tuple[str, str] | None:
@@ -35,15 +41,32 @@ def progress_key(event: Event) -> tuple[str, str] | None:
 class Mailbox:
     """One subscriber's queue: coalesced progress, every final event."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, device_id: int | None = None, on_revoked: Callable[[], None] | None = None
+    ) -> None:
+        self.device_id = device_id
+        self._on_revoked = on_revoked
         self._pending: OrderedDict[object, Event] = OrderedDict()
         self._serial = 0
         self._ready = asyncio.Event()
         self.closed = False
         self.overflowed = False
+        self.revoked = False
 
     def put(self, event: Event) -> None:
         if self.closed:
+            return
+        if (
+            event.get("type") == DEVICE_REVOKED
+            and self.device_id is not None
+            and event.get("device_id") == self.device_id
+        ):
+            # Nothing more for a signed-out device, not even what is already queued.
+            self._pending.clear()
+            self.revoked = True
+            self.close()
+            if self._on_revoked is not None:
+                self._on_revoked()
             return
         key: object = progress_key(event)
         if key is not None and key in self._pending:
@@ -80,11 +103,19 @@ class Mailbox:
 
 
 class EventHub(Protocol):
-    def subscribe(self, user_id: int) -> Mailbox: ...
+    def subscribe(
+        self,
+        user_id: int,
+        device_id: int | None = None,
+        on_revoked: Callable[[], None] | None = None,
+    ) -> Mailbox: ...
 
     def unsubscribe(self, user_id: int, mailbox: Mailbox) -> None: ...
 
     def publish(self, user_id: int, event: Event) -> None: ...
+
+    def connected_devices(self) -> set[int]:
+        """The devices with an open mailbox in this process."""
 
 
 class LocalEventHub:
@@ -93,8 +124,13 @@ class LocalEventHub:
     def __init__(self) -> None:
         self._subscribers: dict[int, set[Mailbox]] = {}
 
-    def subscribe(self, user_id: int) -> Mailbox:
-        mailbox = Mailbox()
+    def subscribe(
+        self,
+        user_id: int,
+        device_id: int | None = None,
+        on_revoked: Callable[[], None] | None = None,
+    ) -> Mailbox:
+        mailbox = Mailbox(device_id, on_revoked)
         self._subscribers.setdefault(user_id, set()).add(mailbox)
         return mailbox
 
@@ -109,6 +145,14 @@ class LocalEventHub:
     def publish(self, user_id: int, event: Event) -> None:
         for mailbox in list(self._subscribers.get(user_id, ())):
             mailbox.put(event)
+
+    def connected_devices(self) -> set[int]:
+        return {
+            mailbox.device_id
+            for mailboxes in self._subscribers.values()
+            for mailbox in mailboxes
+            if mailbox.device_id is not None and not mailbox.closed
+        }
 
     def listeners(self, user_id: int) -> int:
         return len(self._subscribers.get(user_id, ()))

@@ -22,7 +22,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from .. import errors, imaging
-from ..catalog import BlobRecord, Catalog, HashField, ImageRecord, Position, User
+from ..catalog import BlobRecord, Catalog, Damage, HashField, ImageRecord, Position, User
 from ..storage import BlobStore, BlobWriter, StorageFull
 from ..views import image_json
 from .events import EventHub
@@ -46,6 +46,7 @@ class Staged:
     blob: BlobRecord
     filename: str
     field: str
+    borrowed: bool = False  # the writer's file is the caller's to keep or drop
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,11 @@ def decode_cursor(cursor: str) -> Position:
         if not isinstance(sha256, str) or not SHA256_RE.match(sha256):
             raise ValueError("id")
         return float(moment), sha256
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+    # RecursionError: `[[[[...` nested deeper than the parser goes; OverflowError: an
+    # integer time too large for a float.
+    except (
+        ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError, OverflowError
+    ):
         raise errors.ApiError(errors.INVALID_CURSOR) from None
 
 
@@ -116,7 +121,7 @@ class LibraryService:
         catalog: Catalog,
         store: BlobStore,
         thumbnails: Thumbnails,
-        imaging_executor: Executor,
+        metadata_executor: Executor,
         events: EventHub,
         max_pixels: int,
         trash_days: float = 30.0,
@@ -125,7 +130,9 @@ class LibraryService:
         self._events = events
         self._store = store
         self.thumbnails = thumbnails
-        self._imaging = imaging_executor
+        # Not the thumbnails' executor: an upload's answer waits for its metadata, and
+        # behind a queue of thumbnails it would wait for all of them.
+        self._metadata = metadata_executor
         self._max_pixels = max_pixels
         self._trash_seconds = trash_days * 86400
         # Placing a blob and recording it, and forgetting a blob and deleting it,
@@ -137,8 +144,14 @@ class LibraryService:
     def open_writer(self) -> BlobWriter:
         return self._store.open_writer()
 
-    async def stage(self, writer: BlobWriter, filename: str, field: str) -> Staged:
-        """Check finished bytes; raises ApiError (and drops them) when refused."""
+    async def stage(
+        self, writer: BlobWriter, filename: str, field: str, *, borrowed: bool = False
+    ) -> Staged:
+        """Check finished bytes; raises ApiError (and drops them) when refused.
+
+        A `borrowed` writer (a resumable upload's) is never dropped here, nor by
+        `commit`: its owner decides what a failure leaves of it.
+        """
         try:
             if writer.size == 0:
                 raise errors.ApiError(errors.EMPTY_FILE)
@@ -147,13 +160,13 @@ class LibraryService:
                 raise errors.ApiError(errors.UNSUPPORTED_MEDIA_TYPE)
             staged = await writer.finish()
             meta = await asyncio.get_running_loop().run_in_executor(
-                self._imaging, imaging.read_metadata, writer.staged_path, kind, self._max_pixels
+                self._metadata, imaging.read_metadata, writer.staged_path, kind, self._max_pixels
             )
-        except StorageFull:
-            await writer.abort()
-            raise errors.ApiError(errors.INSUFFICIENT_STORAGE) from None
-        except BaseException:
-            await writer.abort()
+        except BaseException as error:
+            if not borrowed:
+                await writer.abort()
+            if isinstance(error, StorageFull):
+                raise errors.ApiError(errors.INSUFFICIENT_STORAGE) from None
             raise
         blob = BlobRecord(
             sha256=staged.sha256,
@@ -163,7 +176,7 @@ class LibraryService:
             **dataclasses.asdict(meta),
         )
         fallback = f"{staged.sha256[:16]}.{meta.format.lower()}"
-        return Staged(writer, blob, clean_filename(filename, fallback), field)
+        return Staged(writer, blob, clean_filename(filename, fallback), field, borrowed)
 
     async def commit(self, user: User, staged: Staged) -> Ingested:
         try:
@@ -173,9 +186,11 @@ class LibraryService:
                     user.id, staged.blob, staged.filename, time.time()
                 )
         except StorageFull:
+            # A blob placed before the catalog failed is an orphan that gc removes.
             raise errors.ApiError(errors.INSUFFICIENT_STORAGE) from None
         finally:
-            await staged.writer.abort()
+            if not staged.borrowed:
+                await staged.writer.abort()
         if duplicate:
             self.thumbnails.schedule(image.blob)
         else:
@@ -228,6 +243,21 @@ class LibraryService:
 
     async def present(self, user: User, field: HashField, values: list[str]) -> set[str]:
         return await self._catalog.present(user.id, field, values)
+
+    async def report_damage(self, record: ImageRecord, damage: Damage) -> None:
+        """The file of a photo being served is not what the catalog says: never again as if fine."""
+        log.error(
+            "photo %s (%s of user %d) is damaged: its original is %s",
+            record.sha256,
+            record.filename,
+            record.user_id,
+            "missing" if damage == "missing" else "not the bytes it was stored as",
+        )
+        await self._catalog.mark_damaged(record.sha256, damage, time.time())
+
+    async def damage_mended(self, record: ImageRecord) -> None:
+        """Its file was found good after all (an upload mended it meanwhile)."""
+        await self._catalog.clear_damage(record.sha256)
 
     # trash -------------------------------------------------------------------
 

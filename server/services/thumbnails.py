@@ -45,6 +45,8 @@ class Thumbnails:
         loop = asyncio.get_running_loop()
         if await loop.run_in_executor(self._executor, path.exists):
             return path
+        if blob.damaged:
+            return None  # the stored bytes are not the photo's: nothing is made from them
         key = (blob.sha256, size)
         pending = self._making.get(key)
         if pending is None:
@@ -97,6 +99,28 @@ class Thumbnails:
                 await then()
             except Exception:
                 log.exception("after thumbnails of %s", blob.sha256)
+
+    def _missing(self, sha256: str) -> list[int]:
+        sizes = sorted(set(imaging.THUMBNAIL_SIZES.values()))
+        return [size for size in sizes if not self.path(sha256, size).exists()]
+
+    async def missing(self, blob: BlobRecord) -> list[int]:
+        """The sizes whose file is not there, of a blob that can have thumbnails."""
+        if not blob.decodable or blob.thumbnail is False:
+            return []
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._missing, blob.sha256)
+
+    async def rebuild(self, blob: BlobRecord) -> bool:
+        """Make the missing sizes now; True when every size is there."""
+        if not blob.decodable or blob.thumbnail is False:
+            return False
+        for size in await self.missing(blob):
+            if await self.ensure(blob, size) is None:
+                return False
+        if blob.thumbnail is None:
+            await self._catalog.set_thumbnail(blob.sha256, True)
+        return True
 
     async def drain(self) -> None:
         """Wait for background work (at shutdown, and in tests)."""

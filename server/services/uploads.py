@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import logging
 import re
 import secrets
@@ -239,7 +240,10 @@ class UploadService:
             created_at=now,
             expires_at=now + self.expiry,
         )
-        await self._catalog.add_upload(upload)
+        try:
+            await self._catalog.add_upload(upload)
+        except StorageFull:
+            raise errors.ApiError(errors.INSUFFICIENT_STORAGE) from None
         return upload
 
     async def _find(self, user: User, upload_id: str) -> UploadRecord:
@@ -309,11 +313,12 @@ class UploadService:
     async def _keep(self, upload: UploadRecord, writer: ResumableWriter) -> UploadRecord:
         try:
             await writer.sync()
+            kept = await self._catalog.set_upload_offset(
+                upload.id, writer.size, time.time() + self.expiry
+            )
         except StorageFull:
+            # Bytes past the recorded offset are cut when the upload resumes.
             raise errors.ApiError(errors.INSUFFICIENT_STORAGE) from None
-        kept = await self._catalog.set_upload_offset(
-            upload.id, writer.size, time.time() + self.expiry
-        )
         if kept is None:
             raise errors.ApiError(errors.UPLOAD_NOT_FOUND)
         return kept
@@ -337,9 +342,14 @@ class UploadService:
             filename = metadata_value(upload.metadata, "filename")
             if filename is None:
                 filename = metadata_value(upload.metadata, "name") or ""
-            staged = await self._library.stage(writer, filename, FIELD)
+            staged = await self._library.stage(writer, filename, FIELD, borrowed=True)
             ingested = await self._library.commit(user, staged)
         except BaseException as error:
+            if isinstance(error, errors.ApiError) and error.kind is errors.INSUFFICIENT_STORAGE:
+                # Not the upload's fault: it stays at its durable offset (this request's
+                # bytes are cut, freeing their room) and resumes once there is space.
+                await self._back_to_durable(upload, writer)
+                raise
             await writer.abort()
             await self._drop(upload.id)
             self._live.pop(upload.id, None)
@@ -348,13 +358,32 @@ class UploadService:
             live.reporter.finish("failed", error=failure.to_json()["error"])
             raise
         self._live.pop(upload.id, None)
-        done = await self._catalog.complete_upload(
-            upload.id, ingested.image.sha256, ingested.duplicate, time.time() + self.expiry
-        )
+        expires_at = time.time() + self.expiry
+        try:
+            done = await self._catalog.complete_upload(
+                upload.id, ingested.image.sha256, ingested.duplicate, expires_at
+            )
+        except StorageFull:
+            # The photo is in the library all the same: say so; only the row lags.
+            log.warning("upload %s: done, but its row could not record it (disk full)", upload.id)
+            done = dataclasses.replace(
+                upload,
+                offset=upload.length,
+                image_sha256=ingested.image.sha256,
+                duplicate=ingested.duplicate,
+                expires_at=expires_at,
+            )
         if done is None:
             raise errors.ApiError(errors.UPLOAD_NOT_FOUND)
         live.reporter.finish("done", image=image_json(ingested.image), duplicate=ingested.duplicate)
         return done
+
+    async def _back_to_durable(self, upload: UploadRecord, writer: ResumableWriter) -> None:
+        try:
+            await writer.rewind()
+        except OSError:
+            # Its file went into the store before the catalog failed: resuming starts over.
+            log.warning("upload %s: its file is gone; it resumes from the start", upload.id)
 
     def _forget_writer(self, upload_id: str) -> None:
         live = self._live.get(upload_id)

@@ -9,7 +9,7 @@ such a writer is resumed on its file at a durable offset.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -73,7 +73,9 @@ class BlobStore(Protocol):
     async def commit(self, writer: BlobWriter) -> bool:
         """Put finished bytes in place under their sha256, durably.
 
-        Returns False when the blob was already stored (the staged copy is dropped).
+        The staged copy, hashed as it was written, takes the place of any file already
+        stored under that name: uploading a photo again repairs a blob whose file went
+        missing or bad. Returns False when a file was there already.
         """
 
     async def exists(self, sha256: str) -> bool: ...
@@ -83,7 +85,21 @@ class BlobStore(Protocol):
     def local_path(self, sha256: str) -> Path | None:
         """A file that serves the blob directly, when the backend has one."""
 
-    def all_blobs(self) -> AsyncIterator[str]: ...
+    def all_blobs(self) -> AsyncIterator[str]:
+        """Every stored blob's sha256, in order, listed a part at a time."""
+
+    async def rehash(self, sha256: str, progress: Callable[[int], None] | None = None) -> str:
+        """The SHA-256 of the bytes stored under `sha256`, read again in bounded memory.
+
+        Raises BlobMissing when there is none. `progress` is called with the bytes read
+        so far, on the caller's thread, as the reading goes on.
+        """
+
+    async def quarantine(self, sha256: str, reason: str) -> str:
+        """Move a blob out of the store without deleting it; where it went.
+
+        Raises BlobMissing when there is none.
+        """
 
     async def clean_staging(self, older_than: float) -> int:
         """Remove staged files untouched for `older_than` seconds; how many."""
@@ -91,3 +107,7 @@ class BlobStore(Protocol):
 
 class StorageFull(Exception):
     """The backend has no room left for the bytes being written."""
+
+
+class BlobMissing(LookupError):
+    """No blob is stored under this sha256."""

@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import errno
 import hashlib
+import io
 import os
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
-from . import SHA256_RE, StagedBlob, StorageFull
+from . import SHA256_RE, BlobMissing, StagedBlob, StorageFull
 
 if TYPE_CHECKING:
     from hashlib import _Hash as Hash
@@ -27,6 +29,10 @@ T = TypeVar("T")
 HEAD_BYTES = 4096
 STAGED_SUFFIX = ".part"
 RESUME_BLOCK = 1024 * 1024
+READ_BLOCK = 256 * 1024
+# Bytes hashed per trip to the executor: progress shows, and other work gets a turn.
+REHASH_STEP = 8 * 1024 * 1024
+_REASON_RE = re.compile(r"\A[a-z]+\Z")
 
 
 def fsync_dir(path: Path) -> None:
@@ -46,6 +52,30 @@ def _close_quietly(file: BinaryIO) -> None:
     # The error that matters was raised (or is being handled) already.
     with contextlib.suppress(OSError):
         file.close()
+
+
+def _hash_step(file: io.FileIO, hasher: Hash, buffer: bytearray) -> int:
+    """Hash up to REHASH_STEP more bytes of `file`, closing it at its end; how many."""
+    view = memoryview(buffer)
+    done = 0
+    try:
+        while done < REHASH_STEP:
+            count = file.readinto(view)
+            if not count:
+                file.close()
+                break
+            hasher.update(view[:count])
+            done += count
+    except BaseException:
+        file.close()
+        raise
+    return done
+
+
+def _open_and_hash(path: Path, hasher: Hash, buffer: bytearray) -> tuple[io.FileIO, int]:
+    """Open `path` and take the first step: a whole photo, most often, in one trip."""
+    file = io.FileIO(path, "r")
+    return file, _hash_step(file, hasher, buffer)
 
 
 @dataclass(frozen=True)
@@ -139,7 +169,8 @@ class LocalBlobWriter:
 
     def _abort(self) -> None:
         if self._file is not None and not self._closed:
-            self._file.close()
+            # Closing flushes what is buffered, which fails again on a full disk.
+            _close_quietly(self._file)
             self._closed = True
         self._path.unlink(missing_ok=True)
 
@@ -214,9 +245,18 @@ class LocalBlobWriter:
 class LocalBlobStore:
     """The embedded backend: one folder on the local disk."""
 
-    def __init__(self, root: Path, tmp_dir: Path, executor: ThreadPoolExecutor) -> None:
+    writer_type: type[LocalBlobWriter] = LocalBlobWriter
+
+    def __init__(
+        self,
+        root: Path,
+        tmp_dir: Path,
+        executor: ThreadPoolExecutor,
+        quarantine_dir: Path | None = None,
+    ) -> None:
         self.root = root
         self.tmp_dir = tmp_dir
+        self.quarantine_dir = quarantine_dir or root.parent / "quarantine"
         self._executor = executor
         root.mkdir(parents=True, exist_ok=True)
         tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -233,28 +273,32 @@ class LocalBlobStore:
         return self.path_for(sha256)
 
     def open_writer(self) -> LocalBlobWriter:
-        return LocalBlobWriter(self)
+        return self.writer_type(self)
 
     async def resume_writer(self, path: Path, offset: int) -> LocalBlobWriter:
-        writer = LocalBlobWriter(self, path)
+        writer = self.writer_type(self, path)
         await self.run(writer._resume, offset)
         return writer
 
     def _commit(self, staged: Path, sha256: str) -> bool:
         final = self.path_for(sha256)
-        if final.exists():
-            staged.unlink(missing_ok=True)
-            return False
+        # Replaced even when present: the file there may have gone bad, these bytes
+        # were hashed as they were written. Same name, same bytes: nothing else changes.
+        new = not final.exists()
         created: list[Path] = []
-        for folder in (final.parent.parent, final.parent):
-            if not folder.exists():
-                folder.mkdir(exist_ok=True)
-                created.append(folder)
-        os.replace(staged, final)
-        fsync_dir(final.parent)
-        for folder in reversed(created):
-            fsync_dir(folder.parent)
-        return True
+        try:
+            for folder in (final.parent.parent, final.parent):
+                if not folder.exists():
+                    folder.mkdir(exist_ok=True)
+                    created.append(folder)
+            os.replace(staged, final)
+            fsync_dir(final.parent)
+            for folder in reversed(created):
+                fsync_dir(folder.parent)
+        except OSError as error:
+            _raise_full(error)
+            raise
+        return new
 
     async def commit(self, writer: object) -> bool:
         assert isinstance(writer, LocalBlobWriter)
@@ -274,12 +318,58 @@ class LocalBlobStore:
     async def delete(self, sha256: str) -> None:
         await self.run(self._delete, sha256)
 
-    def _list(self) -> list[str]:
-        return sorted(p.name for p in self.root.glob("??/??/*") if SHA256_RE.match(p.name))
+    def _folders(self) -> list[str]:
+        return sorted(p.name for p in self.root.glob("??") if p.is_dir())
+
+    def _list(self, folder: str) -> list[str]:
+        names = (p.name for p in (self.root / folder).glob("??/*"))
+        return sorted(name for name in names if SHA256_RE.match(name))
 
     async def all_blobs(self) -> AsyncIterator[str]:
-        for name in await self.run(self._list):
-            yield name
+        # One `ab/` folder at a time (1/256 of the store), so memory does not grow with it.
+        for folder in await self.run(self._folders):
+            for name in await self.run(self._list, folder):
+                yield name
+
+    async def rehash(self, sha256: str, progress: Callable[[int], None] | None = None) -> str:
+        path = self.path_for(sha256)
+        hasher = hashlib.sha256()
+        buffer = bytearray(READ_BLOCK)
+        try:
+            file, read = await self.run(_open_and_hash, path, hasher, buffer)
+        except FileNotFoundError:
+            raise BlobMissing(sha256) from None
+        try:
+            while True:
+                if progress is not None:
+                    progress(read)
+                if file.closed:
+                    return hasher.hexdigest()
+                read += await self.run(_hash_step, file, hasher, buffer)
+        finally:
+            if not file.closed:  # cancelled between steps
+                await self.run(file.close)
+
+    def _quarantine(self, sha256: str, reason: str) -> Path:
+        if not _REASON_RE.match(reason):
+            raise ValueError(f"not a quarantine reason: {reason!r}")
+        source = self.path_for(sha256)
+        folder = self.quarantine_dir / reason
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        target = folder / f"{sha256}.{stamp}"
+        while target.exists():  # never over a file already there
+            target = folder / f"{sha256}.{stamp}.{uuid.uuid4().hex[:8]}"
+        try:
+            os.rename(source, target)
+        except FileNotFoundError:
+            raise BlobMissing(sha256) from None
+        fsync_dir(folder)
+        fsync_dir(source.parent)
+        return target
+
+    async def quarantine(self, sha256: str, reason: str) -> str:
+        return str(await self.run(self._quarantine, sha256, reason))
 
     def _clean(self, older_than: float) -> int:
         cutoff = time.time() - older_than

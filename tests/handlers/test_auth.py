@@ -1,4 +1,5 @@
-"""Pairing a device for a token, public calls, and one user's library hidden from another."""
+"""Pairing a device for a token, the login methods, throttling per client address,
+public calls, and one user's library hidden from another."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from server.errors import ApiError
 from server.services import Services
 from server.services.auth import PAIRING_ATTEMPTS, AuthService
 from tests.conftest import Api, unique_jpeg
+from tests.handlers.helpers import assert_json_error
 
 PAIR = "/api/v1/auth/pair"
 
@@ -31,6 +33,8 @@ async def test_a_pairing_code_gives_a_working_token(anonymous: Api, services: Se
     assert code == 200, body
     assert body["user"]["name"] == "carol"
     assert body["device"]["name"] == "Carol's phone"
+    assert body["device"]["current"] is True
+    assert isinstance(body["device"]["id"], int)
 
     carol = Api(anonymous.client, anonymous.base_url, body["token"])
     photo = unique_jpeg()
@@ -57,7 +61,8 @@ async def test_a_pairing_code_works_once(anonymous: Api, services: Services) -> 
 
 @pytest.mark.gen_test
 async def test_an_expired_pairing_code_is_refused(anonymous: Api, services: Services) -> None:
-    expired = await AuthService(services.catalog, pairing_ttl=-1).create_pairing_code("carol")
+    auth = AuthService(services.catalog, services.events, pairing_ttl=-1)
+    expired = await auth.create_pairing_code("carol")
     code, body = await pair(anonymous, {"code": expired.code, "device": "late"})
     assert code == 401
     assert body["error"]["code"] == "invalid_pairing_code"
@@ -194,26 +199,60 @@ async def test_guessing_codes_is_capped(anonymous: Api, services: Services) -> N
 
 @pytest.mark.gen_test
 async def test_the_guessing_cap_lifts_after_its_window(services: Services) -> None:
-    auth = AuthService(services.catalog, max_pairing_attempts=3, attempt_window=0.3)
+    auth = AuthService(
+        services.catalog, services.events, max_pairing_attempts=3, attempt_window=0.3
+    )
     pairing = await auth.create_pairing_code("carol")
     wrong = f"{(int(pairing.code) + 1) % 10**6:06d}"
     for _ in range(3):
         with pytest.raises(ApiError):
-            await auth.pair(wrong, "guess")
-    with pytest.raises(ApiError):
-        await auth.pair(pairing.code, "right, but throttled")
+            await auth.pair(wrong, "guess", address="192.0.2.9")
+    with pytest.raises(ApiError) as raised:
+        await auth.pair(pairing.code, "right, but throttled", address="192.0.2.9")
+    assert raised.value.code == "too_many_attempts"
     await asyncio.sleep(0.35)
-    issued = await auth.pair(pairing.code, "phone")  # the refused attempt did not use it
+    # the refused attempt did not use the code
+    issued = await auth.pair(pairing.code, "phone", address="192.0.2.9")
     assert issued.user.name == "carol"
 
 
 @pytest.mark.gen_test
 async def test_concurrent_guesses_cannot_slip_past_the_cap(services: Services) -> None:
-    auth = AuthService(services.catalog, max_pairing_attempts=5)
+    auth = AuthService(services.catalog, services.events, max_pairing_attempts=5)
     pairing = await auth.create_pairing_code("carol")
     wrong = f"{(int(pairing.code) + 1) % 10**6:06d}"
-    guesses = [auth.pair(wrong, "guess") for _ in range(30)]
+    guesses = [auth.pair(wrong, "guess", address="192.0.2.9") for _ in range(30)]
     results = await asyncio.gather(
-        *guesses, auth.pair(pairing.code, "last"), return_exceptions=True
+        *guesses, auth.pair(pairing.code, "last", address="192.0.2.9"), return_exceptions=True
     )
     assert all(isinstance(r, ApiError) for r in results), results[-1]
+    assert sum(getattr(r, "code", "") == "too_many_attempts" for r in results) == 26
+
+
+@pytest.mark.gen_test
+async def test_one_guessing_client_does_not_lock_out_another(services: Services) -> None:
+    auth = AuthService(services.catalog, services.events, max_pairing_attempts=3)
+    pairing = await auth.create_pairing_code("carol")
+    wrong = f"{(int(pairing.code) + 1) % 10**6:06d}"
+    for _ in range(3):
+        with pytest.raises(ApiError):
+            await auth.pair(wrong, "guess", address="203.0.113.66")
+    with pytest.raises(ApiError) as raised:
+        await auth.pair(pairing.code, "guess", address="203.0.113.66")
+    assert raised.value.code == "too_many_attempts"
+    issued = await auth.pair(pairing.code, "carol's phone", address="198.51.100.20")
+    assert issued.user.name == "carol"
+
+
+@pytest.mark.gen_test
+async def test_the_login_methods_are_public(anonymous: Api) -> None:
+    code, body = await anonymous.json("/api/v1/auth/methods")
+    assert code == 200
+    assert body == {"pair": True, "wechat": False}
+
+
+@pytest.mark.gen_test
+async def test_wechat_login_is_off_unless_configured(anonymous: Api) -> None:
+    for raw in (json.dumps({"code": "0a1b2c"}), "not json"):
+        response = await anonymous.fetch("/api/v1/auth/wechat", "POST", raw)
+        assert_json_error(response, 404, "wechat_login_disabled")

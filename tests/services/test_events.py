@@ -6,7 +6,13 @@ import asyncio
 
 import pytest
 
-from server.services.events import MAX_PENDING_FINAL, LocalEventHub, Mailbox, Throttle
+from server.services.events import (
+    DEVICE_REVOKED,
+    MAX_PENDING_FINAL,
+    LocalEventHub,
+    Mailbox,
+    Throttle,
+)
 
 
 def progress(upload_id: str, received: int, total: int = 100) -> dict[str, object]:
@@ -121,3 +127,39 @@ def test_throttle_never_repeats_the_same_count() -> None:
     throttle = Throttle(0.0, Clock())
     assert throttle.due(10, 10) is True
     assert throttle.due(10, 10) is False
+
+
+@pytest.mark.gen_test
+async def test_a_revoked_device_mailbox_drops_everything_and_closes() -> None:
+    hub = LocalEventHub()
+    calls: list[str] = []
+    tablet = hub.subscribe(1, 7, on_revoked=lambda: calls.append("tablet"))
+    phone = hub.subscribe(1, 8, on_revoked=lambda: calls.append("phone"))
+    watcher = hub.subscribe(1)  # no device: an ordinary listener
+    assert hub.connected_devices() == {7, 8}
+    hub.publish(1, {"type": "image.deleted", "id": "x"})
+    hub.publish(1, progress("a", 10))
+    hub.publish(1, {"type": DEVICE_REVOKED, "device_id": 7})
+    hub.publish(1, {"type": "image.deleted", "id": "y"})
+
+    assert calls == ["tablet"]
+    assert tablet.revoked and tablet.closed and len(tablet) == 0
+    assert await tablet.get() is None
+    assert hub.connected_devices() == {8}  # closed mailboxes are not connected
+    for other in (phone, watcher):
+        assert not other.revoked
+        assert [e["type"] for e in await drain(other)] == [
+            "image.deleted",
+            "upload.progress",
+            DEVICE_REVOKED,
+            "image.deleted",
+        ]
+    hub.publish(1, {"type": DEVICE_REVOKED, "device_id": 7})
+    assert calls == ["tablet"]  # once
+
+
+def test_revoking_reaches_only_the_users_own_mailboxes() -> None:
+    hub = LocalEventHub()
+    theirs = hub.subscribe(2, 7)  # another user's device that happens to share nothing
+    hub.publish(1, {"type": DEVICE_REVOKED, "device_id": 7})
+    assert not theirs.closed and len(theirs) == 0
