@@ -23,8 +23,17 @@ const MESSAGES = {
   internal_error: '服务器出错了，请稍后再试',
   invalid_argument: '请求参数有误',
   not_found: '服务器上没有这个地址，请检查服务器版本',
+  invalid_wechat_code: '微信登录已失效，请再试一次',
+  wechat_unavailable: '暂时连不上微信，请稍后再试',
+  wechat_rate_limited: '微信登录太频繁，请稍后再试',
+  wechat_login_disabled: '这台服务器没有开启微信登录',
+  wechat_login_refused: '微信拒绝了这次登录',
+  image_damaged: '这张照片的原图已损坏，请从手机重新备份',
 }
 const UNREACHABLE = '无法连接服务器'
+// wx.downloadFile writes an error body to a temp file instead of handing it back:
+// its answer is known by status alone.
+const BY_STATUS = {401: 'unauthorized', 404: 'image_not_found', 410: 'image_damaged'}
 
 class ApiError extends Error {
   constructor(message, {code = 'error', status = 0} = {}) {
@@ -107,11 +116,15 @@ function parseBody(data) {
   }
 }
 
+function messageFor(code) {
+  return MESSAGES[code] || ''
+}
+
 // Any non-2xx answer becomes an ApiError with the server's code and our sentence.
 function toError(statusCode, data) {
   const body = parseBody(data)
   const error = body && body.error
-  const code = (error && error.code) || `http_${statusCode}`
+  const code = (error && error.code) || BY_STATUS[statusCode] || `http_${statusCode}`
   const message = MESSAGES[code] || `请求失败（${statusCode}）`
   return new ApiError(message, {code, status: statusCode})
 }
@@ -187,6 +200,7 @@ function download({path, header, onProgress}) {
 
 module.exports = {
   ApiError,
+  messageFor,
   UNREACHABLE,
   KEY_SERVER,
   KEY_TOKEN,

@@ -8,7 +8,10 @@ const UNDO_MS = 5000
 const thumbs = {} // image id -> temp file, kept while the mini-program runs
 
 function entry(image) {
-  return {id: image.id, name: image.filename, thumb: thumbs[image.id] || '', urls: image.urls}
+  // damaged: the server found the original missing or changed (scrub); it cannot be
+  // saved, and backing the photo up again from the phone heals it.
+  return {id: image.id, name: image.filename, thumb: thumbs[image.id] || '', urls: image.urls,
+    damaged: !!image.damaged}
 }
 
 Component({
@@ -116,6 +119,10 @@ Component({
       })
     },
     async save(image) {
+      if (image.damaged) {
+        wx.showToast({title: api.messageFor('image_damaged'), icon: 'none'})
+        return false
+      }
       if (!(await ensureAlbumPermission())) return false
       this.setData({saving: 0})
       try {

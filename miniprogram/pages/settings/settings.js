@@ -1,5 +1,6 @@
 // Settings: which server, and pairing this phone with it (scan the QR code that
-// `python -m server pair` shows, or type address and code).
+// `python -m server pair` shows, or type address and code), or signing in with
+// WeChat when the server has a mini-program AppID configured.
 const api = require('../../utils/request')
 const events = require('../../utils/events')
 
@@ -22,10 +23,23 @@ Component({
     status: 'unpaired', // unpaired | checking | paired | unreachable
     busy: false,
     error: '',
+    wechat: false, // the server offers WeChat login
   },
   methods: {
     onLoad() {
       this.setData({server: api.serverUrl()})
+      return this.checkMethods()
+    },
+    // Which logins the typed (or stored) server offers; quietly none when unknown.
+    async checkMethods() {
+      const server = api.normalizeServer(this.data.server)
+      if (!server) return this.setData({wechat: false})
+      try {
+        const methods = await api.request({path: `${server}/api/v1/auth/methods`})
+        if (api.normalizeServer(this.data.server) === server) this.setData({wechat: !!methods.wechat})
+      } catch (error) {
+        this.setData({wechat: false})
+      }
     },
     onShow() {
       return this.refresh()
@@ -50,6 +64,9 @@ Component({
     },
     onServerInput(e) {
       this.setData({server: e.detail.value})
+    },
+    onServerBlur() {
+      return this.checkMethods()
     },
     onCodeInput(e) {
       this.setData({code: e.detail.value})
@@ -90,6 +107,30 @@ Component({
       } catch (error) {
         const status = error.code === 'unreachable' ? 'unreachable' : 'unpaired'
         this.setData({status, busy: false, error: error.message})
+      }
+    },
+    // wx.login's one-time code, exchanged by the server with WeChat for this user's
+    // openid; the session key never reaches the phone.
+    async loginWechat() {
+      const server = api.normalizeServer(this.data.server)
+      if (!server) return this.setData({error: '请填写服务器地址'})
+      this.setData({busy: true, error: ''})
+      try {
+        const {code} = await new Promise((resolve, reject) => wx.login({success: resolve, fail: reject}))
+        api.setServer(server)
+        api.setToken('')
+        const answer = await api.request({
+          path: '/api/v1/auth/wechat',
+          method: 'POST',
+          data: {code, device: deviceName()},
+        })
+        api.setToken(answer.token)
+        events.reconnect()
+        this.setData({status: 'paired', server, busy: false})
+        wx.showToast({title: '登录成功', icon: 'success'})
+      } catch (error) {
+        const status = error.code === 'unreachable' ? 'unreachable' : 'unpaired'
+        this.setData({status, busy: false, error: error.message || '微信登录失败'})
       }
     },
     unpair() {

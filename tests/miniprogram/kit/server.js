@@ -30,12 +30,13 @@ function get(url) {
   })
 }
 
-async function startServer() {
+// extraArgs: more `serve` flags (e.g. WeChat login pointed at the kit's stand-in).
+async function startServer({extraArgs = []} = {}) {
   const data = fs.mkdtempSync(path.join(os.tmpdir(), 'tubei-mp-'))
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const child = spawn(PYTHON, ['-m', 'server', 'serve', '--data', data, '--host', '127.0.0.1',
-    '--port', String(port), '--log-level', 'warning', '--gc-interval', '100000'],
+    '--port', String(port), '--log-level', 'warning', '--gc-interval', '100000', ...extraArgs],
   {cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe']})
   let stderr = ''
   child.stderr.on('data', chunk => { stderr += chunk })

@@ -42,7 +42,9 @@ function createKit({tmpDir}) {
   const kit = {
     log: [],
     media: [], // what the next chooseMedia returns: [{path, width, height}]
+    wechat: null, // a WeChat stand-in (kit/wechat.js) that wx.login asks for codes
     ui: {
+      openid: 'o-kit-user', // whom wx.login signs in as
       scanResult: null,
       actionSheet: 0, // tapIndex to answer, or null to cancel
       modalConfirm: true,
@@ -333,6 +335,15 @@ function createKit({tmpDir}) {
       settle(options, kit.ui.authorize ? null : {errMsg: 'authorize:fail auth deny'}, {errMsg: 'authorize:ok'})
     },
     openSetting: options => { kit.log.push({api: 'openSetting'}); settle(options || {}, null, {authSetting: kit.ui.authSetting}) },
+
+    // a one-time code from the WeChat stand-in (kit.wechat), as the WeChat client
+    // gets one from WeChat; without one, a code no server accepts (as in DevTools
+    // with touristappid)
+    login(options) {
+      kit.log.push({api: 'login'})
+      const code = kit.wechat ? kit.wechat.issue(kit.ui.openid) : `sim-${Date.now()}`
+      settle(options, null, {code, errMsg: 'login:ok'})
+    },
 
     // ui ------------------------------------------------------------------------
     scanCode(options) {
