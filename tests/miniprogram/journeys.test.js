@@ -239,3 +239,26 @@ test('the trash restores and purges', async () => {
   expect(text(trash, '.empty')).toBe('回收站是空的')
   gallery.instance.onUnload()
 })
+
+test("progress also comes from the server's events socket", async () => {
+  const events = require('../../miniprogram/utils/events')
+  const backup = loadPage('backup')
+  backup.instance.onLoad()
+  backup.instance.onShow()
+  await until(() => events.isOpen(), {what: 'socket open'})
+  const seen = []
+  const off = events.on('upload.progress', e => seen.push(e))
+  const renders = recordRenders(backup, page => page.data.items.map(i => i.progress))
+  kit.ui.uploadTaskProgress = false // only the server says how far it has got
+  const [big] = makePhotos(tmp, [{name: 'IMG_EVENTS.jpg', width: 2400, height: 1800, seed: 17}])
+  kit.media = [big]
+  await backup.instance.choose()
+  kit.ui.uploadTaskProgress = true
+  off()
+  expect(backup.data.items[0].state).toBe('done')
+  const mine = seen.filter(e => e.upload_id === backup.instance.uploader.items[0].uploadId)
+  expect(mine.length).toBeGreaterThan(0)
+  expect(mine[mine.length - 1].received).toBe(mine[mine.length - 1].total)
+  const between = renders.map(r => r[0]).filter(p => p > 0 && p < 100)
+  expect(between.length).toBeGreaterThan(0) // the bar moved before the answer came
+})

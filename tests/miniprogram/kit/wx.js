@@ -45,6 +45,7 @@ function createKit({tmpDir}) {
     wechat: null, // a WeChat stand-in (kit/wechat.js) that wx.login asks for codes
     ui: {
       openid: 'o-kit-user', // whom wx.login signs in as
+      uploadTaskProgress: true, // false: UploadTask.onProgressUpdate never fires
       scanResult: null,
       actionSheet: 0, // tapIndex to answer, or null to cancel
       modalConfirm: true,
@@ -181,6 +182,7 @@ function createKit({tmpDir}) {
       let sent = 0
       const report = n => {
         sent += n
+        if (!kit.ui.uploadTaskProgress) return
         const progress = Math.floor((sent / total) * 100)
         listeners.forEach(fn => fn({progress, totalBytesSent: sent, totalBytesExpectedToSend: total}))
       }
