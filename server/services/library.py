@@ -109,9 +109,7 @@ def decode_cursor(cursor: str) -> Position:
         return float(moment), sha256
     # RecursionError: `[[[[...` nested deeper than the parser goes; OverflowError: an
     # integer time too large for a float.
-    except (
-        ValueError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError, OverflowError
-    ):
+    except (ValueError, TypeError, binascii.Error, RecursionError, OverflowError):
         raise errors.ApiError(errors.INVALID_CURSOR) from None
 
 

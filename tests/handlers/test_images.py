@@ -185,6 +185,9 @@ BAD_CURSORS = {
     "three elements": b64(json.dumps([1.5, SHA, 3]).encode()),
     "nan": b64(b'[NaN, "' + SHA.encode() + b'"]'),
     "infinity": b64(b'[-Infinity, "' + SHA.encode() + b'"]'),
+    # found by schemathesis: these were 500s
+    "nested too deeply": b64(b"[" * 3000),
+    "time past a float": b64(json.dumps([10**400, SHA]).encode()),
 }
 
 
