@@ -13,6 +13,7 @@ import pytest
 import tornado.ioloop
 
 from server.config import Settings
+from server.services import Services
 from server.services.auth import WECHAT_ATTEMPTS
 from tests.conftest import Api, unique_jpeg
 from tests.fake_wechat import APPID, SECRET, FakeWeChat, session_key, start_fake_wechat
@@ -57,7 +58,7 @@ async def test_the_methods_say_wechat_is_on(anonymous: Api) -> None:
 
 @pytest.mark.gen_test
 async def test_a_wechat_account_is_one_user_across_logins(
-    anonymous: Api, settings: Settings, caplog: pytest.LogCaptureFixture
+    anonymous: Api, settings: Settings, services: Services, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     status, first, _ = await login(anonymous, {"code": "ok:mum", "device": "Mum's iPhone"})
@@ -90,6 +91,7 @@ async def test_a_wechat_account_is_one_user_across_logins(
 
     # The session_key is not kept anywhere: not in the catalog (nor its WAL), not in
     # the logs. The openid is, to find the user again.
+    await services.library.thumbnails.drain()  # no thumbnail half-written while we read
     stored = b"".join(path.read_bytes() for path in files_in(settings.data))
     assert b"o-mum" in stored
     for path in files_in(settings.data):
