@@ -134,6 +134,9 @@ async def serve(settings: Settings) -> int:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
     services = build_services(settings)
+    recovered = await services.library.recover()
+    if any(vars(recovered).values()):
+        log.info("recovered after an unclean stop: %s", recovered)
     app = make_app(settings, services)
     server = http_server(settings, app, tls)
     try:

@@ -215,6 +215,9 @@ class Catalog(Protocol):
 
     async def set_thumbnail(self, sha256: str, made: bool) -> None: ...
 
+    async def pending_thumbnails(self) -> list[BlobRecord]:
+        """Sound, decodable blobs whose thumbnails were never made (a crash came first)."""
+
     # integrity (scrub)
     async def get_blob(self, sha256: str) -> BlobRecord | None: ...
 

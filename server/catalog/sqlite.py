@@ -631,6 +631,16 @@ class SQLiteCatalog:
     async def blobs_after(self, sha256: str, limit: int) -> list[BlobRecord]:
         return await self._run(self._blobs_after, sha256, limit)
 
+    def _pending_thumbnails(self) -> list[BlobRecord]:
+        rows = self._db.execute(
+            f"SELECT {_BLOB_COLUMNS} FROM blobs "
+            "WHERE thumbnail IS NULL AND decodable = 1 AND damage IS NULL"
+        )
+        return [_blob(row, row[14]) for row in rows]
+
+    async def pending_thumbnails(self) -> list[BlobRecord]:
+        return await self._run(self._pending_thumbnails)
+
     def _blob_totals(self) -> tuple[int, int]:
         count, size = self._db.execute("SELECT count(*), total(size) FROM blobs").fetchone()
         return int(count), int(size)

@@ -63,6 +63,13 @@ class Page:
 
 
 @dataclass(frozen=True)
+class RecoveryReport:
+    staging_removed: int
+    thumbnail_temp_removed: int
+    thumbnails_rescheduled: int
+
+
+@dataclass(frozen=True)
 class GcReport:
     trash_expired: int
     blobs_removed: int
@@ -301,5 +308,19 @@ class LibraryService:
                     await self._store.delete(sha256)
                     orphans += 1
             thumbs = await self.thumbnails.remove_orphans(known)
+        thumbs += await self.thumbnails.remove_temp_files(STALE_STAGING)
         staging = await self._store.clean_staging(STALE_STAGING)
         return GcReport(expired, removed, orphans, thumbs, staging)
+
+    async def recover(self) -> RecoveryReport:
+        """Before serving: finish or clear what a crash left half-done.
+
+        No upload can be in flight yet (the server holds the data folder's lock), so
+        every staged file is debris; thumbnails a crash cut short are made again.
+        """
+        staging = await self._store.clean_staging(0)
+        temp = await self.thumbnails.remove_temp_files(0)
+        pending = await self._catalog.pending_thumbnails()
+        for blob in pending:
+            self.thumbnails.schedule(blob)
+        return RecoveryReport(staging, temp, len(pending))

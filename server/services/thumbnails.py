@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from pathlib import Path
@@ -140,6 +141,25 @@ class Thumbnails:
             for path in self.root.glob("??/??/*.jpg")
             if path.name.split("-", 1)[0] not in known
         ]
+
+    def _stale_temp_files(self, older_than: float) -> list[Path]:
+        cutoff = time.time() - older_than
+        stale = []
+        for path in self.root.glob("??/??/.*.tmp"):
+            try:
+                if path.stat().st_mtime <= cutoff:
+                    stale.append(path)
+            except FileNotFoundError:
+                continue
+        return stale
+
+    async def remove_temp_files(self, older_than: float) -> int:
+        """Half-written thumbnails a crash left behind (their writer renames them in place)."""
+        loop = asyncio.get_running_loop()
+        stale = await loop.run_in_executor(self._executor, self._stale_temp_files, older_than)
+        for path in stale:
+            await loop.run_in_executor(self._executor, path.unlink, True)
+        return len(stale)
 
     async def remove_orphans(self, known: set[str]) -> int:
         loop = asyncio.get_running_loop()
