@@ -7,34 +7,16 @@
 const {execFileSync} = require('child_process')
 const crypto = require('crypto')
 const fs = require('fs')
-const os = require('os')
 const path = require('path')
-const {createKit} = require('./kit/wx')
-const {startServer, makePhotos, uploadDirect, PYTHON, ROOT} = require('./kit/server')
+const {pairedSession} = require('./kit/session')
+const {makePhotos, uploadDirect, PYTHON, ROOT} = require('./kit/server')
 const {loadPage, until} = require('./kit/pages')
 
-let server
-let kit
-let tmp
-
-beforeAll(async () => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tubei-damaged-'))
-  kit = createKit({tmpDir: tmp})
-  global.wx = kit.wx
-  server = await startServer()
-  kit.wx.setStorageSync('tubei.server', server.url)
-  kit.wx.setStorageSync('tubei.token', server.token('mum'))
-})
-
-afterAll(async () => {
-  require('../../miniprogram/utils/events').close()
-  if (server) await server.stop()
-  fs.rmSync(tmp, {recursive: true, force: true})
-})
+const session = pairedSession('tubei-damaged-')
 
 function scrub() {
   try {
-    execFileSync(PYTHON, ['-m', 'server', 'scrub', '--data', server.data], {cwd: ROOT, stdio: 'pipe'})
+    execFileSync(PYTHON, ['-m', 'server', 'scrub', '--data', session.server.data], {cwd: ROOT, stdio: 'pipe'})
     return 0
   } catch (error) {
     return error.status
@@ -42,6 +24,7 @@ function scrub() {
 }
 
 test('damaged on the server: marked, not saved, healed by backing it up again', async () => {
+  const {kit, server, tmp} = session
   const [photo] = makePhotos(tmp, [{name: 'IMG_ROT.jpg', width: 640, height: 480, seed: 5}])
   const sha = crypto.createHash('sha256').update(fs.readFileSync(photo.path)).digest('hex')
   await uploadDirect(server, kit.wx.getStorageSync('tubei.token'), photo.path)

@@ -5,34 +5,16 @@
  */
 const crypto = require('crypto')
 const fs = require('fs')
-const os = require('os')
-const path = require('path')
-const {createKit} = require('./kit/wx')
-const {startServer, makePhotos} = require('./kit/server')
+const {pairedSession} = require('./kit/session')
+const {makePhotos} = require('./kit/server')
 const {loadPage, until} = require('./kit/pages')
 
-let server
-let kit
-let tmp
-
-beforeAll(async () => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tubei-resume-'))
-  kit = createKit({tmpDir: tmp})
-  global.wx = kit.wx
-  server = await startServer()
-  kit.wx.setStorageSync('tubei.server', server.url)
-  kit.wx.setStorageSync('tubei.token', server.token('mum'))
-})
-
-afterAll(async () => {
-  require('../../miniprogram/utils/events').close()
-  if (server) await server.stop()
-  fs.rmSync(tmp, {recursive: true, force: true})
-})
+const session = pairedSession('tubei-resume-')
 
 const SMALL = {threshold: 256 * 1024, chunkSize: 256 * 1024}
 
 test('cut the network mid-way through a large upload, resume on the next start', async () => {
+  const {kit, server, tmp} = session
   const [photo] = makePhotos(tmp, [{name: 'IMG_BIG.jpg', width: 1200, height: 900, seed: 7}])
   const size = fs.statSync(photo.path).size
   expect(size).toBeGreaterThan(4 * SMALL.chunkSize)
@@ -82,6 +64,7 @@ test('cut the network mid-way through a large upload, resume on the next start',
 })
 
 test('a tus upload names its whole-file sha256 and recovers from an offset conflict', async () => {
+  const {kit, server, tmp} = session
   const [photo] = makePhotos(tmp, [{name: 'IMG_CONFLICT.jpg', width: 1200, height: 900, seed: 11}])
   const sha = crypto.createHash('sha256').update(fs.readFileSync(photo.path)).digest('hex')
   let patches = 0
