@@ -1,0 +1,81 @@
+"""The timeline's queries are index searches, never scans, whatever SQLite knows of the data."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from server.catalog.sqlite import SQLiteCatalog
+from server.catalog.sqlite_timeline import PLANNED
+from tests.catalog.test_sqlite import blob
+
+# Each step of each plan: the index searched and the keys it seeks by. A page walks
+# its partial index in timeline order from the cursor, so its LIMIT bounds the work;
+# everything else seeks unique keys. A step that only narrows by user_id (a walk of
+# the whole library) would match none of these.
+BY_BLOB = "SEARCH b USING INDEX sqlite_autoindex_blobs_1 (sha256=?)"
+BY_ENTRY = "SEARCH e USING INDEX sqlite_autoindex_entries_1 (user_id=? AND sha256=?)"
+EXPECTED = {
+    "first page": ["SEARCH e USING INDEX entries_library (user_id=?)", BY_BLOB],
+    "a page by cursor": [
+        "SEARCH e USING INDEX entries_library (user_id=? AND (taken_ts,sha256)<(?,?))",
+        BY_BLOB,
+    ],
+    "trash page by cursor": [
+        "SEARCH e USING INDEX entries_trash (user_id=? AND deleted_at>? AND "
+        "(deleted_at,sha256)<(?,?))",
+        BY_BLOB,
+    ],
+    "one photo": [BY_ENTRY, BY_BLOB],
+    "check sha256": [BY_ENTRY, BY_BLOB],
+    "check md5": ["SEARCH b USING INDEX blobs_md5 (md5=?)", BY_ENTRY],
+    # Sorting what one md5 found (a row or two) is no scan.
+    "find by md5": [
+        "SEARCH b USING INDEX blobs_md5 (md5=?)",
+        BY_ENTRY,
+        "USE TEMP B-TREE FOR ORDER BY",
+    ],
+}
+
+
+def assert_searches_only(plans: dict[str, list[str]]) -> None:
+    assert set(plans) == set(PLANNED) == set(EXPECTED)
+    for name, steps in plans.items():
+        assert steps == EXPECTED[name], name
+
+
+@pytest.mark.gen_test
+async def test_the_plans_stay_searches_once_sqlite_has_statistics(tmp_path: Path) -> None:
+    path = tmp_path / "catalog.sqlite3"
+    catalog = SQLiteCatalog(path)
+    try:
+        assert_searches_only(await catalog.query_plans())
+        alice = await catalog.ensure_user("alice")
+        bob = await catalog.ensure_user("bob")
+        for n in range(300):
+            owner = alice if n % 3 else bob
+            await catalog.add_image(
+                owner.id, blob(n, f"2020-01-{n % 28 + 1:02d}T10:00:00"), "p.jpg", n
+            )
+        for n in range(0, 300, 7):
+            await catalog.trash(alice.id, blob(n).sha256, 1000.0 + n)
+    finally:
+        await catalog.close()
+    side = sqlite3.connect(path)
+    side.execute("ANALYZE")  # what `PRAGMA optimize` would leave behind
+    side.close()
+    catalog = SQLiteCatalog(path)
+    try:
+        assert_searches_only(await catalog.query_plans())
+        # The md5 paths, reordered to drive from the blobs, still answer for the user only.
+        mine = blob(1)
+        assert (await catalog.find_by_md5(alice.id, mine.md5)) is not None
+        assert await catalog.find_by_md5(bob.id, mine.md5) is None
+        asked = [mine.md5, blob(3).md5, hashlib.md5(b"nobody").hexdigest()]
+        assert await catalog.present(alice.id, "md5", asked) == {mine.md5}
+        assert await catalog.present(bob.id, "md5", asked) == {blob(3).md5}
+    finally:
+        await catalog.close()
