@@ -118,6 +118,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE blobs ADD COLUMN damage TEXT;
     ALTER TABLE blobs ADD COLUMN damaged_at REAL;
     """,
+    # 5: a check of hashes answered from indexes alone (sqlite_timeline.present_sql):
+    # whether an entry is in the trash, and whether its blob is damaged, from partial
+    # indexes of those few rows; and a blob's sha256 from its md5 without its row.
+    """
+    CREATE INDEX entries_trashed ON entries(user_id, sha256) WHERE deleted_at IS NOT NULL;
+    CREATE INDEX blobs_damaged ON blobs(sha256) WHERE damage IS NOT NULL;
+    DROP INDEX blobs_md5;
+    CREATE INDEX blobs_md5 ON blobs(md5, sha256);
+    """,
 ]
 
 _BLOB_COLUMNS = """

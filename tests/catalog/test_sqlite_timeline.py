@@ -18,6 +18,14 @@ from tests.catalog.test_sqlite import blob
 # the whole library) would match none of these.
 BY_BLOB = "SEARCH b USING INDEX sqlite_autoindex_blobs_1 (sha256=?)"
 BY_ENTRY = "SEARCH e USING INDEX sqlite_autoindex_entries_1 (user_id=? AND sha256=?)"
+# A check reads no row: one covering search of a large index a hash, then two small
+# partial indexes (the trash, the damaged).
+KEPT = [
+    "CORRELATED SCALAR SUBQUERY 1",
+    "SEARCH t USING INDEX entries_trashed (user_id=? AND sha256=?)",
+    "CORRELATED SCALAR SUBQUERY 2",
+    "SEARCH d USING INDEX blobs_damaged (sha256=?)",
+]
 EXPECTED = {
     "first page": ["SEARCH e USING INDEX entries_library (user_id=?)", BY_BLOB],
     "a page by cursor": [
@@ -30,8 +38,12 @@ EXPECTED = {
         BY_BLOB,
     ],
     "one photo": [BY_ENTRY, BY_BLOB],
-    "check sha256": [BY_ENTRY, BY_BLOB],
-    "check md5": ["SEARCH b USING INDEX blobs_md5 (md5=?)", BY_ENTRY],
+    "check sha256": [BY_ENTRY.replace("USING INDEX", "USING COVERING INDEX"), *KEPT],
+    "check md5": [
+        "SEARCH b USING COVERING INDEX blobs_md5 (md5=?)",
+        BY_ENTRY.replace("USING INDEX", "USING COVERING INDEX"),
+        *KEPT,
+    ],
     # Sorting what one md5 found (a row or two) is no scan.
     "find by md5": [
         "SEARCH b USING INDEX blobs_md5 (md5=?)",
@@ -77,5 +89,36 @@ async def test_the_plans_stay_searches_once_sqlite_has_statistics(tmp_path: Path
         asked = [mine.md5, blob(3).md5, hashlib.md5(b"nobody").hexdigest()]
         assert await catalog.present(alice.id, "md5", asked) == {mine.md5}
         assert await catalog.present(bob.id, "md5", asked) == {blob(3).md5}
+    finally:
+        await catalog.close()
+
+
+@pytest.mark.gen_test
+async def test_a_check_leaves_out_the_trashed_and_the_damaged_until_they_come_back(
+    tmp_path: Path,
+) -> None:
+    catalog = SQLiteCatalog(tmp_path / "catalog.sqlite3")
+    try:
+        alice = await catalog.ensure_user("alice")
+        bob = await catalog.ensure_user("bob")
+        photos = [blob(f"check-{n}") for n in range(4)]
+        for photo in photos:
+            await catalog.add_image(alice.id, photo, "p.jpg", 1.0)
+        await catalog.add_image(bob.id, photos[0], "p.jpg", 1.0)
+        await catalog.trash(alice.id, photos[1].sha256, 2.0)
+        await catalog.mark_damaged(photos[2].sha256, "missing", 3.0)
+        for field in ("sha256", "md5"):
+            asked = [getattr(p, field) for p in photos]
+            present = await catalog.present(alice.id, field, asked)
+            assert present == {asked[0], asked[3]}, field
+            # Bob's entry of the same blob is his; Alice's trash is not his.
+            assert await catalog.present(bob.id, field, asked) == {asked[0]}, field
+        await catalog.restore(alice.id, photos[1].sha256)
+        await catalog.clear_damage(photos[2].sha256)
+        assert await catalog.present(alice.id, "sha256", [p.sha256 for p in photos]) == {
+            p.sha256 for p in photos
+        }
+        await catalog.mark_damaged(photos[0].sha256, "mismatch", 4.0)  # damage is the blob's
+        assert await catalog.present(bob.id, "md5", [photos[0].md5]) == set()
     finally:
         await catalog.close()
