@@ -2,10 +2,11 @@
 
 Every server runs as a process of its own: Tubei as `python -m server serve`, the
 baseline as `scripts/bench_raw.py` (a bare `@stream_request_body` handler that writes
-and fsyncs, and a plain `StaticFileHandler`, on the same HTTPServer settings). Both are
-driven by the same client (`bench_http.Connection`: raw sockets, `sendfile`), so a
-ratio compares servers, not clients. Baseline and Tubei runs alternate, and a figure
-is the median of its runs.
+and fsyncs, and a plain `StaticFileHandler`, on the same HTTPServer settings), or as
+the measure's module says (`bench_download`: nginx; `bench_timeline`: Tubei over a
+small library). All are driven by the same client (`bench_http.Connection`: raw
+sockets, `sendfile`), so a ratio compares servers, not clients. Baseline and Tubei runs
+alternate, and a figure is the median of its runs.
 
     scripts/bench                  everything (about 5-10 minutes on 2 cores)
     scripts/bench --quick          everything, shorter (about 2-3 minutes)

@@ -22,6 +22,7 @@ from server.config import Settings
 from server.handlers import sending
 from tests.conftest import Api, unique_jpeg
 from tests.handlers.helpers import API, assert_json_error, blob_path, port_of, upload_one
+from tests.handlers.test_events import events_until, listen, progress_of
 from tests.test_serving import needs_openssl, self_signed
 
 
@@ -195,15 +196,20 @@ def tls_base_url(
 @needs_openssl
 @pytest.mark.gen_test(timeout=60)
 async def test_over_tls_the_bytes_are_read_and_written_through_tornado(
-    api: Api, token: str, tls_base_url: tuple[str, str], sendfile_calls: list[int]
+    api: Api,
+    base_url: str,
+    token: str,
+    tls_base_url: tuple[str, str],
+    sendfile_calls: list[int],
 ) -> None:
     data = big_jpeg(3)
     image = await upload_one(api, data)
     base, cert = tls_base_url
+    ws = await listen(base_url, token)
     client = tornado.httpclient.AsyncHTTPClient(force_instance=True)
     try:
         for extra, expected, status in [
-            ({}, data, 200),
+            ({"X-Download-Id": "tls-1"}, data, 200),
             ({"Range": "bytes=2000000-"}, data[2000000:], 206),
         ]:
             response = await client.fetch(
@@ -216,6 +222,13 @@ async def test_over_tls_the_bytes_are_read_and_written_through_tornado(
     finally:
         client.close()
     assert sendfile_calls == []
+    # Progress counts the bytes as they go, on this path too.
+    seen = await events_until(ws, "download.progress", "tls-1")
+    while seen[-1]["sent"] != len(data):
+        seen += await events_until(ws, "download.progress", "tls-1")
+    sent = progress_of(seen, "download")
+    assert sent == sorted(sent) and len(sent) >= 2 and seen[-1]["total"] == len(data)
+    ws.close()
 
 
 # clients that stall or go away ---------------------------------------------------------
