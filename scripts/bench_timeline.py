@@ -93,7 +93,7 @@ def fill_catalog(folder: Path, count: int) -> Path:
 
     The schema is the server's (SQLiteCatalog migrates a new file); the rows go in
     with one executemany a table in one transaction, on tmpfs where there is one: 1M
-    photos in about a minute. The result is kept in ~/.cache/tubei-bench under a name
+    photos in about half a minute. The result is kept in ~/.cache/tubei-bench under a name
     that changes with the migrations, and made again whenever they change.
     """
     key = hashlib.sha256("\n".join([FILL_FORMAT, *MIGRATIONS]).encode()).hexdigest()[:16]
@@ -155,8 +155,8 @@ def write_catalog(path: Path, count: int) -> None:
 def deep_cursors(folder: Path, count: int, picks: int, rng: random.Random) -> list[str]:
     """Cursors `DEPTH` of the way down the timeline, each with a full page after it."""
     deepest = count - PAGE - 1
-    low = max(0, min(int(count * DEPTH), deepest) - count // 20)
-    high = min(int(count * DEPTH), deepest)
+    low = min(int(count * DEPTH), deepest)
+    high = min(low + count // 100, deepest)
     db = sqlite3.connect(f"file:{folder / 'catalog.sqlite3'}?mode=ro", uri=True)
     try:
         keys = db.execute(

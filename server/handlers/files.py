@@ -132,6 +132,10 @@ class OriginalFileMixin(FileHandler):
             )
         try:
             await self.send_file(store.root, path, record.sha256, include_body)
+        except FileNotFoundError:
+            # Gone between the glance above and opening it: nothing is sent yet.
+            await self.services.library.report_damage(record, "missing")
+            raise errors.ApiError(errors.IMAGE_DAMAGED) from None
         except ShortFile:
             # It shrank after the glance above, while its bytes were going out: the
             # client got a cut-off body (the connection is closed), the photo its mark.

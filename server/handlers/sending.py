@@ -70,16 +70,22 @@ class FileSender:
             self._waiter.set_result(None)
 
     async def send(self, path: str, start: int, end: int) -> None:
+        """Raises OSError (FileNotFoundError...) before anything is written, if the file
+        cannot be opened, so that the response can still be an error."""
         handler = self._handler
-        # The headers first, through Tornado, as for any response.
-        await handler.flush()
         file = await self._run(open, path, "rb", 0)
         try:
+            # The headers first, through Tornado, as for any response.
+            try:
+                await handler.flush()
+            except tornado.iostream.StreamClosedError:
+                self.closed = True
             connection = handler.request.connection
             stream = getattr(connection, "stream", None)
             plain = (
                 isinstance(connection, tornado.http1connection.HTTP1Connection)
                 and type(stream) is tornado.iostream.IOStream
+                and not stream.closed()
             )
             offset = start
             if plain and not self.closed:
