@@ -118,10 +118,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE blobs ADD COLUMN damage TEXT;
     ALTER TABLE blobs ADD COLUMN damaged_at REAL;
     """,
-    # 5: a check of hashes answered from indexes alone (sqlite_timeline.present_sql):
-    # whether an entry is in the trash, and whether its blob is damaged, from partial
-    # indexes of those few rows; and a blob's sha256 from its md5 without its row.
+    # 5: the timeline from indexes alone where it can be (sqlite_timeline): a page's
+    # entries from the library index, which now holds every column of them; whether
+    # an entry is in the trash, and whether its blob is damaged, from partial indexes
+    # of those few rows; and a blob's sha256 from its md5 without its row.
     """
+    DROP INDEX entries_library;
+    CREATE INDEX entries_library
+        ON entries(user_id, taken_ts DESC, sha256 DESC, filename, uploaded_at, deleted_at)
+        WHERE deleted_at IS NULL;
     CREATE INDEX entries_trashed ON entries(user_id, sha256) WHERE deleted_at IS NOT NULL;
     CREATE INDEX blobs_damaged ON blobs(sha256) WHERE damage IS NOT NULL;
     DROP INDEX blobs_md5;

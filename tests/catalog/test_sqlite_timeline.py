@@ -13,7 +13,8 @@ from server.catalog.sqlite_timeline import PLANNED
 from tests.catalog.test_sqlite import blob
 
 # Each step of each plan: the index searched and the keys it seeks by. A page walks
-# its partial index in timeline order from the cursor, so its LIMIT bounds the work;
+# its partial index in timeline order from the cursor (the index holds the entries'
+# every column, so no entry row is read), so its LIMIT bounds the work;
 # everything else seeks unique keys. A step that only narrows by user_id (a walk of
 # the whole library) would match none of these.
 BY_BLOB = "SEARCH b USING INDEX sqlite_autoindex_blobs_1 (sha256=?)"
@@ -27,9 +28,9 @@ KEPT = [
     "SEARCH d USING INDEX blobs_damaged (sha256=?)",
 ]
 EXPECTED = {
-    "first page": ["SEARCH e USING INDEX entries_library (user_id=?)", BY_BLOB],
+    "first page": ["SEARCH e USING COVERING INDEX entries_library (user_id=?)", BY_BLOB],
     "a page by cursor": [
-        "SEARCH e USING INDEX entries_library (user_id=? AND (taken_ts,sha256)<(?,?))",
+        "SEARCH e USING COVERING INDEX entries_library (user_id=? AND (taken_ts,sha256)<(?,?))",
         BY_BLOB,
     ],
     "trash page by cursor": [
