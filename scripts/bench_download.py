@@ -130,7 +130,7 @@ def upload_original(tubei: TubeiServer, run: Run, mib: int) -> tuple[str, int]:
 
 def case_download(run: Run) -> list[Row]:
     """MB/s of a 200 MiB original: Tubei (sendfile) against nginx (sendfile), same file."""
-    rounds = 4 * run.scale.reps
+    rounds = 8 * run.scale.reps  # short runs on a shared machine: many pairs
     with TubeiServer(run.workdir, "download-tubei") as tubei:
         sha, size = upload_original(tubei, run, DOWNLOAD_MIB)
         blob = tubei.data / "blobs" / sha[:2] / sha[2:4] / sha

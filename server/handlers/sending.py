@@ -30,7 +30,9 @@ Runner = Callable[..., Awaitable[Any]]
 """Runs a blocking call off the event loop: `await run(fn, *args)`."""
 
 READ_CHUNK = 1024 * 1024
-SENDFILE_CHUNK = 16 * 1024 * 1024  # one call's most; the loop gets a turn between calls
+# One call's most (nginx's sendfile_max_chunk): to a fast reader the kernel would go on
+# copying, and the loop waits for it.
+SENDFILE_CHUNK = 2 * 1024 * 1024
 STALL_TIMEOUT = 120.0
 # What sendfile says when it cannot work on this pair of descriptors (before any byte).
 _NO_SENDFILE = {errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOTSOCK}
@@ -161,8 +163,10 @@ class FileSender:
                 timers.append(loop.call_later(STALL_TIMEOUT - idle, watch))
 
         timers = [loop.call_later(STALL_TIMEOUT, watch)]
-        loop.add_writer(target, push)
         try:
+            push()  # a small file (a thumbnail) often goes whole, with no wait
+            if not done.done():
+                loop.add_writer(target, push)
             await done
         except OSError as error:
             if offset == start and error.errno in _NO_SENDFILE:
