@@ -17,7 +17,7 @@ import errno
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import tornado.http1connection
 import tornado.iostream
@@ -25,7 +25,6 @@ import tornado.web
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 Runner = Callable[..., Awaitable[Any]]
 """Runs a blocking call off the event loop: `await run(fn, *args)`."""
 
@@ -63,7 +62,6 @@ class FileSender:
         self._waiter: asyncio.Future[None] | None = None
         self.closed = False
         self.sent = 0
-        self.used_sendfile = False
 
     def connection_closed(self) -> None:
         """Tornado saw the connection close: stop waiting for it."""
@@ -148,7 +146,6 @@ class FileSender:
                 return
             offset += n
             moved = loop.time()
-            self.used_sendfile = True
             self._count(connection, n)
             if offset >= end:
                 done.set_result(None)
