@@ -339,7 +339,7 @@ def case_timeline(run: Run) -> list[Row]:
                         )
                 if n < 5:  # the first rounds warm up
                     latencies.clear()
-            fan_out(run, servers, requests, latencies)
+            fan_out(servers, requests, latencies)
     finally:
         for server in servers.values():
             server.stop()
@@ -370,7 +370,6 @@ def photos(count: int) -> str:
 
 
 def fan_out(
-    run: Run,
     servers: dict[int, TubeiServer],
     uploads: int,
     latencies: dict[tuple[int, str], list[float]],
