@@ -2,10 +2,11 @@
 
 Every server runs as a process of its own: Tubei as `python -m server serve`, the
 baseline as `scripts/bench_raw.py` (a bare `@stream_request_body` handler that writes
-and fsyncs, and a plain `StaticFileHandler`, on the same HTTPServer settings). Both are
-driven by the same client (`bench_http.Connection`: raw sockets, `sendfile`), so a
-ratio compares servers, not clients. Baseline and Tubei runs alternate, and a figure
-is the median of its runs.
+and fsyncs, and a plain `StaticFileHandler`, on the same HTTPServer settings), or as
+the measure's module says (`bench_download`: nginx; `bench_timeline`: Tubei over a
+small library). All are driven by the same client (`bench_http.Connection`: raw
+sockets, `sendfile`), so a ratio compares servers, not clients. Baseline and Tubei runs
+alternate, and a figure is the median of its runs.
 
     scripts/bench                  everything (about 5-10 minutes on 2 cores)
     scripts/bench --quick          everything, shorter (about 2-3 minutes)
@@ -16,7 +17,6 @@ is the median of its runs.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import dataclasses
 import datetime
@@ -27,8 +27,6 @@ import os
 import platform
 import random
 import shutil
-import sqlite3
-import statistics
 import sys
 import tempfile
 import threading
@@ -38,9 +36,10 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import bench_download
+import bench_timeline
 from bench_http import (
     API,
-    ROOT,
     Connection,
     EventWatcher,
     FileRange,
@@ -50,7 +49,6 @@ from bench_http import (
     RawServer,
     ServerProcess,
     TubeiServer,
-    body_bytes,
     body_length,
     body_sha256,
     multipart_body,
@@ -58,106 +56,14 @@ from bench_http import (
     unique_jpeg,
     uploaders,
 )
+from bench_table import INFO, Row, Target, at_least, at_most, expect, median, rotated, table
 from PIL import Image, ImageChops, ImageOps
 
 from server import imaging
-from server.catalog import BlobRecord
-from server.catalog.sqlite import SQLiteCatalog
 from server.config import Settings
-from server.services.library import encode_cursor
 
 MiB = 1024 * 1024
 MB = 1_000_000
-
-
-# rows and the table --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    """What a row must reach: its ratio to the baseline, or its value itself."""
-
-    on: str  # "ratio", "value" or "" (a figure to read, with no target)
-    op: str  # ">=", "<=", "<", "=="
-    limit: float
-    text: str
-
-    def met(self, value: float, ratio: float | None) -> bool | None:
-        if not self.on:
-            return None
-        x = ratio if self.on == "ratio" else value
-        if x is None:
-            return False
-        return {
-            ">=": x >= self.limit,
-            "<=": x <= self.limit,
-            "<": x < self.limit,
-            "==": x == self.limit,
-        }[self.op]
-
-
-def at_least(ratio: float) -> Target:
-    return Target("ratio", ">=", ratio, f"≥ {ratio:.2f}x")
-
-
-def at_most(ratio: float) -> Target:
-    return Target("ratio", "<=", ratio, f"≤ {ratio:.2f}x")
-
-
-INFO = Target("", "", 0, "—")
-
-
-@dataclass(frozen=True)
-class Row:
-    name: str
-    value: float
-    unit: str
-    baseline: float | None = None
-    baseline_name: str = ""
-    target: Target = INFO
-    detail: str = ""
-    paired_ratio: float | None = None  # the median of run-by-run ratios, where measured so
-
-    @property
-    def ratio(self) -> float | None:
-        if self.paired_ratio is not None:
-            return self.paired_ratio
-        if self.baseline is None or self.baseline == 0 or self.target.on == "value":
-            return None
-        return self.value / self.baseline
-
-    @property
-    def result(self) -> str:
-        met = self.target.met(self.value, self.ratio)
-        return "info" if met is None else ("PASS" if met else "MISS")
-
-
-def figure(value: float, unit: str) -> str:
-    if unit in ("MB/s", "photos/s", "uploads/s"):
-        return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"
-    if unit in ("ms", "MiB"):
-        return f"{value:.1f} {unit}"
-    if unit == "s":
-        return f"{value:.2f} s"
-    return f"{value:.0f}{(' ' + unit) if unit else ''}"
-
-
-def table(rows: Sequence[Row]) -> str:
-    lines = [
-        "| measure | Tubei | baseline | ratio | target | result |",
-        "|---|---|---|---|---|---|",
-    ]
-    for row in rows:
-        baseline = "—"
-        if row.baseline is not None:
-            baseline = f"{figure(row.baseline, row.unit)} {row.baseline_name}".strip()
-        ratio = "—" if row.ratio is None else f"{row.ratio:.2f}x"
-        name = f"{row.name} ({row.detail})" if row.detail else row.name
-        lines.append(
-            f"| {name} | {figure(row.value, row.unit)} | {baseline} | {ratio} "
-            f"| {row.target.text} | {row.result} |"
-        )
-    return "\n".join(lines)
 
 
 # the run -------------------------------------------------------------------------------
@@ -185,7 +91,7 @@ FULL = Scale(
     events_photos=60,
     events_pairs=5,
     thumbnail_reps=5,
-    list_sizes=(1_000, 100_000),
+    list_sizes=(1_000, 1_000_000),
     list_requests=60,
     memory_mib=1024,
     load_seconds=60,
@@ -198,7 +104,7 @@ QUICK = Scale(
     events_photos=40,
     events_pairs=3,
     thumbnail_reps=3,
-    list_sizes=(1_000, 100_000),
+    list_sizes=(1_000, 1_000_000),
     list_requests=30,
     memory_mib=256,
     load_seconds=15,
@@ -288,20 +194,6 @@ def big_photo(bench: Bench, mib: int, tag: str) -> list[Part]:
     return [tiny_jpeg(tag), FileRange(bench.random_file(mib), 0, mib * MiB)]
 
 
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values)
-
-
-def rotated(items: Sequence[str], n: int) -> list[str]:
-    n %= len(items)
-    return [*items[n:], *items[:n]]
-
-
-def expect(condition: bool, message: str) -> None:
-    if not condition:
-        raise AssertionError(message)
-
-
 # uploads -------------------------------------------------------------------------------
 
 
@@ -382,48 +274,6 @@ def case_upload(bench: Bench) -> list[Row]:
             at_least(0.8),
             detail,
         ),
-    ]
-
-
-# downloads -----------------------------------------------------------------------------
-
-
-def case_download(bench: Bench) -> list[Row]:
-    """Download MB/s of an original against StaticFileHandler serving the same bytes."""
-    mib = bench.scale.upload_mib
-    parts = big_photo(bench, mib, "download")
-    size = body_length(parts)
-    speeds: dict[str, list[float]] = {"raw": [], "tubei": []}
-    with RawServer(bench.workdir) as raw, TubeiServer(bench.workdir) as tubei:
-        with (raw.folder / "photo.jpg").open("wb") as out:
-            out.write(body_bytes(parts))
-        connections = {"raw": Connection(raw.port), "tubei": Connection(tubei.port)}
-        sha = post_multipart(connections["tubei"], tubei, parts)
-        paths = {"raw": "/files/photo.jpg", "tubei": f"{API}/images/{sha}/original"}
-        headers = {"raw": {}, "tubei": tubei.auth()}
-        with bench.profiling(tubei, "download"):
-            for rep in range(bench.scale.reps + 1):
-                for kind in rotated(list(speeds), rep):
-                    started = time.perf_counter()
-                    answer = connections[kind].request(
-                        "GET", paths[kind], headers[kind], keep=False
-                    )
-                    seconds = time.perf_counter() - started
-                    expect(
-                        answer.status == 200 and answer.length == size, f"{kind}: {answer.status}"
-                    )
-                    if rep:  # the first round only warms the page cache
-                        speeds[kind].append(size / seconds / MB)
-    return [
-        Row(
-            "download an original",
-            median(speeds["tubei"]),
-            "MB/s",
-            median(speeds["raw"]),
-            "StaticFileHandler",
-            at_least(0.8),
-            f"{mib} MiB",
-        )
     ]
 
 
@@ -663,162 +513,6 @@ def case_thumbnail(bench: Bench) -> list[Row]:
     return rows
 
 
-# listing -------------------------------------------------------------------------------
-
-
-def synthetic_blob(rng: random.Random, n: int, count: int) -> BlobRecord:
-    sha = hashlib.sha256(f"{count}-{n}".encode()).hexdigest()
-    taken = None
-    if rng.random() < 0.9:
-        moment = datetime.datetime(2010, 1, 1) + datetime.timedelta(
-            seconds=rng.randrange(5 * 10**8)
-        )
-        taken = moment.isoformat() + rng.choice(("+08:00", "Z", ""))
-    return BlobRecord(
-        sha256=sha,
-        md5=hashlib.md5(sha.encode()).hexdigest(),
-        size=rng.randrange(1_000_000, 6_000_000),
-        format="JPEG",
-        mime="image/jpeg",
-        width=4032,
-        height=3024,
-        orientation=rng.choice((1, 6)),
-        taken_at=taken,
-        camera_make="Bench",
-        camera_model="Camera 12",
-        has_gps=rng.random() < 0.5,
-        decodable=True,
-        thumbnail=True,
-    )
-
-
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tubei-bench"
-
-
-def fill_catalog(folder: Path, count: int) -> Path:
-    """A data folder whose catalog lists `count` photos, added with SQLiteCatalog.add_image.
-
-    Filled on tmpfs where there is one (fsync costs nothing there). 100k rows take half a
-    minute, so the result is kept in ~/.cache/tubei-bench under a name that changes with
-    the catalog's code, and made again whenever that code changes.
-    """
-    code = Path(SQLiteCatalog.__module__.replace(".", "/") + ".py")
-    source = (ROOT / code).read_bytes() + Path(__file__).read_bytes()
-    key = hashlib.sha256(source).hexdigest()[:16]
-    cached = CACHE / f"catalog-{count}-{key}.sqlite3"
-    folder.mkdir(parents=True, exist_ok=True)
-    if not cached.exists():
-        shm = Path("/dev/shm")
-        scratch = Path(tempfile.mkdtemp(prefix="tubei-fill-", dir=shm if shm.is_dir() else None))
-        try:
-            asyncio.run(add_photos(scratch / "catalog.sqlite3", count))
-            CACHE.mkdir(parents=True, exist_ok=True)
-            for old in CACHE.glob(f"catalog-{count}-*.sqlite3"):
-                old.unlink()
-            shutil.copyfile(scratch / "catalog.sqlite3", cached)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-    shutil.copyfile(cached, folder / "catalog.sqlite3")
-    return folder
-
-
-async def add_photos(path: Path, count: int) -> None:
-    rng = random.Random(count)
-    catalog = SQLiteCatalog(path)
-    try:
-        user = await catalog.ensure_user("bench")
-        now = time.time()
-        for n in range(count):
-            blob = synthetic_blob(rng, n, count)
-            await catalog.add_image(user.id, blob, f"IMG_{n:06d}.jpg", now - n)
-    finally:
-        await catalog.close()  # the last connection: the WAL is checkpointed into the file
-
-
-def cursors(folder: Path, picks: int, rng: random.Random) -> list[str]:
-    """Cursors to pages deep in the library, at random places with full pages after them."""
-    db = sqlite3.connect(folder / "catalog.sqlite3")
-    try:
-        keys = db.execute(
-            "SELECT taken_ts, sha256 FROM entries WHERE deleted_at IS NULL "
-            "ORDER BY taken_ts DESC, sha256 DESC"
-        ).fetchall()
-    finally:
-        db.close()
-    return [
-        encode_cursor(keys[rng.randrange(len(keys) // 10, len(keys) - 400)]) for _ in range(picks)
-    ]
-
-
-def case_list(bench: Bench) -> list[Row]:
-    """GET /images?limit=100 latency, a library of 100k photos against one of 1k."""
-    small, big = bench.scale.list_sizes
-    requests = bench.scale.list_requests
-    rng = random.Random(7)
-    latencies: dict[tuple[int, str], list[float]] = {}
-    servers: dict[int, TubeiServer] = {}
-    try:
-        for count in (small, big):
-            started = time.perf_counter()
-            data = fill_catalog(bench.workdir / f"list-{count}", count)
-            bench.say(f"list: {count} photos in {time.perf_counter() - started:.1f} s")
-            servers[count] = TubeiServer(bench.workdir, f"list-{count}", data)
-            servers[count].start()
-        deep = {count: cursors(servers[count].data, requests, rng) for count in servers}
-        connections = {count: Connection(server.port) for count, server in servers.items()}
-
-        def page(count: int, cursor: str | None) -> tuple[float, str | None]:
-            params: dict[str, object] = {"limit": 100}
-            if cursor is not None:
-                params["cursor"] = cursor
-            started = time.perf_counter()
-            answer = connections[count].request(
-                "GET", query(f"{API}/images", **params), servers[count].auth()
-            )
-            seconds = time.perf_counter() - started
-            expect(answer.status == 200, f"list: {answer.status} {answer.body[:200]!r}")
-            body = answer.json()
-            assert isinstance(body, dict)
-            expect(len(body["items"]) == 100, "a page of fewer than 100")
-            return seconds * 1000, body["next_cursor"]
-
-        with bench.profiling(servers[big], "list"):
-            for n in range(requests + 5):
-                for count in rotated([small, big], n):
-                    first, following = page(count, None)
-                    deep_ms, _ = page(count, deep[count][n % requests])
-                    walked = following
-                    walk_ms = []
-                    for _ in range(3):  # the next pages, as infinite scroll asks
-                        ms, walked = page(count, walked)
-                        walk_ms.append(ms)
-                    if n >= 5:  # the first rounds warm up
-                        latencies.setdefault((count, "first"), []).append(first)
-                        latencies.setdefault((count, "deep"), []).append(deep_ms)
-                        latencies.setdefault((count, "next"), []).extend(walk_ms)
-    finally:
-        for server in servers.values():
-            server.stop()
-    rows = []
-    for kind, name in (
-        ("first", "first page"),
-        ("next", "next pages (next_cursor)"),
-        ("deep", "a deep page (cursor)"),
-    ):
-        rows.append(
-            Row(
-                f"list {name}, {big // 1000}k photos",
-                median(latencies[(big, kind)]),
-                "ms",
-                median(latencies[(small, kind)]),
-                f"{small // 1000}k photos",
-                at_most(1.5),
-                "limit 100, median",
-            )
-        )
-    return rows
-
-
 # memory --------------------------------------------------------------------------------
 
 
@@ -1033,11 +727,11 @@ def case_load(bench: Bench) -> list[Row]:
 
 CASES: dict[str, Callable[[Bench], list[Row]]] = {
     "upload": case_upload,
-    "download": case_download,
+    "download": bench_download.case_download,
     "photos": case_photos,
     "events": case_events,
     "thumbnail": case_thumbnail,
-    "list": case_list,
+    "timeline": bench_timeline.case_timeline,
     "memory": case_memory,
     "load": case_load,
 }

@@ -31,6 +31,7 @@ from . import (
     iso,
     sort_time,
 )
+from . import sqlite_timeline as timeline
 
 T = TypeVar("T")
 
@@ -117,18 +118,26 @@ MIGRATIONS: list[str] = [
     ALTER TABLE blobs ADD COLUMN damage TEXT;
     ALTER TABLE blobs ADD COLUMN damaged_at REAL;
     """,
+    # 5: the timeline from indexes alone where it can be (sqlite_timeline): a page's
+    # entries from the library index, which now holds every column of them; whether
+    # an entry is in the trash, and whether its blob is damaged, from partial indexes
+    # of those few rows; and a blob's sha256 from its md5 without its row.
+    """
+    DROP INDEX entries_library;
+    CREATE INDEX entries_library
+        ON entries(user_id, taken_ts DESC, sha256 DESC, filename, uploaded_at, deleted_at)
+        WHERE deleted_at IS NULL;
+    CREATE INDEX entries_trashed ON entries(user_id, sha256) WHERE deleted_at IS NOT NULL;
+    CREATE INDEX blobs_damaged ON blobs(sha256) WHERE damage IS NOT NULL;
+    DROP INDEX blobs_md5;
+    CREATE INDEX blobs_md5 ON blobs(md5, sha256);
+    """,
 ]
 
-_IMAGE_COLUMNS = """
-    b.sha256, b.md5, b.size, b.format, b.mime, b.width, b.height, b.orientation,
-    b.taken_at, b.camera_make, b.camera_model, b.has_gps, b.decodable, b.thumbnail,
-    e.user_id, e.filename, e.uploaded_at, e.taken_ts, e.deleted_at, b.damage
-"""
 _BLOB_COLUMNS = """
     sha256, md5, size, format, mime, width, height, orientation,
     taken_at, camera_make, camera_model, has_gps, decodable, thumbnail, damage
 """
-_IMAGE_FROM = "FROM entries e JOIN blobs b ON b.sha256 = e.sha256"
 _UPLOAD_COLUMNS = (
     'id, user_id, length, "offset", metadata, created_at, expires_at, image_sha256, duplicate'
 )
@@ -420,12 +429,7 @@ class SQLiteCatalog:
     # the library -------------------------------------------------------------
 
     def _get(self, user_id: int, sha256: str, trashed: bool) -> ImageRecord | None:
-        state = "IS NOT NULL" if trashed else "IS NULL"
-        row = self._db.execute(
-            f"SELECT {_IMAGE_COLUMNS} {_IMAGE_FROM} "
-            f"WHERE e.user_id = ? AND e.sha256 = ? AND e.deleted_at {state}",
-            (user_id, sha256),
-        ).fetchone()
+        row = self._db.execute(timeline.get_sql(trashed), (user_id, sha256)).fetchone()
         return None if row is None else _image(row)
 
     async def get_image(
@@ -490,12 +494,7 @@ class SQLiteCatalog:
         return await self._write(self._add_image, user_id, blob, filename, now)
 
     def _find_by_md5(self, user_id: int, md5: str) -> ImageRecord | None:
-        row = self._db.execute(
-            f"SELECT {_IMAGE_COLUMNS} {_IMAGE_FROM} "
-            "WHERE e.user_id = ? AND b.md5 = ? AND e.deleted_at IS NULL "
-            "ORDER BY e.uploaded_at DESC LIMIT 1",
-            (user_id, md5),
-        ).fetchone()
+        row = self._db.execute(timeline.FIND_BY_MD5_SQL, (md5, user_id)).fetchone()
         return None if row is None else _image(row)
 
     async def find_by_md5(self, user_id: int, md5: str) -> ImageRecord | None:
@@ -504,15 +503,8 @@ class SQLiteCatalog:
     def _list(
         self, user_id: int, limit: int, after: Position | None, trashed: bool
     ) -> list[ImageRecord]:
-        key = "e.deleted_at" if trashed else "e.taken_ts"
-        state = "IS NOT NULL" if trashed else "IS NULL"
-        sql = f"SELECT {_IMAGE_COLUMNS} {_IMAGE_FROM} WHERE e.user_id = ? AND e.deleted_at {state}"
-        params: list[Any] = [user_id]
-        if after is not None:
-            sql += f" AND ({key}, e.sha256) < (?, ?)"
-            params += [after[0], after[1]]
-        sql += f" ORDER BY {key} DESC, e.sha256 DESC LIMIT ?"
-        params.append(limit)
+        sql = timeline.page_sql(trashed, after is not None)
+        params: list[Any] = [user_id, *(after or ()), limit]
         return [_image(row) for row in self._db.execute(sql, params)]
 
     async def list_images(
@@ -521,23 +513,22 @@ class SQLiteCatalog:
         return await self._run(self._list, user_id, limit, after, trashed)
 
     def _present(self, user_id: int, field: HashField, values: list[str]) -> set[str]:
-        column = {"sha256": "b.sha256", "md5": "b.md5"}[field]
         found: set[str] = set()
         for start in range(0, len(values), 500):
             batch = values[start : start + 500]
-            marks = ",".join("?" * len(batch))
             rows = self._db.execute(
-                # A damaged photo counts as missing, so the phone sends it again
-                # and the upload heals it.
-                f"SELECT {column} {_IMAGE_FROM} WHERE e.user_id = ? "
-                f"AND e.deleted_at IS NULL AND b.damage IS NULL AND {column} IN ({marks})",
-                [user_id, *batch],
+                timeline.present_sql(field, len(batch)),
+                timeline.present_params(field, user_id, batch),
             )
             found.update(row[0] for row in rows)
         return found
 
     async def present(self, user_id: int, field: HashField, values: Iterable[str]) -> set[str]:
         return await self._run(self._present, user_id, field, list(values))
+
+    async def query_plans(self) -> dict[str, list[str]]:
+        """How SQLite plans the timeline's queries on this catalog (sqlite_timeline.plans)."""
+        return await self._run(timeline.plans, self._db)
 
     def _trash(self, user_id: int, sha256: str, now: float) -> ImageRecord | None:
         self._db.execute(

@@ -1,8 +1,9 @@
 """Originals and thumbnails, served by Tornado's StaticFileHandler.
 
-StaticFileHandler already does Range (206/416), conditional GET (304) and chunked
-writes; these subclasses only say which file, its type, its ETag (the sha256, so
-no file is ever re-read to make one) and how long it may be cached.
+StaticFileHandler already does Range (206/416), conditional GET (304) and HEAD;
+these subclasses say which file, its type, its ETag (the sha256, so no file is ever
+re-read to make one) and how long it may be cached. The body itself goes out with
+`sending.FileSender`: sendfile on a plain connection, reads off the event loop over TLS.
 
 A damaged original (marked by scrub, or found missing or of the wrong size here)
 is never served: 410 `image_damaged` until the photo is uploaded again.
@@ -12,9 +13,8 @@ from __future__ import annotations
 
 import os
 import urllib.parse
-from asyncio import Future
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import tornado.web
 
@@ -22,6 +22,7 @@ from .. import errors
 from ..catalog import Damage, ImageRecord
 from ..services.events import TransferReporter
 from .base import ApiHandler
+from .sending import FileSender, ShortFile
 from .uploading import transfer_id
 
 IMMUTABLE = "private, max-age=31536000, immutable"
@@ -35,8 +36,9 @@ def content_disposition(filename: str, kind: str = "inline") -> str:
 
 
 class FileHandler(ApiHandler, tornado.web.StaticFileHandler):
-    record: ImageRecord
     etag: str
+    sender: FileSender | None = None
+    body_start: int | None = None
 
     def initialize(self, services: object, root: Path | None = None) -> None:  # type: ignore[override]
         ApiHandler.initialize(self, services)  # type: ignore[arg-type]
@@ -51,6 +53,14 @@ class FileHandler(ApiHandler, tornado.web.StaticFileHandler):
     def get_cache_time(self, path: str, modified: object, mime_type: str) -> int:
         return 0
 
+    def get_content(  # type: ignore[override]
+        self, abspath: str, start: int | None = None, end: int | None = None
+    ) -> Iterator[bytes]:
+        # StaticFileHandler has decided the status, the headers and the range; the
+        # bytes are sent once it returns, by `send_file` (not read here, on the loop).
+        self.body_start = start or 0
+        return iter(())
+
     async def send_file(self, root: Path, path: Path, etag: str, include_body: bool) -> None:
         self.root = str(root)
         self.etag = f'"{etag}"'
@@ -63,6 +73,21 @@ class FileHandler(ApiHandler, tornado.web.StaticFileHandler):
             self.set_header("Cache-Control", "no-store")
             error = errors.ApiError(errors.RANGE_NOT_SATISFIABLE)
             self.write_error(416, exc_info=(type(error), error, None))
+            return
+        if self.body_start is not None and self.absolute_path is not None:
+            start = self.body_start
+            length = int(self._headers["Content-Length"])
+            self.sender = FileSender(self, self.services.store.run, self.progress(length))
+            await self.sender.send(self.absolute_path, start, start + length)
+
+    def progress(self, length: int) -> Callable[[int], None] | None:
+        """What to tell as the body's bytes reach the socket (nothing, but for originals)."""
+        return None
+
+    def on_connection_close(self) -> None:
+        if self.sender is not None:
+            self.sender.connection_closed()
+        super().on_connection_close()
 
 
 def damage_of(path: Path, size: int) -> Damage | None:
@@ -77,8 +102,8 @@ def damage_of(path: Path, size: int) -> Damage | None:
 class OriginalFileMixin(FileHandler):
     """An original, with `download.progress` events when the client names the download."""
 
+    record: ImageRecord
     reporter: TransferReporter | None = None
-    sent = 0
 
     async def send_original(self, record: ImageRecord, include_body: bool) -> None:
         store = self.services.store
@@ -105,24 +130,23 @@ class OriginalFileMixin(FileHandler):
                 None,
                 image_id=record.sha256,
             )
-        await self.send_file(store.root, path, record.sha256, include_body)
+        try:
+            await self.send_file(store.root, path, record.sha256, include_body)
+        except FileNotFoundError:
+            # Gone between the glance above and opening it: nothing is sent yet.
+            await self.services.library.report_damage(record, "missing")
+            raise errors.ApiError(errors.IMAGE_DAMAGED) from None
+        except ShortFile:
+            # It shrank after the glance above, while its bytes were going out: the
+            # client got a cut-off body (the connection is closed), the photo its mark.
+            await self.services.library.report_damage(record, "mismatch")
 
-    def write(self, chunk: str | bytes | dict[str, Any]) -> None:
-        counted = self.reporter is not None and self.get_status() in (200, 206)
-        if counted and isinstance(chunk, bytes):
-            self.sent += len(chunk)
-        super().write(chunk)
-
-    def flush(self, include_footers: bool = False) -> Future[None]:
-        flushed = super().flush(include_footers)
+    def progress(self, length: int) -> Callable[[int], None] | None:
         reporter = self.reporter
-        if reporter is not None and self.sent:
-            if reporter.total is None:
-                reporter.total = int(self._headers.get("Content-Length", self.sent))
-            sent = self.sent
-            # Counted once the bytes have left for the socket, not when queued.
-            flushed.add_done_callback(lambda _: reporter.progress(sent))
-        return flushed
+        if reporter is None or self.get_status() not in (200, 206):
+            return None
+        reporter.total = length
+        return reporter.progress
 
     def get_content_type(self) -> str:
         return self.record.blob.mime
