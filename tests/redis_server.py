@@ -1,0 +1,126 @@
+"""Redis for the tests: the machine's own at 127.0.0.1:6379, or a private one per test.
+
+Tests of the hub use the machine's Redis, each run on channels of its own (a random
+prefix: pub/sub ignores database numbers, so a db index alone would not keep two runs
+apart). Tests that stop Redis start their own `redis-server` on a free loopback port.
+Where either is missing, those tests are skipped and the run's header says why.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+SHARED_HOST, SHARED_PORT = "127.0.0.1", 6379
+SHARED_URL = f"redis://{SHARED_HOST}:{SHARED_PORT}/0"
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+def ping(host: str, port: int, timeout: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@cache
+def shared_redis_problem() -> str | None:
+    if ping(SHARED_HOST, SHARED_PORT):
+        return None
+    return f"no Redis answers at {SHARED_HOST}:{SHARED_PORT}: the Redis event-hub tests are skipped"
+
+
+def redis_server_problem() -> str | None:
+    if Path(REDIS_SERVER).is_file():
+        return None
+    return "no redis-server binary: the tests that restart Redis are skipped"
+
+
+def report_line() -> str:
+    problems = [p for p in (shared_redis_problem(), redis_server_problem()) if p]
+    return "redis: " + ("; ".join(problems) if problems else f"{SHARED_URL} and redis-server")
+
+
+def needs_shared_redis() -> None:
+    problem = shared_redis_problem()
+    if problem:
+        pytest.skip(problem)
+
+
+def unique_prefix() -> str:
+    return f"tubei-test-{uuid.uuid4().hex[:12]}:"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """A redis-server of the test's own: started, killed with SIGKILL, started again."""
+
+    def __init__(self) -> None:
+        problem = redis_server_problem()
+        if problem:
+            pytest.skip(problem)
+        self.port = free_port()
+        # A short folder: unix socket paths are limited to about 100 bytes.
+        self.folder = Path(tempfile.mkdtemp(prefix="tubei-redis-"))
+        self.socket_path = self.folder / "redis.sock"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def unix_url(self) -> str:
+        return f"unix://{self.socket_path}"
+
+    def start(self) -> RedisServer:
+        assert self.process is None or self.process.poll() is not None
+        flags = {
+            "port": str(self.port),
+            "bind": "127.0.0.1",
+            "unixsocket": str(self.socket_path),
+            "unixsocketperm": "700",
+            "save": "",
+            "appendonly": "no",
+            "dir": str(self.folder),
+        }
+        self.process = subprocess.Popen(
+            [
+                REDIS_SERVER,
+                *(part for name, value in flags.items() for part in (f"--{name}", value)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not ping("127.0.0.1", self.port, 0.2):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server on port {self.port} did not start")
+            time.sleep(0.02)
+        return self
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        self.kill()
+        shutil.rmtree(self.folder, ignore_errors=True)
