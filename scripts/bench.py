@@ -38,6 +38,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench_events import case_redis
 from bench_http import (
     API,
     ROOT,
@@ -1040,6 +1041,7 @@ CASES: dict[str, Callable[[Bench], list[Row]]] = {
     "list": case_list,
     "memory": case_memory,
     "load": case_load,
+    "redis": case_redis,
 }
 
 
