@@ -10,12 +10,11 @@ people it does not serve; one shared channel would carry everyone's progress eve
 every process. `device.revoked` is an ordinary event, so revocation crosses processes
 with the rest, and a revoke run from the shell reaches the servers' sockets at once.
 
-Publishing never waits for Redis: an event goes into a bounded outbox that one task
-sends in pipelined batches. While Redis cannot be reached, events for other processes
-are dropped (counted, and logged now and then); once it answers again, the users they
-were for are sent `resync`, and so are this process's sockets once its subscription
-is back: reload what you show, something may have been missed. Nothing stored depends
-on Redis, only the live view.
+Publishing never waits for Redis (`events_redis_outbox.py`): while Redis cannot be
+reached, events for other processes are dropped and their users are owed `resync`;
+this process's sockets get one too once its subscription is back: reload what you
+show, something may have been missed. Nothing stored depends on Redis, only the live
+view.
 
 A socket's `hello` promises that nothing is missed from then on, so `subscribed()`
 returns only once Redis has confirmed the user's channel (or, failing that within a
@@ -33,8 +32,7 @@ import contextlib
 import json
 import logging
 import secrets
-import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -43,53 +41,25 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 
 from ..config import redact_url
 from .events import Event, LocalEventHub, Mailbox
+from .events_redis_outbox import RETRY_DELAYS, LinkErrors, RateLimitedWarning, RedisOutbox
 
 log = logging.getLogger(__name__)
 
 RESYNC = "resync"
-MAX_OUTBOX = 10_000  # events waiting to go out: seconds of a busy server, a few MiB
-BATCH = 256  # PUBLISH commands a round trip
-MAX_RESYNC_USERS = 1_000  # past that many, one message tells every socket everywhere
 CONNECT_TIMEOUT = 3.0
 COMMAND_TIMEOUT = 5.0
 START_TIMEOUT = 5.0
 SUBSCRIBE_WAIT = 2.0  # how long a new socket waits for its channel before its hello
 HEARTBEAT = 5.0  # a silent subscription is pinged; three silences in a row: it is gone
 SILENCES = 3
-RETRY_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0)
 FLUSH_TIMEOUT = 3.0
-LOG_EVERY = 60.0
-
-LinkErrors = (RedisError, OSError)
 
 
 class EventsUnavailable(Exception):
     """Redis could not be reached at start-up; the message says where and why."""
-
-
-class RateLimitedWarning:
-    """A warning at most once an interval, saying how many were held back meanwhile."""
-
-    def __init__(self, interval: float = LOG_EVERY, clock: Callable[[], float] = time.monotonic):
-        self._interval = interval
-        self._clock = clock
-        self._last: float | None = None
-        self._held = 0
-
-    def __call__(self, message: str, *args: object) -> None:
-        now = self._clock()
-        if self._last is not None and now - self._last < self._interval:
-            self._held += 1
-            return
-        if self._held:
-            message += " (and %d more like it since)"
-            args += (self._held,)
-        self._last, self._held = now, 0
-        log.warning(message, *args)
 
 
 def _resync() -> Event:
@@ -126,17 +96,9 @@ class RedisEventHub:
         self._stale: set[int] = set()  # users whose sockets here may have missed events
         self._waiters: dict[int, list[asyncio.Future[None]]] = {}
         self._dirty = asyncio.Event()  # the users here changed: subscriptions to follow
-        # publishing
-        self._outbox: deque[tuple[int, bytes]] = deque()
-        self._wake = asyncio.Event()
-        self._drained = asyncio.Event()
-        self._drained.set()
-        self._publishing_down = False
-        self._owed_resync: set[int] = set()  # users some of whose events were dropped
-        self._owed_everyone = False
-        self.published = 0
-        self.dropped = 0
-        self._warn_publish = RateLimitedWarning()
+        self._outbox = RedisOutbox(
+            self._redis, self.shown_url, self._channel, self._everyone, self._encode(_resync())
+        )
         self._warn_message = RateLimitedWarning()
 
     # lifecycle -------------------------------------------------------------------
@@ -147,7 +109,7 @@ class RedisEventHub:
         self._first_try = loop.create_future()
         self._tasks = [
             loop.create_task(self._listen_forever()),
-            loop.create_task(self._send_forever()),
+            loop.create_task(self._outbox.run()),
         ]
         try:
             error = await asyncio.wait_for(asyncio.shield(self._first_try), START_TIMEOUT)
@@ -159,17 +121,13 @@ class RedisEventHub:
 
     async def flush(self, seconds: float = FLUSH_TIMEOUT) -> bool:
         """Wait until every event published so far has gone to Redis (or was dropped)."""
-        try:
-            await asyncio.wait_for(self._drained.wait(), seconds)
-        except TimeoutError:
-            return False
-        return True
+        return await self._outbox.flush(seconds)
 
     async def close(self) -> None:
         if self._closed:
             return
         if self._tasks and not await self.flush():
-            log.warning("events: %d events not sent to Redis before closing", len(self._outbox))
+            log.warning("events: %d events not sent to Redis before closing", self._outbox.waiting)
         self._closed = True
         for task in self._tasks:
             task.cancel()
@@ -222,25 +180,20 @@ class RedisEventHub:
         self._local.publish(user_id, event)
         if self._closed:
             return
-        if self._publishing_down:
-            self._drop(user_id)
-            return
-        if len(self._outbox) >= MAX_OUTBOX:
-            self._drop(user_id)
-            self._warn_publish(
-                "events: %d events wait for Redis at %s; dropping new ones (resync follows)",
-                len(self._outbox),
-                self.shown_url,
-            )
-            return
         try:
             payload = self._encode(event)
         except (TypeError, ValueError):
             log.exception("events: a %r event is not JSON; not sent to Redis", event.get("type"))
             return
-        self._outbox.append((user_id, payload))
-        self._drained.clear()
-        self._wake.set()
+        self._outbox.offer(user_id, payload)
+
+    @property
+    def published(self) -> int:
+        return self._outbox.published
+
+    @property
+    def dropped(self) -> int:
+        return self._outbox.dropped
 
     def connected_devices(self) -> set[int]:
         return self._local.connected_devices()
@@ -395,78 +348,6 @@ class RedisEventHub:
         elif (user_id := self._user_of(channel)) is not None:
             self._local.publish(user_id, event)
 
-    # publishing ----------------------------------------------------------------------
-
     def _encode(self, event: Event) -> bytes:
         envelope: dict[str, Any] = {"origin": self._origin, "event": event}
         return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
-
-    def _drop(self, user_id: int) -> None:
-        self.dropped += 1
-        if len(self._owed_resync) < MAX_RESYNC_USERS:
-            self._owed_resync.add(user_id)
-        else:
-            self._owed_everyone = True
-
-    async def _send(self, messages: list[tuple[bytes, bytes]]) -> None:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for channel, payload in messages:
-                pipe.publish(channel, payload)
-            await pipe.execute()
-
-    async def _send_forever(self) -> None:
-        while True:
-            if not self._outbox:
-                self._drained.set()
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            batch = [self._outbox.popleft() for _ in range(min(BATCH, len(self._outbox)))]
-            try:
-                await self._send([(self._channel(user_id), payload) for user_id, payload in batch])
-                self.published += len(batch)
-                if self._owed_resync or self._owed_everyone:
-                    await self._send_resyncs()
-            except LinkErrors as error:
-                self._publishing_down = True
-                for user_id, _ in batch:
-                    self._drop(user_id)
-                while self._outbox:
-                    self._drop(self._outbox.popleft()[0])
-                self._drained.set()  # nothing more will go out of what was published
-                self._warn_publish(
-                    "events: cannot publish to Redis at %s (%s); events for other processes "
-                    "are dropped until it answers, then resync",
-                    self.shown_url,
-                    error,
-                )
-                await self._recover()
-
-    async def _recover(self) -> None:
-        attempt = 0
-        while True:
-            await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
-            attempt += 1
-            try:
-                await self._redis.ping()
-                await self._send_resyncs()
-            except LinkErrors:
-                continue
-            self._publishing_down = False
-            log.warning("events: publishing to Redis at %s again", self.shown_url)
-            return
-
-    async def _send_resyncs(self) -> None:
-        """Tell the users whose events were dropped, wherever their sockets are."""
-        users, everyone = self._owed_resync, self._owed_everyone
-        self._owed_resync, self._owed_everyone = set(), False
-        payload = self._encode(_resync())
-        targets = [self._everyone] if everyone else [self._channel(u) for u in sorted(users)]
-        try:
-            for start in range(0, len(targets), BATCH):
-                await self._send([(channel, payload) for channel in targets[start : start + BATCH]])
-        except LinkErrors:
-            self._owed_resync |= users
-            self._owed_everyone |= everyone
-            raise
-        log.info("events: %s told to resync", "everyone" if everyone else f"{len(users)} users")
