@@ -257,12 +257,17 @@ async def test_redis_restarted_sockets_stay_and_resync(private_redis: RedisServe
             "during-2",
         ]
         assert not local.closed and not remote.closed
+        late = there.subscribe(2)  # a socket that opens while Redis is away
+        began = time.monotonic()
+        await there.subscribed(2)
+        assert time.monotonic() - began < 0.5  # its hello is not held up
         await asyncio.sleep(0.5)
 
         private_redis.start()
         # The other process's socket missed "during-*": it is told to reload.
         assert (await next_event(remote, 15))["type"] == RESYNC
         assert (await next_event(local, 15))["type"] == RESYNC
+        assert (await next_event(late, 15))["type"] == RESYNC
 
         async def both_up() -> bool:
             return here._up and there._up and not here._outbox.down

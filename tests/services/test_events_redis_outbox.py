@@ -13,7 +13,7 @@ import redis.asyncio
 from server.services import events_redis_outbox
 from server.services.events import Mailbox
 from server.services.events_redis import RESYNC, RedisEventHub
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, free_port
 
 
 @pytest.fixture
@@ -76,3 +76,86 @@ def test_warnings_are_rate_limited_and_count_what_they_held_back(
         "events: cannot publish (down) (and 5 more like it since)",
         "events: cannot publish (down) (and 5 more like it since)",
     ]
+
+
+class Link:
+    """A TCP relay to Redis that a test can cut and mend: a network between the two."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def mend(self) -> None:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+
+    async def cut(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._writers:
+            writer.transport.abort()
+        self._writers.clear()
+        await self._server.wait_closed()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self._writers += [writer, up_writer]
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            except OSError:
+                pass
+            finally:
+                sink.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+@pytest.mark.parametrize("owed_limit", [1_000, 1])
+@pytest.mark.gen_test(timeout=60)
+async def test_events_dropped_on_the_way_are_owed_a_resync_on_the_other_side(
+    private_redis: RedisServer, monkeypatch: pytest.MonkeyPatch, owed_limit: int
+) -> None:
+    monkeypatch.setattr(events_redis_outbox, "MAX_RESYNC_USERS", owed_limit)
+    link = Link(private_redis.port)
+    await link.mend()
+    here = await started(link.url)  # only this process loses Redis
+    there = await started(private_redis.url)
+    try:
+        boxes = {user: there.subscribe(user) for user in (1, 2, 3)}
+        for user in boxes:
+            await there.subscribed(user)
+        await link.cut()
+        for user in (1, 2):  # user 3 has nothing published for them meanwhile
+            here.publish(user, {"type": "image.deleted", "id": f"lost-{user}"})
+
+        async def dropped() -> bool:
+            return here.dropped == 2
+
+        deadline = time.monotonic() + 10
+        while not await dropped():
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        assert not there._stale  # the other process never lost Redis itself
+        await link.mend()
+        for user in (1, 2):
+            assert await next_event(boxes[user]) == {"type": RESYNC}
+        there.publish(3, {"type": "marker"})
+        third = await next_event(boxes[3])
+        if owed_limit == 1:  # too many to name: everyone is told
+            assert third == {"type": RESYNC}
+            third = await next_event(boxes[3])
+        assert third == {"type": "marker"}
+        assert all(len(box) == 0 for box in boxes.values())
+    finally:
+        await here.close()
+        await there.close()
+        await link.cut()
