@@ -72,11 +72,14 @@ def free_port() -> int:
 class RedisServer:
     """A redis-server of the test's own: started, killed with SIGKILL, started again."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: bool = False) -> None:
         problem = redis_server_problem()
         if problem:
             pytest.skip(problem)
+        if tls and not shutil.which("openssl"):
+            pytest.skip("no openssl to make a certificate: the TLS test is skipped")
         self.port = free_port()
+        self.tls_port = free_port() if tls else None
         # A short folder: unix socket paths are limited to about 100 bytes.
         self.folder = Path(tempfile.mkdtemp(prefix="tubei-redis-"))
         self.socket_path = self.folder / "redis.sock"
@@ -89,6 +92,33 @@ class RedisServer:
     @property
     def unix_url(self) -> str:
         return f"unix://{self.socket_path}"
+
+    @property
+    def certificate(self) -> Path:
+        return self.folder / "cert.pem"
+
+    @property
+    def tls_url(self) -> str:
+        return f"rediss://127.0.0.1:{self.tls_port}/0?ssl_ca_certs={self.certificate}"
+
+    def _tls_flags(self) -> list[str]:
+        if self.tls_port is None:
+            return []
+        key = self.folder / "key.pem"
+        if not self.certificate.exists():
+            subprocess.run(
+                [
+                    *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+                    *("-keyout", str(key), "-out", str(self.certificate)),
+                    *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
+                ],
+                check=True,
+                capture_output=True,
+            )
+        return [
+            *("--tls-port", str(self.tls_port), "--tls-auth-clients", "no"),
+            *("--tls-cert-file", str(self.certificate), "--tls-key-file", str(key)),
+        ]
 
     def start(self) -> RedisServer:
         assert self.process is None or self.process.poll() is not None
@@ -105,6 +135,7 @@ class RedisServer:
             [
                 REDIS_SERVER,
                 *(part for name, value in flags.items() for part in (f"--{name}", value)),
+                *self._tls_flags(),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -208,6 +208,27 @@ async def test_a_unix_socket_url_works(private_redis: RedisServer) -> None:
 
 
 @pytest.mark.gen_test(timeout=30)
+async def test_rediss_verifies_the_certificate() -> None:
+    server = RedisServer(tls=True).start()
+    try:
+        here, there = await started(server.tls_url), await started(server.url)
+        try:
+            mailbox = here.subscribe(1)
+            await here.subscribed(1)
+            there.publish(1, {"type": "image.deleted", "id": "tls"})
+            assert await next_event(mailbox) == {"type": "image.deleted", "id": "tls"}
+        finally:
+            await here.close()
+            await there.close()
+        untrusted = RedisEventHub(server.tls_url.split("?")[0])  # without the private CA
+        with pytest.raises(EventsUnavailable, match="certificate"):
+            await untrusted.start()
+        await untrusted.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.gen_test(timeout=30)
 async def test_unreachable_at_start_is_a_clear_error_and_publish_still_works() -> None:
     url = f"redis://:hunter2@127.0.0.1:{redis_server.free_port()}/0"  # nothing listens there
     hub = RedisEventHub(url)
