@@ -165,8 +165,8 @@ class RedisEventHub:
         finally:
             if waiter in waiters:
                 waiters.remove(waiter)
-            if not waiters:
-                self._waiters.pop(user_id, None)
+            if not waiters and self._waiters.get(user_id) is waiters:
+                del self._waiters[user_id]
 
     def unsubscribe(self, user_id: int, mailbox: Mailbox) -> None:
         self._local.unsubscribe(user_id, mailbox)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis.asyncio
 import tornado.ioloop
 
 from server.services.events import (
@@ -79,6 +80,13 @@ def hubs(request: pytest.FixtureRequest, io_loop: tornado.ioloop.IOLoop) -> Iter
     yield Hubs(listen, talk)
     io_loop.run_sync(listen.close)
     io_loop.run_sync(talk.close)
+
+    async def left_behind() -> list[bytes]:
+        async with redis.asyncio.Redis.from_url(redis_server.SHARED_URL) as client:
+            found: list[bytes] = await client.pubsub_channels(f"{prefix}*")
+            return found
+
+    assert io_loop.run_sync(left_behind) == []  # the run's channels went with it
 
 
 def progress(upload_id: str, received: int, total: int = 100) -> dict[str, object]:
