@@ -13,7 +13,7 @@ import redis.asyncio
 from server.services import events_redis_outbox
 from server.services.events import Mailbox
 from server.services.events_redis import RESYNC, RedisEventHub
-from tests.redis_server import RedisServer, free_port
+from tests.redis_server import RedisServer, Relay
 
 
 @pytest.fixture
@@ -78,54 +78,13 @@ def test_warnings_are_rate_limited_and_count_what_they_held_back(
     ]
 
 
-class Link:
-    """A TCP relay to Redis that a test can cut and mend: a network between the two."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.port = free_port()
-        self._server: asyncio.Server | None = None
-        self._writers: list[asyncio.StreamWriter] = []
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    async def mend(self) -> None:
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
-
-    async def cut(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in self._writers:
-            writer.transport.abort()
-        self._writers.clear()
-        await self._server.wait_closed()
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        self._writers += [writer, up_writer]
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            try:
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-            except OSError:
-                pass
-            finally:
-                sink.transport.abort()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-
-
 @pytest.mark.parametrize("owed_limit", [1_000, 1])
 @pytest.mark.gen_test(timeout=60)
 async def test_events_dropped_on_the_way_are_owed_a_resync_on_the_other_side(
     private_redis: RedisServer, monkeypatch: pytest.MonkeyPatch, owed_limit: int
 ) -> None:
     monkeypatch.setattr(events_redis_outbox, "MAX_RESYNC_USERS", owed_limit)
-    link = Link(private_redis.port)
+    link = Relay(private_redis.port)
     await link.mend()
     here = await started(link.url)  # only this process loses Redis
     there = await started(private_redis.url)
