@@ -20,7 +20,7 @@ from server.services import events_redis
 from server.services.events import Mailbox
 from server.services.events_redis import RESYNC, EventsUnavailable, RedisEventHub
 from tests import redis_server
-from tests.redis_server import SHARED_URL, RedisServer
+from tests.redis_server import SHARED_URL, RedisServer, Relay
 
 
 @pytest.fixture
@@ -304,3 +304,24 @@ async def test_redis_restarted_sockets_stay_and_resync(private_redis: RedisServe
     finally:
         await here.close()
         await there.close()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_subscription_slower_than_the_wait_is_owed_a_resync(
+    private_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(events_redis, "SUBSCRIBE_WAIT", 0.05)
+    slow = Relay(private_redis.port, delay=0.3)
+    await slow.mend()
+    hub = await started(slow.url)
+    try:
+        mailbox = hub.subscribe(1)
+        began = time.monotonic()
+        await hub.subscribed(1)  # gives up waiting: the socket's hello is not held long
+        assert time.monotonic() - began < 0.25
+        # Whatever was published before the channel took is unknown: reload, once it has.
+        assert await next_event(mailbox) == {"type": RESYNC}
+        assert len(mailbox) == 0
+    finally:
+        await hub.close()
+        await slow.cut()
