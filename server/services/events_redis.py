@@ -225,7 +225,7 @@ class RedisEventHub:
         while True:
             pubsub = self._redis.pubsub()
             try:
-                await self._session(pubsub)
+                await self._subscription(pubsub)
             except LinkErrors as error:
                 failure: BaseException = error
             except Exception as error:  # a bug must not end the subscription for good
@@ -242,7 +242,7 @@ class RedisEventHub:
             await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
             attempt += 1
 
-    async def _session(self, pubsub: PubSub) -> None:
+    async def _subscription(self, pubsub: PubSub) -> None:
         """One connection's life: subscribe, then read and follow the users here."""
         self._live = {self._everyone}
         self._unconfirmed = Counter([self._everyone])
