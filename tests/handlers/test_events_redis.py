@@ -20,9 +20,14 @@ from server.config import Settings
 from server.services import Services, build_services
 from server.services.events_redis import RedisEventHub
 from tests.handlers.helpers import API
-from tests.redis_server import RedisServer, Relay
+from tests.redis_server import RedisServer, Relay, redis_server_problem
 
 Socket = tornado.websocket.WebSocketClientConnection
+# Decided before any fixture runs: a skip from inside one would strand the test
+# server's listening socket, bound before it.
+pytestmark = pytest.mark.skipif(
+    redis_server_problem() is not None, reason=redis_server_problem() or ""
+)
 
 
 @pytest.fixture
