@@ -38,6 +38,7 @@ from pathlib import Path
 
 import bench_download
 import bench_timeline
+from bench_events import case_redis
 from bench_http import (
     API,
     Connection,
@@ -734,6 +735,7 @@ CASES: dict[str, Callable[[Bench], list[Row]]] = {
     "timeline": bench_timeline.case_timeline,
     "memory": case_memory,
     "load": case_load,
+    "redis": case_redis,
 }
 
 

@@ -24,6 +24,7 @@ from .errors import ApiError
 from .progress import ProgressDisplay
 from .services import Services, build_services
 from .services.auth import DEFAULT_USER, PairingCode
+from .services.events_redis import EventsUnavailable
 from .services.scrub import Scrubber
 from .serving import http_server, tls_context
 
@@ -105,6 +106,12 @@ def run_async(settings: Settings, work: Callable[[Services], Awaitable[int]]) ->
     async def main() -> int:
         services = build_services(settings)
         try:
+            try:
+                await services.start()
+            except EventsUnavailable as error:
+                # The catalog is what a command changes; running servers notice at their
+                # next check (every --ping-interval) what they are not told now.
+                print(f"warning: {error}; servers notice at their next check", file=sys.stderr)
             return await work(services)
         finally:
             await services.close()
@@ -134,6 +141,12 @@ async def serve(settings: Settings) -> int:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
     services = build_services(settings)
+    try:
+        await services.start()
+    except EventsUnavailable as error:
+        log.error("%s (--events, TUBEI_EVENTS)", error)
+        await services.close()
+        return 1
     recovered = await services.library.recover()
     if any(vars(recovered).values()):
         log.info("recovered after an unclean stop: %s", recovered)
@@ -273,11 +286,15 @@ def cmd_scrub(settings: Settings, args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, tuple[Callable[[Settings, argparse.Namespace], int], tuple[str, ...], str]] = {
-    "serve": (cmd_serve, ("common", "serve"), "run the server (the default)"),
+    "serve": (cmd_serve, ("common", "serve", "events"), "run the server (the default)"),
     "token": (cmd_token, ("common",), "create a user if needed and print a new bearer token"),
     "pair": (cmd_pair, ("common", "serve"), "print a one-time pairing code and its QR code"),
     "devices": (cmd_devices, ("common",), "list devices with a live token (all, or one user's)"),
-    "revoke": (cmd_revoke, ("common",), "revoke a device's token (works while a server runs)"),
+    "revoke": (
+        cmd_revoke,
+        ("common", "events"),
+        "revoke a device's token (works while a server runs)",
+    ),
     "gc": (
         cmd_gc,
         ("common",),

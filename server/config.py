@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import math
 import re
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,6 +105,51 @@ def parse_origins(text: str) -> tuple[str, ...]:
             )
         origins.append(origin)
     return tuple(dict.fromkeys(origins))
+
+
+EVENTS_LOCAL = "local"
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password, if any, replaced by `***`: for messages and logs."""
+    return re.sub(r"^([a-z]+://[^:/@]*:)[^/]*@", r"\1***@", url.strip(), flags=re.IGNORECASE)
+
+
+def parse_events(text: str) -> str:
+    """`local`, or where Redis is: `redis://[:password@]host[:port][/db]`, `rediss://...`
+    (TLS) or `unix:///path/to/redis.sock[?db=N]`."""
+    value = text.strip()
+    if value.lower() == EVENTS_LOCAL:
+        return EVENTS_LOCAL
+    example = "local, redis://host:6379/0, rediss://host:6379/0 or unix:///run/redis.sock"
+    shown = redact_url(value)
+    try:
+        url = urllib.parse.urlsplit(value)
+        port = url.port  # raises ValueError when it is not a port number
+    except ValueError:
+        raise ValueError(f"{shown!r} is not {example}") from None
+    if url.scheme in ("redis", "rediss"):
+        # rediss://...?ssl_ca_certs=/etc/tubei/ca.pem: a private CA for Redis's certificate
+        query = r"(ssl_ca_certs=[^&]+)?" if url.scheme == "rediss" else ""
+        good = (
+            bool(url.hostname)
+            and port != 0
+            and re.fullmatch(r"/?|/\d{1,5}", url.path) is not None
+            and re.fullmatch(query, url.query) is not None
+        )
+    elif url.scheme == "unix":
+        # unix:///path or unix://user@/path (a user name for Redis ACLs)
+        good = (
+            not url.hostname
+            and url.path.startswith("/")
+            and re.fullmatch(r"(db=\d{1,5})?", url.query) is not None
+        )
+    else:
+        good = False
+    good = good and not url.fragment
+    if not good:
+        raise ValueError(f"{shown!r} is not {example}")
+    return value
 
 
 def setting(
@@ -208,6 +254,15 @@ class Settings:
         metavar="SECRET",
         secret=True,
     )
+    events: str = setting(
+        EVENTS_LOCAL,
+        "where events go: local (sockets of this process) or a Redis URL such as "
+        "redis://127.0.0.1:6379/0, through which several processes reach each other's sockets",
+        group="events",
+        parse=parse_events,
+        metavar="URL",
+        secret=True,  # a Redis URL may carry a password
+    )
     wechat_api: str = setting(
         "https://api.weixin.qq.com",
         "base URL of WeChat's API, for jscode2session",
@@ -273,7 +328,7 @@ def add_arguments(parser: argparse.ArgumentParser, groups: Iterable[str]) -> Non
 def from_sources(
     args: argparse.Namespace | None = None,
     environ: Mapping[str, str] | None = None,
-    groups: Iterable[str] = ("common", "serve"),
+    groups: Iterable[str] = ("common", "serve", "events"),
     **overrides: Any,
 ) -> Settings:
     """Build Settings: keyword overrides > command line > environment > defaults."""

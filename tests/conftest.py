@@ -18,9 +18,14 @@ from PIL import Image
 from server.app import make_app
 from server.config import Settings
 from server.services import Services, build_services
+from tests import redis_server
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not here")
+
+
+def pytest_report_header() -> str:
+    return redis_server.report_line()
 
 
 @pytest.fixture

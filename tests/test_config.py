@@ -59,7 +59,7 @@ def test_parse_port_and_bool() -> None:
         parse_bool("maybe")
 
 
-def parser(groups: tuple[str, ...] = ("common", "serve")) -> argparse.ArgumentParser:
+def parser(groups: tuple[str, ...] = ("common", "serve", "events")) -> argparse.ArgumentParser:
     made = argparse.ArgumentParser()
     add_arguments(made, groups)
     return made
@@ -208,3 +208,79 @@ def test_the_wechat_secret_is_never_shown() -> None:
     for bad in ("api.weixin.qq.com", "ftp://x", "https://x/?a=1"):
         with pytest.raises(SettingsError, match="TUBEI_WECHAT_API"):
             from_sources(None, {"TUBEI_WECHAT_API": bad})
+
+
+# --events ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("local", "local"),
+        (" LOCAL ", "local"),
+        ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+        ("redis://redis.lan", "redis://redis.lan"),
+        ("redis://:secret@10.0.0.5:6380/3", "redis://:secret@10.0.0.5:6380/3"),
+        ("redis://[::1]:6379/1", "redis://[::1]:6379/1"),
+        ("rediss://redis.example:6380/0", "rediss://redis.example:6380/0"),
+        (
+            "rediss://r.example/0?ssl_ca_certs=/etc/ca.pem",
+            "rediss://r.example/0?ssl_ca_certs=/etc/ca.pem",
+        ),
+        ("unix:///run/redis/redis.sock", "unix:///run/redis/redis.sock"),
+        ("unix:///run/redis.sock?db=2", "unix:///run/redis.sock?db=2"),
+    ],
+)
+def test_events_is_local_or_a_redis_url(text: str, value: str) -> None:
+    assert Settings().events == "local"
+    assert from_sources(None, {"TUBEI_EVENTS": text}).events == value
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "redis",
+        "127.0.0.1:6379",
+        "http://127.0.0.1:6379",
+        "redis://",
+        "redis://:6379/0",
+        "redis://h:0",
+        "redis://h:99999",
+        "redis://h:port",
+        "redis://h/zero",
+        "redis://h/0/1",
+        "redis://h/0?db=1",
+        "redis://h/0#x",
+        "rediss://h/0?ssl_certfile=/x",
+        "unix://host/run/redis.sock",
+        "unix://",
+        "unix:///run/redis.sock?password=x",
+    ],
+)
+def test_a_malformed_events_url_names_the_setting(text: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        from_sources(None, {"TUBEI_EVENTS": text})
+    assert str(raised.value).startswith("TUBEI_EVENTS:")
+    with pytest.raises(SettingsError) as raised:
+        from_sources(parser().parse_args(["--events", text]), {})
+    assert str(raised.value).startswith("--events:")
+
+
+def test_a_redis_password_is_never_shown() -> None:
+    with pytest.raises(SettingsError) as raised:
+        from_sources(None, {"TUBEI_EVENTS": "redis://:hunter2@h:99999/0"})
+    assert "hunter2" not in str(raised.value) and "***" in str(raised.value)
+    settings = from_sources(None, {"TUBEI_EVENTS": "redis://:hunter2@h:6379/0"})
+    assert "hunter2" not in repr(settings)
+
+
+def test_only_serve_and_revoke_take_events() -> None:
+    from server.__main__ import build_parser
+
+    for argv in (["serve", "--events", "local"], ["revoke", "--events", "local", "7"]):
+        assert build_parser().parse_args(argv).events == "local"
+    for command in ("token", "pair", "devices", "gc", "scrub"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([command, "--events", "local"])
+    assert from_sources(None, {"TUBEI_EVENTS": "nonsense"}, ("common",)).events == "local"

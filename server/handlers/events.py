@@ -4,7 +4,8 @@ Authenticated with `?token=` (WeChat's `connectSocket` can also send the
 Authorization header). A connection without a valid token is accepted and then
 closed with code 4401, so that clients see why instead of a bare handshake error.
 When the device is revoked the socket is closed with code 4403: at once when the
-revocation happens in this process, else at the server's next check.
+revocation happens in this process or reaches it through the hub (Redis), else at
+the server's next check.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class EventsHandler(tornado.websocket.WebSocketHandler):
             self.user, self.device = found
         await super().get(*args, **kwargs)
 
-    def open(self, *args: str, **kwargs: str) -> None:
+    async def open(self, *args: str, **kwargs: str) -> None:
         if self.user is None:
             self.close(CLOSE_UNAUTHORIZED, "unauthorized: a valid token is required")
             return
@@ -59,6 +60,11 @@ class EventsHandler(tornado.websocket.WebSocketHandler):
         self.mailbox = self.services.events.subscribe(
             self.user.id, self.device.id, on_revoked=self._revoked
         )
+        # hello promises that nothing is missed from then on: with several processes,
+        # that holds once the hub's subscription for this user has taken.
+        await self.services.events.subscribed(self.user.id)
+        if self.mailbox.closed:  # the socket closed, or the device was revoked, meanwhile
+            return
         self.pump = asyncio.get_running_loop().create_task(self._pump(self.mailbox))
         self.write_message(json.dumps({"type": "hello", "user": self.user.name}))
 

@@ -8,10 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..catalog.sqlite import SQLiteCatalog
-from ..config import Settings
+from ..config import EVENTS_LOCAL, Settings
 from ..storage.local import LocalBlobStore
 from .auth import AuthService
-from .events import LocalEventHub
+from .events import EventHub, LocalEventHub
+from .events_redis import RedisEventHub
 from .library import LibraryService
 from .thumbnails import Thumbnails
 from .uploads import UploadService
@@ -27,15 +28,20 @@ class Services:
     store: LocalBlobStore
     auth: AuthService
     library: LibraryService
-    events: LocalEventHub
+    events: EventHub
     uploads: UploadService
     io_executor: ThreadPoolExecutor
     imaging_executor: ThreadPoolExecutor
+
+    async def start(self) -> None:
+        """Reach the backends that live elsewhere (Redis); EventsUnavailable if not."""
+        await self.events.start()
 
     async def close(self) -> None:
         self.auth.close()
         await self.uploads.close()
         await self.library.thumbnails.drain()
+        await self.events.close()  # after the last publisher: it sends what is left
         await self.catalog.close()
         self.io_executor.shutdown(wait=True)
         self.imaging_executor.shutdown(wait=True)
@@ -71,6 +77,12 @@ def wechat_client(settings: Settings) -> WeChatClient | None:
     return WeChatClient(settings.wechat_appid, settings.wechat_secret, settings.wechat_api)
 
 
+def event_hub(settings: Settings) -> EventHub:
+    if settings.events == EVENTS_LOCAL:
+        return LocalEventHub()
+    return RedisEventHub(settings.events)
+
+
 def build_services(settings: Settings) -> Services:
     """Open the catalog (migrating it) and the store under `settings.data`."""
     settings.data.mkdir(parents=True, exist_ok=True)
@@ -83,7 +95,7 @@ def build_services(settings: Settings) -> Services:
     thumbnails = Thumbnails(
         settings.thumbs_dir, store, catalog, imaging_executor, settings.max_pixels
     )
-    events = LocalEventHub()
+    events = event_hub(settings)
     library = LibraryService(
         catalog,
         store,

@@ -2,7 +2,7 @@
 
 The hub is the one place that knows about subscribers; publishers (uploads,
 downloads, the library) only call `publish`. A Redis-backed hub for several
-processes takes the same two calls.
+processes (`events_redis.py`) takes the same calls.
 
 Each subscriber has a bounded mailbox. Progress events for one transfer replace
 each other while they wait (the newest wins), so a slow or stalled socket costs
@@ -103,12 +103,21 @@ class Mailbox:
 
 
 class EventHub(Protocol):
+    async def start(self) -> None:
+        """Reach the backend, if there is one; an error when it cannot be reached."""
+
+    async def close(self) -> None:
+        """Send what is still going out, then let go of the backend."""
+
     def subscribe(
         self,
         user_id: int,
         device_id: int | None = None,
         on_revoked: Callable[[], None] | None = None,
     ) -> Mailbox: ...
+
+    async def subscribed(self, user_id: int) -> None:
+        """Return once events published anywhere reach this user's mailboxes here."""
 
     def unsubscribe(self, user_id: int, mailbox: Mailbox) -> None: ...
 
@@ -123,6 +132,15 @@ class LocalEventHub:
 
     def __init__(self) -> None:
         self._subscribers: dict[int, set[Mailbox]] = {}
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def subscribed(self, user_id: int) -> None:
+        pass  # a mailbox hears every publish from the moment it exists
 
     def subscribe(
         self,

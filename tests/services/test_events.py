@@ -1,10 +1,18 @@
-"""The hub's rules: coalesced progress, final events never dropped, per-user delivery."""
+"""The hub's rules: coalesced progress, final events never dropped, per-user delivery.
+
+The hub tests run twice: on the local hub, and across two Redis hubs (one listening,
+one publishing, as two processes would) on the machine's Redis.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+import redis.asyncio
+import tornado.ioloop
 
 from server.services.events import (
     DEVICE_REVOKED,
@@ -13,6 +21,72 @@ from server.services.events import (
     Mailbox,
     Throttle,
 )
+from server.services.events_redis import RedisEventHub
+from tests import redis_server
+
+BARRIER_USER = 999_999
+
+
+class Hubs:
+    """Mailboxes on `listen`, events published on `talk`: one hub, or two processes' hubs."""
+
+    def __init__(self, listen: Any, talk: Any) -> None:
+        self.listen = listen
+        self.talk = talk
+        self._barrier: Mailbox | None = None
+        self._rounds = 0
+
+    async def subscribe(
+        self,
+        user_id: int,
+        device_id: int | None = None,
+        on_revoked: Callable[[], None] | None = None,
+    ) -> Mailbox:
+        mailbox: Mailbox = self.listen.subscribe(user_id, device_id, on_revoked)
+        await self.listen.subscribed(user_id)
+        return mailbox
+
+    def publish(self, user_id: int, event: dict[str, Any]) -> None:
+        self.talk.publish(user_id, event)
+
+    async def settle(self) -> None:
+        """Return once everything published so far has reached the listening mailboxes."""
+        if self.listen is self.talk:
+            return
+        if self._barrier is None:
+            self._barrier = await self.subscribe(BARRIER_USER)
+        self._rounds += 1
+        # One subscriber's messages arrive in the order Redis took them, whatever the
+        # channel: once the barrier is through, so is everything published before it.
+        self.talk.publish(BARRIER_USER, {"type": "barrier", "round": self._rounds})
+        while True:
+            event = await asyncio.wait_for(self._barrier.get(), 10)
+            if event is not None and event.get("round") == self._rounds:
+                return
+
+
+@pytest.fixture(params=["local", "redis"])
+def hubs(request: pytest.FixtureRequest, io_loop: tornado.ioloop.IOLoop) -> Iterator[Hubs]:
+    if request.param == "local":
+        local = LocalEventHub()
+        yield Hubs(local, local)
+        return
+    redis_server.needs_shared_redis()
+    prefix = redis_server.unique_prefix()
+    listen = RedisEventHub(redis_server.SHARED_URL, prefix=prefix)
+    talk = RedisEventHub(redis_server.SHARED_URL, prefix=prefix)
+    io_loop.run_sync(listen.start)
+    io_loop.run_sync(talk.start)
+    yield Hubs(listen, talk)
+    io_loop.run_sync(listen.close)
+    io_loop.run_sync(talk.close)
+
+    async def left_behind() -> list[bytes]:
+        async with redis.asyncio.Redis.from_url(redis_server.SHARED_URL) as client:
+            found: list[bytes] = await client.pubsub_channels(f"{prefix}*")
+            return found
+
+    assert io_loop.run_sync(left_behind) == []  # the run's channels went with it
 
 
 def progress(upload_id: str, received: int, total: int = 100) -> dict[str, object]:
@@ -88,17 +162,28 @@ async def test_get_waits_for_an_event_and_ends_on_close() -> None:
 
 
 @pytest.mark.gen_test
-async def test_publish_reaches_every_mailbox_of_that_user_only() -> None:
-    hub = LocalEventHub()
-    phone, tablet = hub.subscribe(1), hub.subscribe(1)
-    other = hub.subscribe(2)
-    hub.publish(1, {"type": "image.deleted", "id": "x"})
+async def test_publish_reaches_every_mailbox_of_that_user_only(hubs: Hubs) -> None:
+    phone, tablet = await hubs.subscribe(1), await hubs.subscribe(1)
+    other = await hubs.subscribe(2)
+    hubs.publish(1, {"type": "image.deleted", "id": "x"})
+    await hubs.settle()
     assert await drain(phone) == await drain(tablet) == [{"type": "image.deleted", "id": "x"}]
     assert len(other) == 0
-    hub.unsubscribe(1, phone)
-    hub.publish(1, {"type": "image.deleted", "id": "y"})
+    hubs.listen.unsubscribe(1, phone)
+    hubs.publish(1, {"type": "image.deleted", "id": "y"})
+    await hubs.settle()
     assert len(phone) == 0 and phone.closed
-    assert hub.listeners(1) == 1 and hub.backlog(1) == [1]
+    assert hubs.listen.listeners(1) == 1 and hubs.listen.backlog(1) == [1]
+
+
+@pytest.mark.gen_test
+async def test_progress_published_elsewhere_still_coalesces_here(hubs: Hubs) -> None:
+    mailbox = await hubs.subscribe(1)
+    for received in range(0, 101, 10):
+        hubs.publish(1, progress("a", received))
+    hubs.publish(1, {"type": "upload.done", "upload_id": "a"})
+    await hubs.settle()
+    assert await drain(mailbox) == [progress("a", 100), {"type": "upload.done", "upload_id": "a"}]
 
 
 class Clock:
@@ -130,22 +215,22 @@ def test_throttle_never_repeats_the_same_count() -> None:
 
 
 @pytest.mark.gen_test
-async def test_a_revoked_device_mailbox_drops_everything_and_closes() -> None:
-    hub = LocalEventHub()
+async def test_a_revoked_device_mailbox_drops_everything_and_closes(hubs: Hubs) -> None:
     calls: list[str] = []
-    tablet = hub.subscribe(1, 7, on_revoked=lambda: calls.append("tablet"))
-    phone = hub.subscribe(1, 8, on_revoked=lambda: calls.append("phone"))
-    watcher = hub.subscribe(1)  # no device: an ordinary listener
-    assert hub.connected_devices() == {7, 8}
-    hub.publish(1, {"type": "image.deleted", "id": "x"})
-    hub.publish(1, progress("a", 10))
-    hub.publish(1, {"type": DEVICE_REVOKED, "device_id": 7})
-    hub.publish(1, {"type": "image.deleted", "id": "y"})
+    tablet = await hubs.subscribe(1, 7, on_revoked=lambda: calls.append("tablet"))
+    phone = await hubs.subscribe(1, 8, on_revoked=lambda: calls.append("phone"))
+    watcher = await hubs.subscribe(1)  # no device: an ordinary listener
+    assert hubs.listen.connected_devices() == {7, 8}
+    hubs.publish(1, {"type": "image.deleted", "id": "x"})
+    hubs.publish(1, progress("a", 10))
+    hubs.publish(1, {"type": DEVICE_REVOKED, "device_id": 7})
+    hubs.publish(1, {"type": "image.deleted", "id": "y"})
+    await hubs.settle()
 
     assert calls == ["tablet"]
     assert tablet.revoked and tablet.closed and len(tablet) == 0
     assert await tablet.get() is None
-    assert hub.connected_devices() == {8}  # closed mailboxes are not connected
+    assert hubs.listen.connected_devices() == {8}  # closed mailboxes are not connected
     for other in (phone, watcher):
         assert not other.revoked
         assert [e["type"] for e in await drain(other)] == [
@@ -154,12 +239,14 @@ async def test_a_revoked_device_mailbox_drops_everything_and_closes() -> None:
             DEVICE_REVOKED,
             "image.deleted",
         ]
-    hub.publish(1, {"type": DEVICE_REVOKED, "device_id": 7})
+    hubs.publish(1, {"type": DEVICE_REVOKED, "device_id": 7})
+    await hubs.settle()
     assert calls == ["tablet"]  # once
 
 
-def test_revoking_reaches_only_the_users_own_mailboxes() -> None:
-    hub = LocalEventHub()
-    theirs = hub.subscribe(2, 7)  # another user's device that happens to share nothing
-    hub.publish(1, {"type": DEVICE_REVOKED, "device_id": 7})
+@pytest.mark.gen_test
+async def test_revoking_reaches_only_the_users_own_mailboxes(hubs: Hubs) -> None:
+    theirs = await hubs.subscribe(2, 7)  # another user's device that happens to share nothing
+    hubs.publish(1, {"type": DEVICE_REVOKED, "device_id": 7})
+    await hubs.settle()
     assert not theirs.closed and len(theirs) == 0

@@ -38,6 +38,8 @@ Component({
           this.missed = false
           this.reload()
         }),
+        // The server itself may have missed events (its processes lost Redis): the same.
+        events.on('resync', () => this.reload()),
       ]
       events.connect()
       return this.reload()
