@@ -1,48 +1,59 @@
-// A `wx` for tests: every API the pages use, over real HTTP (node:http), a real
-// WebSocket (ws) and real files, with WeChat's own rules where they bite (no PATCH,
-// uploadFile succeeding on any status, callbacks always asynchronous). UI calls
-// (modals, action sheets, scanning) answer from `kit.ui` and are logged in `kit.log`.
-const crypto = require('crypto')
-const fs = require('fs')
+// A `wx` for tests that behaves like a phone: every API the pages use, over real HTTP
+// (node:http), a real WebSocket (ws) and real files, with WeChat's rules where they
+// bite — the URL policy (kit/phone.js), no PATCH, uploadFile succeeding on any status,
+// 10 requests and 5 sockets at most, the background (suspension after 5 s, sockets
+// closed after ~10 s, callbacks held until the return), the privacy agreement
+// (errno 104), the storage and file budgets (kit/files.js), callbacks always
+// asynchronous. UI calls answer from `kit.ui` and are logged in `kit.log`.
+// docs/miniprogram.md lists where the kit still differs from a phone.
 const http = require('http')
 const path = require('path')
 const WebSocket = require('ws')
+const {makePhone, refusal} = require('./phone')
+const {makeFiles, LIMITS} = require('./files')
 
 const METHODS = ['OPTIONS', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'TRACE', 'CONNECT']
 const OFFLINE = 'net::ERR_INTERNET_DISCONNECTED'
+const MAX_TASKS = 10
+const MAX_SOCKETS = 5
+// APIs behind the privacy agreement, and what the agreement must declare for them.
+const PRIVATE = {
+  chooseMedia: '选中的照片或视频信息',
+  chooseMessageFile: '选中的文件',
+  saveImageToPhotosAlbum: '相册（仅写入）权限',
+  authorize: '相册（仅写入）权限',
+}
 // jsdom has no setImmediate; a zero timeout is just as asynchronous.
 const soon = fn => setTimeout(fn, 0)
-
-function later(fn, ...args) {
-  soon(() => fn && fn(...args))
-}
-
-// success/fail/complete the way WeChat calls them: never synchronously.
-function settle(options, error, result) {
-  soon(() => {
-    if (error) options.fail && options.fail(error)
-    else options.success && options.success(result)
-    options.complete && options.complete(error || result)
-  })
-}
 
 function isArrayBuffer(value) {
   return Object.prototype.toString.call(value) === '[object ArrayBuffer]'
 }
 
-function toArrayBuffer(buffer) {
-  return buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength)
-}
-
-function createKit({tmpDir}) {
-  const storage = new Map()
-  const live = new Set() // open requests and sockets, destroyed when the network is cut
+// phone: {ip, netmask, domains} (kit/phone.js); suspendAfter / socketsCloseAfter: ms
+// after kit.background() (WeChat: ~5 s and ~10 s; tests pass less).
+function createKit({tmpDir, phone = {}, suspendAfter = 5000, socketsCloseAfter = 10000} = {}) {
+  const live = new Set() // network work in flight: {kind, abort(reason)}
   let online = true
-  let tempSerial = 0
+  let state = 'front' // front | background | suspended
+  let held = [] // callbacks WeChat delivers only once back in front
+  let timers = []
   const kit = {
     log: [],
     media: [], // what the next chooseMedia returns: [{path, width, height}]
+    chatFiles: [], // what the next chooseMessageFile returns: [{path, name, time}]
     wechat: null, // a WeChat stand-in (kit/wechat.js) that wx.login asks for codes
+    phone: makePhone(phone),
+    limits: Object.assign({}, LIMITS),
+    python: require('./server').PYTHON,
+    sent: 0, // HTTP requests and socket connections actually opened
+    app: null, // what app.js passed to App()
+    privacy: {
+      declared: new Set(Object.keys(PRIVATE)), // drop one to act as an incomplete agreement
+      agreed: false,
+      listener: null, // wx.onNeedPrivacyAuthorization's
+      tapped: new Set(), // ids of agreePrivacyAuthorization buttons the person tapped
+    },
     ui: {
       openid: 'o-kit-user', // whom wx.login signs in as
       uploadTaskProgress: true, // false: UploadTask.onProgressUpdate never fires
@@ -51,51 +62,149 @@ function createKit({tmpDir}) {
       modalConfirm: true,
       authorize: true, // what the person answers to wx.authorize
       authSetting: {},
+      privacy: 'agree', // the answer to WeChat's own privacy popup (no listener registered)
+      stripExif: false, // chooseMedia hands over copies without EXIF
     },
-    storage,
+    storage: new Map(),
+    screenOn: false,
     get online() {
       return online
+    },
+    get state() {
+      return state
     },
     // Cut the network: new calls fail, calls in flight fail now (as on a train).
     setOnline(value) {
       online = value
-      if (!value) live.forEach(destroy => destroy())
+      if (!value) Array.from(live).forEach(work => work.abort(OFFLINE))
     },
     beforeRequest: null, // a test's hook, e.g. to cut the network at the third chunk
     lastCall(name) {
       return kit.log.filter(e => e.api === name).pop()
     },
+    inFlight: () => Array.from(live).filter(w => w.kind === 'task').length,
+    openSockets: () => Array.from(live).filter(w => w.kind === 'socket').length,
   }
 
-  function tempPath(ext) {
-    tempSerial += 1
-    return path.join(tmpDir, `wxtmp-${process.pid}-${tempSerial}${ext || ''}`)
+  // success/fail/complete the way WeChat calls them: never synchronously, and not
+  // while suspended (held until the return to the front).
+  function deliver(fn) {
+    soon(() => (state === 'suspended' ? held.push(fn) : fn()))
+  }
+  function settle(options, error, result) {
+    deliver(() => {
+      if (error) options.fail && options.fail(error)
+      else options.success && options.success(result)
+      options.complete && options.complete(error || result)
+    })
   }
 
-  function track(destroy) {
-    live.add(destroy)
-    return () => live.delete(destroy)
+  const files = makeFiles(kit, {tmpDir, settle})
+
+  // --- the background ----------------------------------------------------------------
+  // The person leaves (home button, lock): onHide now, the JS thread suspended after
+  // `suspendAfter` (calls in flight fail `interrupted`), sockets closed after
+  // `socketsCloseAfter`. Resolves once suspended.
+  kit.background = () => {
+    if (state !== 'front') return Promise.resolve()
+    state = 'background'
+    kit.log.push({api: '(background)'})
+    if (kit.app && kit.app.onHide) kit.app.onHide()
+    return new Promise(resolve => {
+      timers.push(setTimeout(() => {
+        state = 'suspended'
+        Array.from(live).filter(w => w.kind === 'task').forEach(w => w.abort('interrupted'))
+        resolve()
+      }, suspendAfter))
+      timers.push(setTimeout(() => {
+        Array.from(live).filter(w => w.kind === 'socket').forEach(w => w.abort('interrupted'))
+      }, socketsCloseAfter))
+    })
+  }
+  // Back in front: onShow, then what WeChat held while suspended.
+  kit.foreground = () => {
+    timers.forEach(clearTimeout)
+    timers = []
+    if (state === 'front') return
+    state = 'front'
+    kit.log.push({api: '(foreground)'})
+    if (kit.app && kit.app.onShow) kit.app.onShow({})
+    const queue = held
+    held = []
+    queue.forEach(fn => soon(fn))
+  }
+  // App() from app.js, launched the way WeChat does: onLaunch, then onShow.
+  kit.launch = appPath => {
+    global.App = definition => { kit.app = definition }
+    global.getApp = () => kit.app
+    kit.app = null
+    require(appPath)
+    if (!kit.app) throw new Error(`${appPath} did not call App()`)
+    if (kit.app.onLaunch) kit.app.onLaunch({})
+    if (kit.app.onShow) kit.app.onShow({})
+    return kit.app
+  }
+  // The mini-program killed and started again: nothing in flight survives, temp
+  // files are gone; storage and the user data folder stay.
+  kit.restart = () => {
+    timers.forEach(clearTimeout)
+    timers = []
+    held = []
+    state = 'front'
+    Array.from(live).forEach(work => work.abort('abort', {silent: true}))
+    files.clearTemp()
+    kit.privacy.listener = null
+    kit.privacy.tapped.clear()
+    kit.app = null
+    kit.log.push({api: '(restart)'})
+  }
+  // The person taps an agreePrivacyAuthorization button (simulate cannot: it
+  // dispatches the event the button would).
+  kit.tapPrivacyAgree = node => {
+    kit.privacy.tapped.add(node.dom.getAttribute('id') || node.dom.id)
+    node.dispatchEvent('agreeprivacyauthorization')
   }
 
-  // One HTTP exchange; body is a Buffer, or a function (req, done) that streams it.
+  // --- the network -------------------------------------------------------------------
+  // Why WeChat would fail this call before sending anything, or null.
+  function refused(api, url) {
+    if (state === 'suspended') return 'interrupted'
+    const reason = refusal(kit.phone, api, url)
+    if (reason) return reason
+    if (api === 'socket') return kit.openSockets() >= MAX_SOCKETS ? 'exceed max socket count' : null
+    return kit.inFlight() >= MAX_TASKS ? 'exceed max task count' : null
+  }
+
+  // One HTTP exchange; body is a Buffer, or a function (req) that streams it.
   function exchange({url, method, headers, body, onResponse, fail}) {
-    if (!online) return later(fail, {errMsg: OFFLINE})
+    if (!online) return deliver(() => fail(OFFLINE))
+    kit.sent += 1
     const request = http.request(url, {method, headers})
-    const untrack = track(() => request.destroy(new Error(OFFLINE)))
     let failed = false
+    const work = {
+      kind: 'task',
+      abort(reason, {silent = false} = {}) {
+        live.delete(work)
+        if (!failed && !silent) deliver(() => fail(reason))
+        failed = true
+        request.destroy()
+      },
+    }
+    live.add(work)
     const onError = error => {
-      untrack()
-      if (!failed) fail({errMsg: error.message.includes(OFFLINE) ? OFFLINE : error.message})
+      if (failed) return
       failed = true
+      live.delete(work)
+      deliver(() => fail(error.message))
     }
     request.on('error', onError)
     request.on('response', response => {
       response.on('error', onError)
-      onResponse(response, () => untrack())
+      onResponse(response, () => live.delete(work), () => failed)
     })
     if (typeof body === 'function') body(request)
     else request.end(body)
-    return request
+    return work
   }
 
   function collect(response, done) {
@@ -104,20 +213,50 @@ function createKit({tmpDir}) {
     response.on('end', () => done(Buffer.concat(chunks)))
   }
 
-  const wx = {
-    // storage -------------------------------------------------------------------
-    getStorageSync: key => (storage.has(key) ? JSON.parse(storage.get(key)) : ''),
-    setStorageSync: (key, value) => storage.set(key, JSON.stringify(value)),
-    removeStorageSync: key => storage.delete(key),
+  // The privacy agreement: WeChat holds the call, asks (the mini-program's listener,
+  // or its own popup), then runs it or fails it with errno 104.
+  function gated(api, options, run) {
+    if (!kit.privacy.declared.has(api)) {
+      return settle(options, {errMsg: `${api}:fail api scope is not declared in the privacy agreement`, errno: 112})
+    }
+    if (kit.privacy.agreed) return run()
+    const refuse = () => settle(options, {errMsg: `${api}:fail privacy permission is not authorized`, errno: 104})
+    if (!kit.privacy.listener) {
+      kit.log.push({api: '(privacy popup)', referrer: api})
+      if (kit.ui.privacy !== 'agree') return refuse()
+      kit.privacy.agreed = true
+      return run()
+    }
+    let answered = false
+    const resolve = ({event, buttonId} = {}) => {
+      if (event === 'exposureAuthorization' || answered) return
+      answered = true
+      kit.log.push({api: '(privacy answer)', event, buttonId})
+      // WeChat checks that the agree button was really tapped.
+      if (event === 'agree' && kit.privacy.tapped.has(buttonId)) {
+        kit.privacy.agreed = true
+        run()
+      } else {
+        refuse()
+      }
+    }
+    deliver(() => kit.privacy.listener(resolve, {referrer: api}))
+  }
 
-    // network -------------------------------------------------------------------
+  const wx = Object.assign({}, files.storage, {
     request(options) {
       const method = (options.method || 'GET').toUpperCase()
       kit.log.push({api: 'request', method, url: options.url, header: options.header})
       if (kit.beforeRequest) kit.beforeRequest({method, url: options.url, header: options.header || {}})
-      const task = {abort() { req && req.destroy(new Error('request:fail abort')) }}
+      let work = null
+      const task = {abort() { work && work.abort('abort') }}
       if (!METHODS.includes(method)) {
         settle(options, {errMsg: 'request:fail method is invalid'})
+        return task
+      }
+      const reason = refused('request', options.url)
+      if (reason) {
+        settle(options, {errMsg: `request:fail ${reason}`})
         return task
       }
       const headers = Object.assign({}, options.header)
@@ -137,15 +276,16 @@ function createKit({tmpDir}) {
         }
       }
       if (body) headers['Content-Length'] = body.length
-      const req = exchange({
+      work = exchange({
         url,
         method,
         headers,
         body,
-        fail: error => settle(options, {errMsg: `request:fail ${error.errMsg}`}),
-        onResponse(response, finish) {
+        fail: reason => settle(options, {errMsg: `request:fail ${reason}`}),
+        onResponse(response, finish, aborted) {
           collect(response, buffer => {
             finish()
+            if (aborted()) return
             let result = buffer.toString('utf8')
             if ((options.dataType || 'json') === 'json') {
               try { result = JSON.parse(result) } catch (e) { /* WeChat leaves it a string */ }
@@ -163,13 +303,21 @@ function createKit({tmpDir}) {
     },
 
     uploadFile(options) {
-      kit.log.push({api: 'uploadFile', url: options.url, header: options.header})
+      kit.log.push({api: 'uploadFile', url: options.url, header: options.header, filePath: options.filePath})
       const listeners = []
-      const task = {onProgressUpdate: fn => listeners.push(fn), abort() { req && req.destroy() }}
-      const boundary = `----tubeikit${crypto.randomBytes(8).toString('hex')}`
+      let work = null
+      const task = {onProgressUpdate: fn => listeners.push(fn), abort() { work && work.abort('abort') }}
+      const reason = refused('uploadFile', options.url)
+      if (reason) {
+        settle(options, {errMsg: `uploadFile:fail ${reason}`})
+        return task
+      }
+      const fs = require('fs')
+      const boundary = `----tubeikit${require('crypto').randomBytes(8).toString('hex')}`
       const size = fs.statSync(options.filePath).size
       const fields = Object.entries(options.formData || {}).map(([k, v]) =>
         `--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`).join('')
+      // WeChat names the part after the file it sends.
       const head = Buffer.from(`${fields}--${boundary}\r\nContent-Disposition: form-data; ` +
         `name="${options.name}"; filename="${path.basename(options.filePath)}"\r\n` +
         'Content-Type: application/octet-stream\r\n\r\n')
@@ -182,15 +330,15 @@ function createKit({tmpDir}) {
       let sent = 0
       const report = n => {
         sent += n
-        if (!kit.ui.uploadTaskProgress) return
+        if (!kit.ui.uploadTaskProgress || state === 'suspended') return
         const progress = Math.floor((sent / total) * 100)
         listeners.forEach(fn => fn({progress, totalBytesSent: sent, totalBytesExpectedToSend: total}))
       }
-      const req = exchange({
+      work = exchange({
         url: options.url,
         method: 'POST',
         headers,
-        fail: error => settle(options, {errMsg: `uploadFile:fail ${error.errMsg}`}),
+        fail: reason => settle(options, {errMsg: `uploadFile:fail ${reason}`}),
         // Stream the file in small writes so progress rises as bytes leave.
         body(request) {
           request.write(head, () => report(head.length))
@@ -204,9 +352,10 @@ function createKit({tmpDir}) {
           stream.on('end', () => request.end(tail, () => report(tail.length)))
           request.on('close', () => stream.destroy())
         },
-        onResponse(response, finish) {
+        onResponse(response, finish, aborted) {
           collect(response, buffer => {
             finish()
+            if (aborted()) return
             settle(options, null, {statusCode: response.statusCode, data: buffer.toString('utf8'), errMsg: 'uploadFile:ok'})
           })
         },
@@ -217,15 +366,22 @@ function createKit({tmpDir}) {
     downloadFile(options) {
       kit.log.push({api: 'downloadFile', url: options.url, header: options.header})
       const listeners = []
-      const task = {onProgressUpdate: fn => listeners.push(fn), abort() { req && req.destroy() }}
-      const req = exchange({
+      let work = null
+      const task = {onProgressUpdate: fn => listeners.push(fn), abort() { work && work.abort('abort') }}
+      const reason = refused('downloadFile', options.url)
+      if (reason) {
+        settle(options, {errMsg: `downloadFile:fail ${reason}`})
+        return task
+      }
+      const fs = require('fs')
+      work = exchange({
         url: options.url,
         method: 'GET',
         headers: Object.assign({}, options.header),
-        fail: error => settle(options, {errMsg: `downloadFile:fail ${error.errMsg}`}),
-        onResponse(response, finish) {
+        fail: reason => settle(options, {errMsg: `downloadFile:fail ${reason}`}),
+        onResponse(response, finish, aborted) {
           const type = response.headers['content-type'] || ''
-          const file = tempPath(type.includes('png') ? '.png' : '.jpg')
+          const file = files.tempPath(type.includes('png') ? '.png' : '.jpg')
           const out = fs.createWriteStream(file)
           const total = Number(response.headers['content-length']) || 0
           let written = 0
@@ -237,6 +393,7 @@ function createKit({tmpDir}) {
           response.pipe(out)
           out.on('finish', () => {
             finish()
+            if (aborted()) return
             settle(options, null, {statusCode: response.statusCode, tempFilePath: file, errMsg: 'downloadFile:ok'})
           })
         },
@@ -247,7 +404,9 @@ function createKit({tmpDir}) {
     connectSocket(options) {
       kit.log.push({api: 'connectSocket', url: options.url})
       const handlers = {open: [], message: [], close: [], error: []}
-      const fire = (name, arg) => handlers[name].forEach(fn => fn(arg))
+      const fire = (name, arg) => deliver(() => handlers[name].forEach(fn => fn(arg)))
+      let socket = null
+      let closed = false
       const task = {
         onOpen: fn => handlers.open.push(fn),
         onMessage: fn => handlers.message.push(fn),
@@ -256,87 +415,78 @@ function createKit({tmpDir}) {
         send: ({data}) => socket && socket.readyState === WebSocket.OPEN && socket.send(data),
         close: ({code = 1000, reason} = {}) => socket && socket.close(code, reason),
       }
-      let socket = null
-      if (!online) {
-        later(() => { fire('error', {errMsg: OFFLINE}); fire('close', {code: 1006, reason: OFFLINE}) })
+      const reason = online ? refused('socket', options.url) : OFFLINE
+      if (reason) {
+        fire('error', {errMsg: `connectSocket:fail ${reason}`})
+        fire('close', {code: 1006, reason})
         return task
       }
+      kit.sent += 1
       socket = new WebSocket(options.url, {headers: options.header})
-      const untrack = track(() => socket.terminate())
+      const work = {
+        kind: 'socket',
+        abort(why, {silent = false} = {}) {
+          live.delete(work)
+          if (!closed && !silent) {
+            fire('error', {errMsg: why})
+            fire('close', {code: 1006, reason: why})
+          }
+          closed = true
+          socket.terminate()
+        },
+      }
+      live.add(work)
       socket.on('open', () => fire('open', {}))
       socket.on('message', data => fire('message', {data: data.toString('utf8')}))
-      socket.on('error', error => fire('error', {errMsg: error.message}))
-      socket.on('close', (code, reason) => { untrack(); fire('close', {code, reason: reason.toString()}) })
+      socket.on('error', error => { if (!closed) fire('error', {errMsg: error.message}) })
+      socket.on('close', (code, why) => {
+        live.delete(work)
+        if (closed) return
+        closed = true
+        fire('close', {code, reason: why.toString()})
+      })
       kit.sockets.push(task)
       return task
     },
 
-    // files ---------------------------------------------------------------------
-    getFileSystemManager() {
-      return {
-        getFileInfo(options) {
-          fs.readFile(options.filePath, (error, buffer) => {
-            if (error) return settle(options, {errMsg: `getFileInfo:fail ${error.message}`})
-            const result = {size: buffer.length, errMsg: 'getFileInfo:ok'}
-            if (options.digestAlgorithm) {
-              if (!kit.digests.includes(options.digestAlgorithm)) {
-                return settle(options, {errMsg: 'getFileInfo:fail invalid digestAlgorithm'})
-              }
-              result.digest = crypto.createHash(options.digestAlgorithm).update(buffer).digest('hex')
-            }
-            settle(options, null, result)
-          })
-        },
-        readFile(options) {
-          fs.open(options.filePath, 'r', (error, fd) => {
-            if (error) return settle(options, {errMsg: `readFile:fail ${error.message}`})
-            const size = fs.fstatSync(fd).size
-            const position = options.position || 0
-            const length = options.length === undefined ? size - position : options.length
-            const buffer = Buffer.alloc(Math.max(0, Math.min(length, size - position)))
-            fs.read(fd, buffer, 0, buffer.length, position, readError => {
-              fs.closeSync(fd)
-              if (readError) return settle(options, {errMsg: `readFile:fail ${readError.message}`})
-              const data = options.encoding ? buffer.toString(options.encoding) : toArrayBuffer(buffer)
-              settle(options, null, {data, errMsg: 'readFile:ok'})
-            })
-          })
-        },
-        accessSync(filePath) {
-          if (!fs.existsSync(filePath)) throw new Error(`accessSync:fail no such file or directory ${filePath}`)
-        },
-      }
-    },
-
-    chooseMedia(options) {
-      kit.log.push({api: 'chooseMedia', options})
-      if (!kit.media.length) return settle(options, {errMsg: 'chooseMedia:fail cancel'})
-      const tempFiles = kit.media.splice(0, options.count || 9).map(m => ({
-        tempFilePath: m.path,
-        size: fs.statSync(m.path).size,
-        fileType: 'image',
-        width: m.width,
-        height: m.height,
-      }))
-      settle(options, null, {tempFiles, type: 'image', errMsg: 'chooseMedia:ok'})
-    },
+    // files ---------------------------------------------------------------------------
+    getFileSystemManager: () => files.manager,
+    chooseMedia: options => gated('chooseMedia', options, () => files.media.chooseMedia(options)),
+    chooseMessageFile: options => gated('chooseMessageFile', options, () => files.media.chooseMessageFile(options)),
+    compressImage: options => files.media.compressImage(options),
 
     saveImageToPhotosAlbum(options) {
       kit.log.push({api: 'saveImageToPhotosAlbum', filePath: options.filePath})
-      if (kit.ui.authSetting['scope.writePhotosAlbum'] === false) {
-        return settle(options, {errMsg: 'saveImageToPhotosAlbum:fail auth deny'})
-      }
-      if (!fs.existsSync(options.filePath)) return settle(options, {errMsg: 'saveImageToPhotosAlbum:fail file not found'})
-      kit.album.push(fs.readFileSync(options.filePath))
-      settle(options, null, {errMsg: 'saveImageToPhotosAlbum:ok'})
+      gated('saveImageToPhotosAlbum', options, () => {
+        if (kit.ui.authSetting['scope.writePhotosAlbum'] === false) {
+          return settle(options, {errMsg: 'saveImageToPhotosAlbum:fail auth deny'})
+        }
+        const fs = require('fs')
+        if (!fs.existsSync(options.filePath)) return settle(options, {errMsg: 'saveImageToPhotosAlbum:fail file not found'})
+        kit.album.push(fs.readFileSync(options.filePath))
+        settle(options, null, {errMsg: 'saveImageToPhotosAlbum:ok'})
+      })
     },
     getSetting: options => settle(options, null, {authSetting: Object.assign({}, kit.ui.authSetting)}),
     authorize(options) {
       kit.log.push({api: 'authorize', scope: options.scope})
-      kit.ui.authSetting[options.scope] = kit.ui.authorize
-      settle(options, kit.ui.authorize ? null : {errMsg: 'authorize:fail auth deny'}, {errMsg: 'authorize:ok'})
+      gated('authorize', options, () => {
+        kit.ui.authSetting[options.scope] = kit.ui.authorize
+        settle(options, kit.ui.authorize ? null : {errMsg: 'authorize:fail auth deny'}, {errMsg: 'authorize:ok'})
+      })
     },
     openSetting: options => { kit.log.push({api: 'openSetting'}); settle(options || {}, null, {authSetting: kit.ui.authSetting}) },
+    onNeedPrivacyAuthorization(listener) {
+      kit.privacy.listener = listener
+    },
+    getPrivacySetting: options => settle(options, null, {needAuthorization: !kit.privacy.agreed,
+      privacyContractName: '《图备隐私保护指引》'}),
+    openPrivacyContract: options => { kit.log.push({api: 'openPrivacyContract'}); settle(options || {}, null, {}) },
+    setKeepScreenOn(options) {
+      kit.screenOn = Boolean(options.keepScreenOn)
+      kit.log.push({api: 'setKeepScreenOn', keepScreenOn: kit.screenOn})
+      settle(options, null, {errMsg: 'setKeepScreenOn:ok'})
+    },
 
     // a one-time code from the WeChat stand-in (kit.wechat), as the WeChat client
     // gets one from WeChat; without one, a code no server accepts (as in DevTools
@@ -347,7 +497,7 @@ function createKit({tmpDir}) {
       settle(options, null, {code, errMsg: 'login:ok'})
     },
 
-    // ui ------------------------------------------------------------------------
+    // ui --------------------------------------------------------------------------------
     scanCode(options) {
       kit.log.push({api: 'scanCode'})
       if (kit.ui.scanResult === null) return settle(options, {errMsg: 'scanCode:fail cancel'})
@@ -374,9 +524,10 @@ function createKit({tmpDir}) {
     navigateTo(options) { kit.log.push({api: 'navigateTo', url: options.url}); settle(options, null, {}) },
     getDeviceInfo: () => ({brand: 'devtools', model: 'kit phone', platform: 'devtools'}),
     getSystemInfoSync: () => ({brand: 'devtools', model: 'kit phone', SDKVersion: '3.7.12'}),
-    env: {USER_DATA_PATH: tmpDir},
-  }
+    env: {USER_DATA_PATH: files.userDir},
+  })
   kit.wx = wx
+  kit.files = files
   kit.sockets = []
   kit.album = []
   kit.digests = ['md5', 'sha1', 'sha256'] // drop sha256 to act as an old base library
@@ -392,4 +543,4 @@ function headerObject(response) {
   return header
 }
 
-module.exports = {createKit, METHODS}
+module.exports = {createKit, METHODS, MAX_TASKS, MAX_SOCKETS}
