@@ -47,6 +47,7 @@ const PURPOSES = {
   chooseMedia: '选择要备份的照片',
   chooseMessageFile: '选择聊天里的原图文件来备份',
   saveImageToPhotosAlbum: '把原图保存回手机相册',
+  authorize: '把原图保存回手机相册', // wx.authorize({scope: 'scope.writePhotosAlbum'})
 }
 
 function purpose(referrer) {

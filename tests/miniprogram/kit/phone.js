@@ -50,7 +50,9 @@ function refusal(phone, api, url) {
   const secure = api === 'socket' ? 'wss' : 'https'
   if (scheme !== secure) return 'url not in domain list'
   const list = phone.domains[api] || []
-  const withPort = parsed.port ? `${host}:${parsed.port}` : host
+  // URL drops a default port (:443); WeChat counts it as written.
+  const written = /^[a-z]+:\/\/[^/?#]*?:(\d+)(?:[/?#]|$)/i.exec(url)
+  const withPort = written ? `${host}:${written[1]}` : host
   // An entry without a port allows no port in the URL, not even :443.
   return list.includes(withPort) ? null : 'url not in domain list'
 }

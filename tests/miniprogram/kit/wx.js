@@ -12,6 +12,7 @@ const WebSocket = require('ws')
 const {makePhone, refusal} = require('./phone')
 const {makeFiles, LIMITS} = require('./files')
 
+const MINIPROGRAM = path.resolve(__dirname, '../../../miniprogram')
 const METHODS = ['OPTIONS', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'TRACE', 'CONNECT']
 const OFFLINE = 'net::ERR_INTERNET_DISCONNECTED'
 const MAX_TASKS = 10
@@ -79,6 +80,7 @@ function createKit({tmpDir, phone = {}, suspendAfter = 5000, socketsCloseAfter =
       if (!value) Array.from(live).forEach(work => work.abort(OFFLINE))
     },
     beforeRequest: null, // a test's hook, e.g. to cut the network at the third chunk
+    uplink: null, // bytes per second each request body leaves at (a phone's uplink), or no limit
     lastCall(name) {
       return kit.log.filter(e => e.api === name).pop()
     },
@@ -103,8 +105,8 @@ function createKit({tmpDir, phone = {}, suspendAfter = 5000, socketsCloseAfter =
 
   // --- the background ----------------------------------------------------------------
   // The person leaves (home button, lock): onHide now, the JS thread suspended after
-  // `suspendAfter` (calls in flight fail `interrupted`), sockets closed after
-  // `socketsCloseAfter`. Resolves once suspended.
+  // `suspendAfter` (calls in flight fail `interrupted` just before), sockets closed
+  // after `socketsCloseAfter` (told on the return). Resolves once suspended.
   kit.background = () => {
     if (state !== 'front') return Promise.resolve()
     state = 'background'
@@ -112,9 +114,12 @@ function createKit({tmpDir, phone = {}, suspendAfter = 5000, socketsCloseAfter =
     if (kit.app && kit.app.onHide) kit.app.onHide()
     return new Promise(resolve => {
       timers.push(setTimeout(() => {
-        state = 'suspended'
+        // "fail interrupted" is the last thing delivered; then the JS thread stops.
         Array.from(live).filter(w => w.kind === 'task').forEach(w => w.abort('interrupted'))
-        resolve()
+        timers.push(setTimeout(() => {
+          state = 'suspended'
+          resolve()
+        }, 5))
       }, suspendAfter))
       timers.push(setTimeout(() => {
         Array.from(live).filter(w => w.kind === 'socket').forEach(w => w.abort('interrupted'))
@@ -158,11 +163,22 @@ function createKit({tmpDir, phone = {}, suspendAfter = 5000, socketsCloseAfter =
     kit.app = null
     kit.log.push({api: '(restart)'})
   }
-  // The person taps an agreePrivacyAuthorization button (simulate cannot: it
-  // dispatches the event the button would).
-  kit.tapPrivacyAgree = node => {
-    kit.privacy.tapped.add(node.dom.getAttribute('id') || node.dom.id)
-    node.dispatchEvent('agreeprivacyauthorization')
+  // The person taps the page's <button open-type="agreePrivacyAuthorization">.
+  // miniprogram-simulate dispatches no events on <button> and drops its id, so the
+  // kit reads the button from the page's WXML (which must have one, with an id and a
+  // bindagreeprivacyauthorization handler), records the tap WeChat checks, and calls
+  // the handler — only while the button is rendered.
+  kit.tapPrivacyAgree = (page, route) => {
+    const wxml = require('fs').readFileSync(path.join(MINIPROGRAM, `${route}.wxml`), 'utf8')
+    const button = (wxml.match(/<button\b[^>]*>/g) || []).find(tag => /open-type="agreePrivacyAuthorization"/.test(tag))
+    if (!button) throw new Error(`${route}.wxml has no agreePrivacyAuthorization button`)
+    const id = (/\bid="([^"]+)"/.exec(button) || [])[1]
+    const handler = (/bindagreeprivacyauthorization="([^"]+)"/.exec(button) || [])[1]
+    if (!id || !handler) throw new Error(`the agree button in ${route}.wxml needs an id and a handler`)
+    const cls = (/class="[^"]*\b(privacy__\w+)/.exec(button) || [])[1]
+    if (cls && !page.querySelector(`.${cls}`)) throw new Error('the agree button is not on screen')
+    kit.privacy.tapped.add(id)
+    page.instance[handler]({type: 'agreeprivacyauthorization', target: {id}, currentTarget: {id}, detail: {}})
   }
 
   // --- the network -------------------------------------------------------------------
@@ -203,8 +219,18 @@ function createKit({tmpDir, phone = {}, suspendAfter = 5000, socketsCloseAfter =
       onResponse(response, () => live.delete(work), () => failed)
     })
     if (typeof body === 'function') body(request)
+    else if (body && kit.uplink) trickle(request, body)
     else request.end(body)
     return work
+  }
+
+  // A body sent at kit.uplink bytes per second, in 16 KB writes.
+  function trickle(request, body, at = 0) {
+    if (request.destroyed) return
+    const slice = body.subarray(at, at + 16 * 1024)
+    if (at + slice.length >= body.length) return request.end(slice)
+    request.write(slice)
+    setTimeout(() => trickle(request, body, at + slice.length), (slice.length / kit.uplink) * 1000)
   }
 
   function collect(response, done) {
@@ -344,10 +370,12 @@ function createKit({tmpDir, phone = {}, suspendAfter = 5000, socketsCloseAfter =
           request.write(head, () => report(head.length))
           const stream = fs.createReadStream(options.filePath, {highWaterMark: 64 * 1024})
           stream.on('data', chunk => {
-            if (!request.write(chunk, () => report(chunk.length))) {
-              stream.pause()
-              request.once('drain', () => stream.resume())
-            }
+            const full = !request.write(chunk, () => report(chunk.length))
+            if (!full && !kit.uplink) return
+            stream.pause()
+            const resume = () => (kit.uplink ? setTimeout(() => stream.resume(), (chunk.length / kit.uplink) * 1000) : stream.resume())
+            if (full) request.once('drain', resume)
+            else resume()
           })
           stream.on('end', () => request.end(tail, () => report(tail.length)))
           request.on('close', () => stream.destroy())
