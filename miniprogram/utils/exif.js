@@ -20,8 +20,9 @@ function readExif(buffer) {
     if (marker === 0xda || marker === 0xd9) break // image data: no more metadata
     const length = view.getUint16(at + 2)
     if (marker === 0xe1 && at + 10 <= view.byteLength && ascii(view, at + 4, 6) === 'Exif\0\0') {
-      const taken = dateIn(view, at + 10, Math.min(view.byteLength, at + 2 + length))
-      return {jpeg: true, exif: true, taken}
+      const end = Math.min(view.byteLength, at + 2 + length)
+      // An EXIF block with no tags in it counts as none (as the server counts it).
+      return {jpeg: true, exif: tagCount(view, at + 10, end) > 0, taken: dateIn(view, at + 10, end)}
     }
     at += 2 + length
   }
@@ -32,6 +33,16 @@ function ascii(view, at, length) {
   let out = ''
   for (let i = 0; i < length && at + i < view.byteLength; i++) out += String.fromCharCode(view.getUint8(at + i))
   return out
+}
+
+function tagCount(view, tiff, end) {
+  try {
+    const little = ascii(view, tiff, 2) === 'II'
+    const ifd0 = view.getUint32(tiff + 4, little)
+    return tiff + ifd0 + 2 <= end ? view.getUint16(tiff + ifd0, little) : 0
+  } catch (e) {
+    return 0
+  }
 }
 
 function dateIn(view, tiff, end) {

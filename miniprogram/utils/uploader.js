@@ -8,9 +8,9 @@ const lifecycle = require('./lifecycle')
 const tus = require('./tus')
 const {readExif, stamp, extension, HEAD_BYTES} = require('./exif')
 
+const {notePicked} = require('./picked')
+
 const MB = 1024 * 1024
-const KEY_PICKED = 'tubei.picked' // ids (24 hex) picked from the album that came without EXIF
-const MAX_PICKED = 5000
 const PENDING_DIR = 'pending' // thumbnails of started tus uploads, in the user data folder
 const OUTBOX_DIR = 'outbox' // named copies of small photos while they go up
 
@@ -49,16 +49,6 @@ async function hashFile(fs, filePath) {
 
 function promisify(fn, options) {
   return new Promise((resolve, reject) => fn(Object.assign({}, options, {success: resolve, fail: reject})))
-}
-
-function pickedIds() {
-  return new Set(wx.getStorageSync(KEY_PICKED) || [])
-}
-
-function notePicked(id) {
-  const list = (wx.getStorageSync(KEY_PICKED) || []).filter(x => x !== id.slice(0, 24))
-  list.push(id.slice(0, 24))
-  wx.setStorageSync(KEY_PICKED, list.slice(-MAX_PICKED))
 }
 
 class Uploader {
@@ -403,5 +393,5 @@ class Uploader {
   }
 }
 
-module.exports = {Uploader, hashFile, pickedIds, STATE_TEXT, KEY_PICKED, MB,
+module.exports = {Uploader, hashFile, STATE_TEXT, MB,
   KEY_TUS: tus.KEY_TUS, TUS_PATH: tus.TUS_PATH, base64Utf8: tus.base64Utf8}

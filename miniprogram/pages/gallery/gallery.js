@@ -6,7 +6,7 @@ const events = require('../../utils/events')
 const privacy = require('../../utils/privacy')
 const thumbcache = require('../../utils/thumbcache')
 const {kind} = require('../../utils/wxerror')
-const {pickedIds} = require('../../utils/uploader')
+const {pickedIds} = require('../../utils/picked')
 
 const PAGE = 60
 const UNDO_MS = 5000

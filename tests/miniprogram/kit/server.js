@@ -87,7 +87,8 @@ for spec in json.loads(sys.argv[1]):
     if spec.get("taken"):
         exif[0x010F] = "TubeiCam"
         exif.get_ifd(0x8769)[0x9003] = spec["taken"]  # DateTimeOriginal
-    img.save(spec["path"], "JPEG", quality=spec.get("quality", 92), exif=exif)
+    extra = {"exif": exif} if spec.get("taken") else {}
+    img.save(spec["path"], "JPEG", quality=spec.get("quality", 92), **extra)
 `
   const list = specs.map((s, i) => Object.assign({seed: i + 1}, s, {path: path.join(dir, s.name)}))
   execFileSync(PYTHON, ['-c', script, JSON.stringify(list)], {cwd: ROOT})
