@@ -34,7 +34,7 @@ function cause(err) {
 
 const NETWORK = {
   domain: reason => `手机不能访问这个地址（${reason}）。局域网服务器要和手机连着同一个 Wi-Fi、在同一网段；` +
-    '在外面使用要填已在小程序后台登记的 https 域名。见“设置”里的连接说明。',
+    '在外面使用要填已在小程序后台登记的 https 域名。见设置页的“怎样连接服务器”。',
   interrupted: reason => `图备切到了后台，微信中断了连接（${reason}）。回到图备后会自动继续。`,
   offline: reason => `手机没有联网（${reason}）。连上网络后再试。`,
   timeout: reason => `服务器太久没有回应（${reason}）。请确认服务器在运行，稍后再试。`,

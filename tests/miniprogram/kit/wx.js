@@ -149,6 +149,7 @@ function createKit({tmpDir, phone = {}, suspendAfter = 5000, socketsCloseAfter =
     global.App = definition => { kit.app = definition }
     global.getApp = () => kit.app
     kit.app = null
+    delete require.cache[require.resolve(appPath)] // a second launch runs app.js again
     require(appPath)
     if (!kit.app) throw new Error(`${appPath} did not call App()`)
     if (kit.app.onLaunch) kit.app.onLaunch({})
