@@ -43,7 +43,7 @@ test('thirty photos back up through two trips to the background, with no tap', a
   page.instance.onLoad()
   page.instance.onShow()
   Object.assign(page.instance.uploader, {threshold: THRESHOLD, chunkSize: 256 * 1024})
-  kit.uplink = 2 * 1024 * 1024 // a phone's uplink: photos take a while to leave
+  kit.uplink = 1024 * 1024 // a phone's uplink: photos take a while to leave
   const seen = recordRenders(page, p => ({states: p.data.items.map(i => i.state), banner: p.data.banner}))
   await until(() => events.isOpen(), {what: 'socket open'})
   const before = kit.log.length
@@ -58,9 +58,13 @@ test('thirty photos back up through two trips to the background, with no tap', a
 
   for (const trip of [1, 2]) {
     const count = state => page.data.items.filter(i => i.state === state).length
-    await until(() => count('uploading') >= 2 && count('done') >= trip * 4, {what: `uploads before trip ${trip}`})
+    // Leave while a large photo is early in its tus upload: it cannot finish in time.
+    const early = () => page.instance.uploader.items.some(i => i.state === 'uploading' && i.size >= THRESHOLD && i.progress < 40)
+    await until(() => early() && count('done') >= trip * 2, {what: `uploads before trip ${trip}`})
     expect(kit.screenOn).toBe(true)
     expect(text(page, '.banner__text')).toMatch(/^正在备份，还剩 \d+ 张.*请让图备留在前台、不要锁屏/)
+    // Once the backup has run a while, the banner also says how long is left.
+    if (trip === 2) expect(text(page, '.banner__text')).toMatch(/^正在备份，还剩 \d+ 张，(约 \d+ 分钟|不到 1 分钟)。/)
     await kit.background() // suspended now: what was in flight failed `interrupted`
     await new Promise(r => setTimeout(r, 300)) // and WeChat closed the socket
     const sockets = kit.log.filter(e => e.api === 'connectSocket').length
