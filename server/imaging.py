@@ -45,6 +45,7 @@ class Metadata:
     camera_model: str | None
     has_gps: bool
     decodable: bool
+    exif: bool | None = None  # any EXIF at all; None when the headers could not be read
 
 
 SNIFF_BYTES: int = 4096
@@ -210,6 +211,7 @@ def read_metadata(path: Path, kind: Kind, max_pixels: int) -> Metadata:
         camera_model=_text(_get(exif, _TAG_MODEL)),
         has_gps=bool(_sub_ifd(exif, _IFD_GPS)),
         decodable=decodable,
+        exif=bool(exif),
     )
 
 

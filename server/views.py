@@ -34,6 +34,7 @@ def image_json(record: ImageRecord, **extra: Any) -> dict[str, Any]:
             else None
         ),
         "gps": blob.has_gps,
+        "exif": blob.exif,
         "thumbnail": has_thumbnail,
         "urls": {
             "original": f"{base}/original",

@@ -248,7 +248,21 @@ def test_exif_jpeg_metadata(tmp_path: Path) -> None:
         camera_model="Canon EOS R5",
         has_gps=True,
         decodable=True,
+        exif=True,
     )
+
+
+def test_exif_presence_is_recorded(tmp_path: Path) -> None:
+    with_exif = jpeg_with_exif(tmp_path / "camera.jpg", build_exif(orientation=1))
+    assert read_metadata(with_exif, JPEG, MAX_PIXELS).exif is True
+    # What a phone hands over after re-encoding: the same picture, no EXIF at all.
+    bare = write(tmp_path / "bare.jpg", encode(split_image((400, 200), RED, BLUE), "JPEG"))
+    assert read_metadata(bare, JPEG, MAX_PIXELS).exif is False
+    png = write(tmp_path / "screen.png", encode(_small(), "PNG"))
+    assert read_metadata(png, PNG, MAX_PIXELS).exif is False
+    # Unreadable headers: not known either way.
+    stub = write(tmp_path / "stub.jpg", encode(_small(), "JPEG")[:40])
+    assert read_metadata(stub, JPEG, MAX_PIXELS).exif is None
 
 
 def test_exif_jpeg_thumbnail_is_upright_and_stripped(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 // here. WeChat allows 5 sockets per mini-program, so every page shares this one;
 // listeners outlive reconnects, so pages subscribe once.
 const api = require('./request')
+const lifecycle = require('./lifecycle')
 
 const MIN_DELAY = 1000
 const MAX_DELAY = 30000
@@ -12,6 +13,7 @@ let open = false
 let wanted = false
 let delay = MIN_DELAY
 let timer = null
+let shownAt = 0
 
 function socketUrl() {
   const base = api.serverUrl().replace(/^http/i, 'ws')
@@ -64,14 +66,17 @@ function connect() {
       wanted = false
       return
     }
-    if (wanted) scheduleReconnect()
+    if (!wanted) return
+    // Closed by WeChat while we were away, and only told now that we are back.
+    if (Date.now() - shownAt < 2000) connect()
+    else scheduleReconnect()
   }
   socket.onClose(lost)
   socket.onError(lost)
 }
 
 function scheduleReconnect() {
-  if (timer) return
+  if (timer || lifecycle.isHidden()) return // the return to the front reconnects
   timer = setTimeout(() => {
     timer = null
     connect()
@@ -99,5 +104,16 @@ function reconnect() {
 function isOpen() {
   return open
 }
+
+// WeChat closes sockets within ~10 s of the background; back in front, reconnect at
+// once rather than waiting out a backoff that grew while suspended.
+lifecycle.on('show', () => {
+  shownAt = Date.now()
+  if (!wanted || task) return
+  clearTimeout(timer)
+  timer = null
+  delay = MIN_DELAY
+  connect()
+})
 
 module.exports = {on, connect, close, reconnect, isOpen, MIN_DELAY, MAX_DELAY}

@@ -1,6 +1,7 @@
 // The one way the mini-program talks HTTP to the Tubei server: base URL and token
 // from storage, a shared limit on requests in flight, and errors turned into short
-// Chinese sentences a person can act on.
+// Chinese sentences a person can act on — keeping WeChat's own cause in them.
+const {explain} = require('./wxerror')
 
 const KEY_SERVER = 'tubei.server'
 const KEY_TOKEN = 'tubei.token'
@@ -64,11 +65,41 @@ function setToken(value) {
   else wx.removeStorageSync(KEY_TOKEN)
 }
 
+// Addresses WeChat lets a mini-program reach over plain http: an IP on the phone's
+// own network. Those are private (RFC 1918, link-local; loopback for DevTools).
+function isPrivateIp(host) {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host)
+  if (!m) return false
+  const [a, b] = [Number(m[1]), Number(m[2])]
+  if (m.slice(1).some(x => Number(x) > 255)) return false
+  return a === 10 || a === 127 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) ||
+    (a === 169 && b === 254)
+}
+
+function hostOf(url) {
+  const m = /^[a-z]+:\/\/([^/:?#]+)/i.exec(url)
+  return m ? m[1].toLowerCase() : ''
+}
+
+// A typed address as WeChat can reach it: http only for a private IP (the LAN rule),
+// https for everything else (a registered domain). {url} or {error}.
+function parseServer(text) {
+  let value = String(text || '').trim().replace(/\/+$/, '')
+  if (!value) return {error: '请填写服务器地址'}
+  const scheme = /^([a-z]+):\/\//i.exec(value)
+  if (scheme && !/^https?$/i.test(scheme[1])) return {error: '地址要以 http:// 或 https:// 开头'}
+  const host = hostOf(scheme ? value : `http://${value}`)
+  if (!host) return {error: '这不是一个服务器地址'}
+  if (!scheme) value = `${isPrivateIp(host) ? 'http' : 'https'}://${value}`
+  if (/^http:/i.test(value) && !isPrivateIp(host)) {
+    return {error: '外网地址必须用 https：微信只允许对局域网 IP 使用 http。请填写 https:// 开头的域名。'}
+  }
+  return {url: value}
+}
+
 // People type "192.168.1.5:8000"; WeChat needs a scheme.
 function normalizeServer(url) {
-  let value = String(url || '').trim().replace(/\/+$/, '')
-  if (value && !/^https?:\/\//i.test(value)) value = `http://${value}`
-  return value
+  return parseServer(url).url || ''
 }
 
 function url(path) {
@@ -129,8 +160,14 @@ function toError(statusCode, data) {
   return new ApiError(message, {code, status: statusCode})
 }
 
+// A call that never reached the server: WeChat's cause (errMsg, errno) is kept, and
+// the sentence says what to do about it.
 function networkError(err) {
-  return new ApiError(UNREACHABLE, {code: 'unreachable', status: 0, detail: err && err.errMsg})
+  const {code, message} = explain(err)
+  const error = new ApiError(message, {code, status: 0})
+  error.detail = (err && err.errMsg) || ''
+  error.errno = err && err.errno
+  return error
 }
 
 // request({path, method, data, header, raw}) -> the JSON body, or {statusCode, data,
@@ -201,6 +238,9 @@ function download({path, header, onProgress}) {
 module.exports = {
   ApiError,
   messageFor,
+  networkError,
+  parseServer,
+  isPrivateIp,
   UNREACHABLE,
   KEY_SERVER,
   KEY_TOKEN,

@@ -1,28 +1,32 @@
 // Backing photos up: hash each, ask the server which it already has, then send the
 // rest — small ones as multipart (wx.uploadFile), large ones as resumable tus
-// chunks over wx.request. Pages only render `items` and call add/retryFailed.
+// (utils/tus.js). Uploads cut by the background are paused, not failed, and go on by
+// themselves when the mini-program is in front again. Pages only render `items`.
 const api = require('./request')
 const events = require('./events')
+const lifecycle = require('./lifecycle')
+const tus = require('./tus')
+const {readExif, stamp, extension, HEAD_BYTES} = require('./exif')
+
+const {notePicked} = require('./picked')
 
 const MB = 1024 * 1024
-const TUS_PATH = '/api/v1/uploads/'
-const TUS_VERSION = '1.0.0'
-const KEY_TUS = 'tubei.tus' // {digest: {url, path, size, name}} for uploads to resume
-const MAX_RECOVERIES = 3
-const RECOVERY_DELAY = 300 // ms, times the attempt number
-
-function sleep(ms) {
-  return new Promise(resolve => setTimeout(resolve, ms))
-}
+const PENDING_DIR = 'pending' // thumbnails of started tus uploads, in the user data folder
+const OUTBOX_DIR = 'outbox' // named copies of small photos while they go up
 
 const STATE_TEXT = {
   hashing: '检查中',
   exists: '已存在',
   waiting: '等待中',
   uploading: '上传中',
+  paused: '已暂停',
   done: '已备份',
   failed: '失败',
+  missing: '请重新选择',
 }
+const SETTLED = ['done', 'exists', 'failed', 'missing']
+// A call WeChat cut because we went to the background: the photo waits and goes again.
+const PAUSING = ['interrupted']
 
 let serial = 0
 function newId(prefix) {
@@ -30,17 +34,11 @@ function newId(prefix) {
   return `${prefix}-${Date.now().toString(36)}-${serial}`
 }
 
-function call(fs, method, options) {
-  return new Promise((resolve, reject) => {
-    fs[method](Object.assign({}, options, {success: resolve, fail: reject}))
-  })
-}
-
 // sha256 where the base library has it, md5 otherwise; the server checks either.
 async function hashFile(fs, filePath) {
   for (const algorithm of ['sha256', 'md5']) {
     try {
-      const info = await call(fs, 'getFileInfo', {filePath, digestAlgorithm: algorithm})
+      const info = await tus.call(fs, 'getFileInfo', {filePath, digestAlgorithm: algorithm})
       if (info.digest) return {algorithm, digest: info.digest.toLowerCase(), size: info.size}
     } catch (e) {
       // An older base library refuses sha256: try the next algorithm.
@@ -49,30 +47,8 @@ async function hashFile(fs, filePath) {
   throw new Error('无法读取这张照片')
 }
 
-function headerValue(header, name) {
-  const wanted = name.toLowerCase()
-  const key = Object.keys(header || {}).find(k => k.toLowerCase() === wanted)
-  return key === undefined ? undefined : header[key]
-}
-
-// tus Upload-Metadata values are base64 of UTF-8; filenames can be Chinese.
-function base64Utf8(text) {
-  const bytes = unescape(encodeURIComponent(text))
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
-  let out = ''
-  for (let i = 0; i < bytes.length; i += 3) {
-    const a = bytes.charCodeAt(i)
-    const b = i + 1 < bytes.length ? bytes.charCodeAt(i + 1) : NaN
-    const c = i + 2 < bytes.length ? bytes.charCodeAt(i + 2) : NaN
-    out += alphabet[a >> 2] + alphabet[((a & 3) << 4) | ((b || 0) >> 4)]
-    out += isNaN(b) ? '=' : alphabet[((b & 15) << 2) | ((c || 0) >> 6)]
-    out += isNaN(c) ? '=' : alphabet[c & 63]
-  }
-  return out
-}
-
-function basename(path) {
-  return String(path).split('/').pop()
+function promisify(fn, options) {
+  return new Promise((resolve, reject) => fn(Object.assign({}, options, {success: resolve, fail: reject})))
 }
 
 class Uploader {
@@ -88,46 +64,91 @@ class Uploader {
     this.fs = wx.getFileSystemManager()
     this.byUploadId = {}
     this.waiters = []
-    this.offProgress = events.on('upload.progress', e => this.serverProgress(e))
+    this.names = new Set()
+    this.awake = false
+    this.batch = null // {started, bytes} while photos are on their way
+    this.offs = [
+      events.on('upload.progress', e => this.serverProgress(e)),
+      lifecycle.on('show', () => this.resumePaused()),
+    ]
   }
 
   destroy() {
-    this.offProgress()
+    this.offs.forEach(off => off())
+    this.keepAwake(false)
   }
 
-  // tempFiles as wx.chooseMedia gives them. Resolves when all of them settle.
-  add(tempFiles, extra = {}) {
-    const items = tempFiles.map(file => ({
-      key: newId('p'),
-      path: file.tempFilePath,
-      thumb: file.thumbTempFilePath || file.tempFilePath,
-      name: file.name || basename(file.tempFilePath),
-      size: file.size || 0,
-      state: 'hashing',
-      stateText: STATE_TEXT.hashing,
-      progress: 0,
-      error: '',
-      ...extra,
-    }))
+  // tempFiles as wx.chooseMedia ({tempFilePath, size}) or wx.chooseMessageFile
+  // ({path, size, name, time}) give them. Resolves when all of them settle.
+  add(tempFiles, {source = 'album'} = {}) {
+    const picked = new Date()
+    const items = tempFiles.map(file => {
+      const path = file.tempFilePath || file.path
+      return {
+        key: newId('p'),
+        path,
+        thumb: file.thumb || file.thumbTempFilePath || path,
+        // A chat file keeps its name; an album pick has none (only a tmp_ path) until
+        // its EXIF time or the time of the pick gives it one.
+        name: file.name || '',
+        picked,
+        source,
+        size: file.size || 0,
+        state: 'hashing',
+        stateText: STATE_TEXT.hashing,
+        progress: 0,
+        error: '',
+        suspect: false,
+      }
+    })
     this.items = this.items.concat(items)
     this.changed()
     return this.prepare(items)
   }
 
-  // Uploads a tus upload that was interrupted (the mini-program closed) resume here.
+  // Uploads a restart cut short: resumed when the file is still there, else shown
+  // with their saved thumbnail and size for the person to pick again.
   resumePending() {
-    const pending = wx.getStorageSync(KEY_TUS) || {}
+    const pending = tus.records()
     const files = []
     Object.keys(pending).forEach(digest => {
-      const record = pending[digest]
-      try {
-        this.fs.accessSync(record.path)
-        files.push({tempFilePath: record.path, size: record.size, name: record.name})
-      } catch (e) {
-        this.forgetTus(digest) // the temp file is gone: nothing left to send
+      const entry = pending[digest]
+      if (this.items.some(i => i.digest === digest)) return
+      if (entry.path && this.accessible(entry.path)) {
+        files.push({tempFilePath: entry.path, size: entry.size, name: entry.name, thumb: entry.thumb || entry.path})
+      } else {
+        this.items.push({key: newId('m'), digest, name: entry.name, size: entry.size, path: '',
+          thumb: entry.thumb || '', state: 'missing', stateText: STATE_TEXT.missing, progress: 0,
+          error: '', suspect: false, source: 'album'})
       }
     })
+    if (this.items.some(i => i.state === 'missing')) this.changed()
     return files.length ? this.add(files) : Promise.resolve([])
+  }
+
+  accessible(path) {
+    try {
+      this.fs.accessSync(path)
+      return true
+    } catch (e) {
+      return false
+    }
+  }
+
+  // The person picked a photo again for a missing one: the same bytes resume their
+  // upload; other bytes are a new photo, and the missing one stays asked for.
+  async repick(item, tempFile) {
+    const path = tempFile.tempFilePath || tempFile.path
+    const hash = await hashFile(this.fs, path)
+    if (hash.digest !== item.digest) {
+      await this.add([tempFile])
+      return false
+    }
+    Object.assign(item, hash, {path, thumb: item.thumb || path, name: item.name})
+    this.setState(item, 'waiting')
+    this.pump()
+    await this.settled([item])
+    return true
   }
 
   async prepare(items) {
@@ -135,17 +156,37 @@ class Uploader {
       try {
         const hash = await hashFile(this.fs, item.path)
         Object.assign(item, hash)
+        if (!item.name) await this.nameFromPhoto(item)
       } catch (error) {
         this.fail(item, error)
       }
     }))
     try {
-      await this.check(items.filter(item => item.digest))
+      await this.check(items.filter(item => item.digest && item.state === 'hashing'))
     } catch (error) {
-      items.filter(i => i.state === 'hashing').forEach(i => this.fail(i, error))
+      items.filter(i => i.state === 'hashing').forEach(i => this.pauseOrFail(i, error))
     }
     this.pump()
     return this.settled(items)
+  }
+
+  // IMG_<EXIF time or pick time>.<ext>, never the tmp_ name WeChat hands over.
+  async nameFromPhoto(item) {
+    let found = {jpeg: false, exif: false, taken: ''}
+    try {
+      const head = await tus.call(this.fs, 'readFile', {filePath: item.path, position: 0,
+        length: Math.min(HEAD_BYTES, item.size || HEAD_BYTES)})
+      found = readExif(head.data)
+    } catch (e) {
+      // unreadable head: named by the pick time
+    }
+    item.noExif = !found.exif
+    const base = `IMG_${found.taken || stamp(item.picked || new Date())}`
+    const ext = extension(item.path)
+    let name = `${base}.${ext}`
+    for (let n = 1; this.names.has(name); n++) name = `${base}_${n}.${ext}`
+    this.names.add(name)
+    item.name = name
   }
 
   async check(items) {
@@ -160,7 +201,7 @@ class Uploader {
       const present = new Set(answer.present)
       group.forEach(item => {
         if (present.has(item.digest)) {
-          this.forgetTus(item.digest)
+          tus.forget(item.digest)
           this.setState(item, 'exists', {progress: 100})
         } else {
           this.setState(item, 'waiting')
@@ -170,22 +211,44 @@ class Uploader {
   }
 
   pump() {
-    while (this.running < this.parallel) {
+    // Nothing new starts in the background: WeChat would cut it within seconds.
+    while (this.running < this.parallel && !lifecycle.isHidden()) {
       const item = this.items.find(i => i.state === 'waiting')
       if (!item) return
       this.running += 1
-      this.setState(item, 'uploading', {progress: 0, error: ''})
+      this.setState(item, 'uploading', {progress: item.progress || 0, error: ''})
       // A started tus upload stays tus, even if the threshold has changed since.
-      const resumable = item.digest in (wx.getStorageSync(KEY_TUS) || {})
+      const resumable = Boolean(tus.record(item.digest))
       const send = resumable || item.size >= this.threshold ? this.sendTus(item) : this.sendMultipart(item)
       send.then(
-        () => this.setState(item, 'done', {progress: 100}),
-        error => this.fail(item, error)
+        () => this.finished(item),
+        error => this.pauseOrFail(item, error)
       ).then(() => {
         this.running -= 1
         this.pump()
       })
     }
+  }
+
+  finished(item) {
+    const exif = item.image ? item.image.exif : undefined
+    item.suspect = item.source === 'album' && (exif === false || (exif === undefined && item.noExif))
+    const id = item.imageId || (item.image && item.image.id)
+    if (item.source === 'album' && item.noExif && id) notePicked(id)
+    this.setState(item, 'done', {progress: 100, doneAt: Date.now()})
+  }
+
+  pauseOrFail(item, error) {
+    if (!PAUSING.includes(error && error.code)) return this.fail(item, error)
+    // In front again already (WeChat delivers the failure on return): straight back in line.
+    const state = lifecycle.isHidden() ? 'paused' : 'waiting'
+    this.setState(item, item.digest ? state : 'hashing', {error: ''})
+    if (!item.digest) this.prepare([item])
+  }
+
+  resumePaused() {
+    this.items.filter(i => i.state === 'paused').forEach(i => this.setState(i, 'waiting'))
+    this.pump()
   }
 
   settled(items) {
@@ -204,110 +267,68 @@ class Uploader {
     return this.settled(failed)
   }
 
+  // wx.uploadFile names the part after the file, so the photo goes from a copy
+  // under its own name (a temp file is called tmp_...), removed afterwards.
   sendMultipart(item) {
     item.uploadId = newId('up')
     this.byUploadId[item.uploadId] = item
+    const named = this.namedCopy(item)
     return api.upload({
       path: '/api/v1/images',
-      filePath: item.path,
+      filePath: named || item.path,
       name: 'photo',
       header: {'X-Upload-Id': item.uploadId},
       onProgress: ({progress}) => this.progress(item, progress),
     }).then(answer => {
       item.image = answer.items && answer.items[0]
+    }).finally(() => {
+      if (named) this.remove(named)
     })
   }
 
-  async sendTus(item) {
-    const fields = {'Tus-Resumable': TUS_VERSION}
-    let record = (wx.getStorageSync(KEY_TUS) || {})[item.digest]
-    let offset = 0
-    if (record) {
-      try {
-        offset = await this.tusOffset(record.url, item)
-      } catch (error) {
-        if (error.code === 'unreachable') throw error
-        record = null // expired or unknown on the server: start over
-      }
+  namedCopy(item) {
+    if (String(item.path).split('/').pop() === item.name) return ''
+    const dir = `${wx.env.USER_DATA_PATH}/${OUTBOX_DIR}/${item.key}`
+    try {
+      this.fs.mkdirSync(dir, true)
+      this.fs.copyFileSync(item.path, `${dir}/${item.name}`)
+      return `${dir}/${item.name}`
+    } catch (e) {
+      return '' // no room: sent under its temp name rather than not at all
     }
-    if (!record) {
-      const metadata = [`filename ${base64Utf8(item.name)}`]
-      // With the whole file's sha256 the server refuses bytes that arrive changed.
-      if (item.algorithm === 'sha256') metadata.push(`sha256 ${base64Utf8(item.digest)}`)
-      const created = await api.request({
-        path: TUS_PATH,
-        method: 'POST',
-        raw: true,
-        header: Object.assign({}, fields, {
-          'Upload-Length': String(item.size),
-          'Upload-Metadata': metadata.join(','),
-        }),
-      })
-      const location = headerValue(created.header, 'Location')
-      record = {url: location.replace(/^https?:\/\/[^/]+/i, ''), path: item.path, size: item.size, name: item.name}
-      this.rememberTus(item.digest, record)
+  }
+
+  remove(path) {
+    try {
+      this.fs.unlinkSync(path)
+      this.fs.rmdirSync(path.slice(0, path.lastIndexOf('/')))
+    } catch (e) {
+      // gone already
     }
-    // The server's upload.progress events for a tus upload carry its id.
-    this.byUploadId[basename(record.url)] = item
-    let recoveries = 0
-    while (offset < item.size) {
-      const length = Math.min(this.chunkSize, item.size - offset)
-      const chunk = await call(this.fs, 'readFile', {filePath: item.path, position: offset, length})
-      let answer
-      try {
-        // wx.request cannot send PATCH; the server honours the override header.
-        answer = await api.request({
-          path: record.url,
-          method: 'POST',
-          raw: true,
-          data: chunk.data,
-          header: Object.assign({}, fields, {
-            'X-HTTP-Method-Override': 'PATCH',
-            'Content-Type': 'application/offset+octet-stream',
-            'Upload-Offset': String(offset),
-          }),
-        })
-      } catch (error) {
-        // A dropped connection, or 409 (the server holds another offset: an earlier
-        // chunk landed after all, or only partly; a server refusing a chunk may also
-        // close the connection before the answer is read): ask where it stands and
-        // carry on from there. If even that fails, the photo waits for a retry.
-        const transient = error.code === 'unreachable' || error.status === 409
-        if (!transient || ++recoveries > MAX_RECOVERIES) throw error
-        await sleep(RECOVERY_DELAY * recoveries)
-        offset = await this.tusOffset(record.url, item)
-        continue
-      }
-      offset = Number(headerValue(answer.header, 'Upload-Offset'))
-      this.progress(item, Math.floor((offset / item.size) * 100))
-      this.noteImage(item, answer.header)
+  }
+
+  sendTus(item) {
+    return tus.send(this.fs, item, this.chunkSize, {
+      onCreate: () => this.savePendingThumb(item),
+      onProgress: percent => this.progress(item, percent),
+      onImage: id => { item.imageId = id },
+      onUploadId: id => { this.byUploadId[id] = item },
+    })
+  }
+
+  // A small copy of the photo in the user data folder, so that after a restart (temp
+  // files gone) the person sees which photo to pick again. {thumb} for the record.
+  async savePendingThumb(item) {
+    try {
+      const {tempFilePath} = await promisify(wx.compressImage, {src: item.path, quality: 40, compressedWidth: 240})
+      const dir = `${wx.env.USER_DATA_PATH}/${PENDING_DIR}`
+      try { this.fs.mkdirSync(dir, true) } catch (e) { /* already there */ }
+      const thumb = `${dir}/${item.digest.slice(0, 24)}.jpg`
+      this.fs.copyFileSync(tempFilePath, thumb)
+      return {thumb}
+    } catch (e) {
+      return {} // shown by its size alone
     }
-    this.forgetTus(item.digest)
-  }
-
-  // HEAD: the server's durable offset (and, for a finished upload, its photo).
-  async tusOffset(url, item) {
-    const head = await api.request({path: url, method: 'HEAD', header: {'Tus-Resumable': TUS_VERSION}, raw: true})
-    this.noteImage(item, head.header)
-    return Number(headerValue(head.header, 'Upload-Offset')) || 0
-  }
-
-  noteImage(item, header) {
-    const imageId = headerValue(header, 'Tubei-Image-Id')
-    if (imageId) item.imageId = imageId
-  }
-
-  rememberTus(digest, record) {
-    const pending = wx.getStorageSync(KEY_TUS) || {}
-    pending[digest] = record
-    wx.setStorageSync(KEY_TUS, pending)
-  }
-
-  forgetTus(digest) {
-    const pending = wx.getStorageSync(KEY_TUS) || {}
-    if (!(digest in pending)) return
-    delete pending[digest]
-    wx.setStorageSync(KEY_TUS, pending)
   }
 
   // The server's own count (events socket) and the task's percentage both feed
@@ -332,21 +353,45 @@ class Uploader {
     this.changed()
   }
 
+  // The screen stays on while photos are on their way: a locked phone suspends us.
+  keepAwake(on) {
+    if (on === this.awake) return
+    this.awake = on
+    if (wx.setKeepScreenOn) wx.setKeepScreenOn({keepScreenOn: on})
+  }
+
   changed() {
+    const active = this.items.filter(i => !SETTLED.includes(i.state) && i.state !== 'exists')
+    if (active.length && !this.batch) this.batch = {started: Date.now()}
+    if (!active.length) this.batch = null
+    this.keepAwake(active.length > 0)
     this.onChange(this.items)
-    const settled = i => ['done', 'exists', 'failed'].includes(i.state)
     this.waiters = this.waiters.filter(w => {
-      if (!w.items.every(settled)) return true
+      if (!w.items.every(i => SETTLED.includes(i.state) || i.state === 'exists')) return true
       w.resolve(w.items)
       return false
     })
   }
 
+  // Counts, and while a backup runs: photos left and seconds left (null until known).
   summary() {
     const count = state => this.items.filter(i => i.state === state).length
-    return {done: count('done'), exists: count('exists'), failed: count('failed'),
-      active: this.items.length - count('done') - count('exists') - count('failed')}
+    const settled = count('done') + count('exists') + count('failed') + count('missing')
+    const summary = {done: count('done'), exists: count('exists'), failed: count('failed'),
+      missing: count('missing'), paused: count('paused'), active: this.items.length - settled,
+      eta: null}
+    if (this.batch && summary.active) {
+      const since = this.items.filter(i => i.state === 'done' && i.doneAt >= this.batch.started)
+      const inBatch = i => ['uploading', 'waiting', 'paused', 'hashing'].includes(i.state)
+      const sent = since.reduce((sum, i) => sum + i.size, 0) +
+        this.items.filter(i => i.state === 'uploading').reduce((sum, i) => sum + i.size * i.progress / 100, 0)
+      const left = this.items.filter(inBatch).reduce((sum, i) => sum + i.size * (1 - i.progress / 100), 0)
+      const seconds = (Date.now() - this.batch.started) / 1000
+      if (sent > 0 && seconds >= 1) summary.eta = Math.ceil(left / (sent / seconds))
+    }
+    return summary
   }
 }
 
-module.exports = {Uploader, hashFile, base64Utf8, STATE_TEXT, KEY_TUS, TUS_PATH, MB}
+module.exports = {Uploader, hashFile, STATE_TEXT, MB,
+  KEY_TUS: tus.KEY_TUS, TUS_PATH: tus.TUS_PATH, base64Utf8: tus.base64Utf8}

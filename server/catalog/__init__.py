@@ -77,6 +77,7 @@ class BlobRecord:
     decodable: bool
     thumbnail: bool | None  # None: not made yet; False: cannot be made
     damage: Damage | None = None  # what scrub (or a request) found wrong with the file
+    exif: bool | None = None  # None: stored before Tubei recorded it
 
     @property
     def damaged(self) -> bool:

@@ -132,11 +132,16 @@ MIGRATIONS: list[str] = [
     DROP INDEX blobs_md5;
     CREATE INDEX blobs_md5 ON blobs(md5, sha256);
     """,
+    # 6: whether the file carried any EXIF (phones may hand over a re-encoded copy
+    # without it); NULL for blobs stored before this was recorded.
+    """
+    ALTER TABLE blobs ADD COLUMN exif INTEGER;
+    """,
 ]
 
 _BLOB_COLUMNS = """
     sha256, md5, size, format, mime, width, height, orientation,
-    taken_at, camera_make, camera_model, has_gps, decodable, thumbnail, damage
+    taken_at, camera_make, camera_model, has_gps, decodable, thumbnail, damage, exif
 """
 _UPLOAD_COLUMNS = (
     'id, user_id, length, "offset", metadata, created_at, expires_at, image_sha256, duplicate'
@@ -151,7 +156,7 @@ def _device(row: Sequence[Any]) -> Device:
     return Device(row[0], row[1], row[2], iso(row[3]), None if row[4] is None else iso(row[4]))
 
 
-def _blob(row: sqlite3.Row, damage: Damage | None) -> BlobRecord:
+def _blob(row: sqlite3.Row, damage: Damage | None, exif: int | None) -> BlobRecord:
     return BlobRecord(
         sha256=row[0],
         md5=row[1],
@@ -168,12 +173,13 @@ def _blob(row: sqlite3.Row, damage: Damage | None) -> BlobRecord:
         decodable=bool(row[12]),
         thumbnail=None if row[13] is None else bool(row[13]),
         damage=damage,
+        exif=None if exif is None else bool(exif),
     )
 
 
 def _image(row: sqlite3.Row) -> ImageRecord:
     return ImageRecord(
-        blob=_blob(row, row[19]),
+        blob=_blob(row, row[19], row[20]),
         user_id=row[14],
         filename=row[15],
         uploaded_at=iso(row[16]),
@@ -442,8 +448,8 @@ class SQLiteCatalog:
     ) -> tuple[ImageRecord, bool]:
         self._db.execute(
             "INSERT INTO blobs (sha256, md5, size, format, mime, width, height, orientation, "
-            "taken_at, camera_make, camera_model, has_gps, decodable, thumbnail, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "taken_at, camera_make, camera_model, has_gps, decodable, thumbnail, created_at, exif) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (sha256) DO NOTHING",
             (
                 blob.sha256,
@@ -461,7 +467,13 @@ class SQLiteCatalog:
                 blob.decodable,
                 None if blob.thumbnail is None else int(blob.thumbnail),
                 now,
+                None if blob.exif is None else int(blob.exif),
             ),
+        )
+        # Blobs stored before EXIF was recorded learn it from the same bytes sent again.
+        self._db.execute(
+            "UPDATE blobs SET exif = ? WHERE sha256 = ? AND exif IS NULL",
+            (None if blob.exif is None else int(blob.exif), blob.sha256),
         )
         # The bytes were just placed again, hashed as they came: whatever was wrong is mended.
         self._db.execute(
@@ -607,7 +619,7 @@ class SQLiteCatalog:
         row = self._db.execute(
             f"SELECT {_BLOB_COLUMNS} FROM blobs WHERE sha256 = ?", (sha256,)
         ).fetchone()
-        return None if row is None else _blob(row, row[14])
+        return None if row is None else _blob(row, row[14], row[15])
 
     async def get_blob(self, sha256: str) -> BlobRecord | None:
         return await self._run(self._get_blob, sha256)
@@ -617,7 +629,7 @@ class SQLiteCatalog:
             f"SELECT {_BLOB_COLUMNS} FROM blobs WHERE sha256 > ? ORDER BY sha256 LIMIT ?",
             (sha256, limit),
         )
-        return [_blob(row, row[14]) for row in rows]
+        return [_blob(row, row[14], row[15]) for row in rows]
 
     async def blobs_after(self, sha256: str, limit: int) -> list[BlobRecord]:
         return await self._run(self._blobs_after, sha256, limit)
@@ -627,7 +639,7 @@ class SQLiteCatalog:
             f"SELECT {_BLOB_COLUMNS} FROM blobs "
             "WHERE thumbnail IS NULL AND decodable = 1 AND damage IS NULL"
         )
-        return [_blob(row, row[14]) for row in rows]
+        return [_blob(row, row[14], row[15]) for row in rows]
 
     async def pending_thumbnails(self) -> list[BlobRecord]:
         return await self._run(self._pending_thumbnails)

@@ -17,7 +17,7 @@ from . import HashField
 IMAGE_COLUMNS = """
     b.sha256, b.md5, b.size, b.format, b.mime, b.width, b.height, b.orientation,
     b.taken_at, b.camera_make, b.camera_model, b.has_gps, b.decodable, b.thumbnail,
-    e.user_id, e.filename, e.uploaded_at, e.taken_ts, e.deleted_at, b.damage
+    e.user_id, e.filename, e.uploaded_at, e.taken_ts, e.deleted_at, b.damage, b.exif
 """
 # CROSS JOIN is SQLite's way to fix the order of a join, so that a plan does not
 # change with what ANALYZE finds. Most lookups go from the user's entries (their

@@ -233,6 +233,24 @@ async def test_upload_several_files_with_any_field_names(api: Api, settings: Set
 
 
 @pytest.mark.gen_test
+async def test_whether_the_file_carried_exif_is_shown(api: Api) -> None:
+    """A phone may hand over a re-encoded copy without EXIF; the library says so."""
+    camera = await upload_one(api, photo(taken="2021:03:04 05:06:07"), "camera.jpg")
+    copy = await upload_one(api, photo(), "copy.jpg")
+    screenshot = await upload_one(api, png_bytes(), "screen.png")
+    assert (camera["exif"], copy["exif"], screenshot["exif"]) == (True, False, False)
+    code, page = await api.json(f"{IMAGES}?limit=10")
+    assert code == 200
+    assert {i["filename"]: i["exif"] for i in page["items"]} == {
+        "camera.jpg": True,
+        "copy.jpg": False,
+        "screen.png": False,
+    }
+    code, item = await api.json(f"{IMAGES}/{copy['id']}")
+    assert code == 200 and item["exif"] is False
+
+
+@pytest.mark.gen_test
 async def test_same_bytes_twice_is_one_blob_and_a_duplicate(api: Api, settings: Settings) -> None:
     data = photo()
     first = await upload_one(api, data, "first.jpg")

@@ -299,6 +299,7 @@ async def test_upload_in_chunks_lands_in_the_library_byte_exact(
     assert await ids_in(api) == [sha256(data)]
     code, item = await api.json(f"{API}/images/{sha256(data)}")
     assert code == 200 and item["filename"] == "海边.jpg" and item["size"] == len(data)
+    assert item["exif"] is False, "photo() carries no EXIF tags"
     original = await api.fetch(f"{API}/images/{sha256(data)}/original")
     assert original.body == data
     assert blob_path(settings, sha256(data)).read_bytes() == data

@@ -46,7 +46,7 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(tmp, {recursive: true, force: true}))
 
 test('WXML tags become WeChat elements and keep their classes and data', () => {
-  expect(html).toContain('<wx-view class="weui-uploader__file item item_uploading weui-uploader__file_status">')
+  expect(html).toContain('<wx-view data-key="a" class="weui-uploader__file item item_uploading weui-uploader__file_status">')
   expect(html).toContain('<wx-text class="item__state">40%</wx-text>')
   expect(html).toContain('<wx-view class="item__bar-inner" style="width: 40%">')
   expect(html).toContain('<wx-view class="weui-uploader__tips retry">')

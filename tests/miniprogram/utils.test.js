@@ -58,7 +58,9 @@ test('errors become short Chinese sentences; the token is sent', async () => {
 
   const saved = kit.wx.getStorageSync('tubei.server')
   kit.wx.setStorageSync('tubei.server', 'http://127.0.0.1:1')
-  await expect(api().request({path: '/x'})).rejects.toMatchObject({code: 'unreachable', message: '无法连接服务器'})
+  await expect(api().request({path: '/x'})).rejects.toMatchObject({code: 'unreachable', status: 0,
+    detail: expect.stringContaining('ECONNREFUSED'),
+    message: expect.stringMatching(/^无法连接服务器（connect ECONNREFUSED 127\.0\.0\.1:1）。请确认/)})
   kit.wx.setStorageSync('tubei.server', saved)
 })
 
@@ -163,9 +165,10 @@ test('a large photo goes by tus chunks and resumes after the network is cut', as
   }
 
   const first = new Uploader({threshold: 100 * 1024, chunkSize})
-  const [item] = await first.add([{tempFilePath: file, size: fs.statSync(file).size}])
+  // A chat file (wx.chooseMessageFile) keeps its name.
+  const [item] = await first.add([{path: file, name: '大照片.jpg', size: fs.statSync(file).size}], {source: 'chat'})
   expect(item.state).toBe('failed')
-  expect(item.error).toBe('无法连接服务器')
+  expect(item.error).toBe('手机没有联网（net::ERR_INTERNET_DISCONNECTED）。连上网络后再试。')
   first.destroy()
   const pending = kit.wx.getStorageSync(KEY_TUS)
   expect(Object.keys(pending)).toEqual([item.digest])

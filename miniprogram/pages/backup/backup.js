@@ -1,15 +1,52 @@
-// Backup: choose photos, watch each one go up, retry the failed with one tap.
-// The uploader does the work; this page renders its items.
+// Backup: choose photos (album, or chat files for byte-exact originals), watch each go
+// up, retry the failed with one tap, pick again what a restart lost. The uploader does
+// the work; this page renders its items, and asks WeChat's privacy question in place.
 const api = require('../../utils/request')
 const events = require('../../utils/events')
+const privacy = require('../../utils/privacy')
+const {kind} = require('../../utils/wxerror')
 const {Uploader} = require('../../utils/uploader')
 
-function summaryText({done, exists, failed}) {
+// What the server accepts, by a chat file's name (chooseMessageFile filters by
+// extension only for type "file", and originals sent as files are "file").
+const PHOTO_NAME = /\.(jpe?g|png|gif|webp|heic|heif|avif|tiff?|bmp|mpo)$/i
+
+function summaryText({done, exists, failed, missing}) {
   const parts = []
   if (done) parts.push(`${done} 张已备份`)
   if (exists) parts.push(`${exists} 张已存在`)
   if (failed) parts.push(`${failed} 张失败`)
+  if (missing) parts.push(`${missing} 张需重新选择`)
   return parts.join(' · ')
+}
+
+function sizeText(bytes) {
+  if (!bytes) return ''
+  if (bytes >= 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MB`
+  return `${Math.max(1, Math.round(bytes / 1024))} KB`
+}
+
+function etaText(seconds) {
+  if (seconds === null || seconds === undefined) return ''
+  if (seconds < 60) return '不到 1 分钟'
+  if (seconds < 3600) return `约 ${Math.ceil(seconds / 60)} 分钟`
+  return `约 ${Math.floor(seconds / 3600)} 小时 ${Math.ceil((seconds % 3600) / 60)} 分钟`
+}
+
+// What to tell the person when a pick did not happen.
+function pickNotice(error, what) {
+  switch (kind(error)) {
+    case 'cancel':
+      return ''
+    case 'privacy':
+      return `你没有同意图备的隐私保护指引，所以无法${what}。再点一次就能重新查看并同意；这与手机的相册权限无关。`
+    case 'undeclared':
+      return `这个版本的图备没有在隐私保护指引中声明${what}所需的信息（${error.errMsg}），请告诉维护图备的人。`
+    case 'denied':
+      return `微信没有得到访问相册的权限（${error.errMsg}）。可以在右上角 ··· → 设置 里打开。`
+    default:
+      return `无法${what}（${(error && error.errMsg) || '未知错误'}）`
+  }
 }
 
 Component({
@@ -19,6 +56,9 @@ Component({
     summary: '',
     failed: 0,
     active: 0,
+    banner: '', // while a backup runs: keep the mini-program in front
+    notice: '', // why the last pick did not happen
+    privacy: null, // {purpose} while WeChat's privacy agreement is asked
   },
   methods: {
     onLoad() {
@@ -29,42 +69,98 @@ Component({
       }
     },
     onShow() {
+      privacy.present(this)
       this.setData({paired: api.isPaired()})
     },
+    onHide() {
+      privacy.withdraw(this)
+    },
     onUnload() {
+      privacy.withdraw(this)
       if (this.uploader) this.uploader.destroy()
     },
     render(items) {
       const counts = this.uploader.summary()
+      const eta = etaText(counts.eta)
       this.setData({
-        items: items.map(({key, thumb, state, stateText, progress, error}) =>
-          ({key, thumb, state, stateText, progress, error})),
+        items: items.map(({key, thumb, state, stateText, progress, error, name, size, suspect}) =>
+          ({key, thumb, state, stateText, progress, error, name, size: sizeText(size), suspect})),
         summary: summaryText(counts),
         failed: counts.failed,
         active: counts.active,
+        banner: counts.active
+          ? `正在备份，还剩 ${counts.active} 张${eta ? `，${eta}` : ''}。请让图备留在前台、不要锁屏：` +
+            '切到后台约 5 秒后微信会暂停上传，回来后会自动继续。'
+          : '',
       })
     },
-    choose() {
+    pick(choose, options, what) {
+      this.setData({notice: ''})
+      return new Promise(resolve => {
+        choose(Object.assign({}, options, {
+          success: resolve,
+          fail: error => {
+            this.setData({notice: pickNotice(error, what)})
+            resolve(null)
+          },
+        }))
+      })
+    },
+    async choose() {
       if (!api.isPaired()) {
         wx.switchTab({url: '/pages/settings/settings'})
-        return Promise.resolve([])
+        return []
       }
-      return new Promise(resolve => {
-        wx.chooseMedia({
-          count: 20,
-          mediaType: ['image'],
-          sourceType: ['album', 'camera'],
-          sizeType: ['original'],
-          success: ({tempFiles}) => resolve(this.uploader.add(tempFiles)),
-          fail: () => resolve([]), // the person cancelled
-        })
-      })
+      const picked = await this.pick(wx.chooseMedia, {count: 20, mediaType: ['image'],
+        sourceType: ['album', 'camera'], sizeType: ['original']}, '选择照片')
+      return picked ? this.uploader.add(picked.tempFiles, {source: 'album'}) : []
+    },
+    // Byte-exact originals: photos sent as 原图 (or as files) to 文件传输助手, picked
+    // from that chat with their names.
+    async chooseChat() {
+      if (!api.isPaired()) {
+        wx.switchTab({url: '/pages/settings/settings'})
+        return []
+      }
+      const picked = await this.pick(wx.chooseMessageFile, {count: 100, type: 'all'}, '选择聊天文件')
+      if (!picked) return []
+      const photos = picked.tempFiles.filter(f => f.type === 'image' || PHOTO_NAME.test(f.name || ''))
+      const skipped = picked.tempFiles.length - photos.length
+      if (skipped) this.setData({notice: `${skipped} 个文件不是照片，没有备份。`})
+      return photos.length ? this.uploader.add(photos, {source: 'chat'}) : []
+    },
+    // A photo a restart lost (its temp file is gone): pick it again, shown its thumbnail.
+    async repick(e) {
+      const item = this.uploader.items.find(i => i.key === e.currentTarget.dataset.key)
+      if (!item || item.state !== 'missing') return false
+      const picked = await this.pick(wx.chooseMedia, {count: 1, mediaType: ['image'],
+        sourceType: ['album'], sizeType: ['original']}, '选择照片')
+      if (!picked) return false
+      const same = await this.uploader.repick(item, picked.tempFiles[0])
+      if (!same) this.setData({notice: '这不是原来那张照片，已作为新照片备份；原来那张仍在等你重新选择。'})
+      return same
     },
     retry() {
       return this.uploader.retryFailed()
     },
     goSettings() {
       wx.switchTab({url: '/pages/settings/settings'})
+    },
+    // WeChat's privacy agreement, asked on this page (utils/privacy.js).
+    showPrivacy(referrer) {
+      this.setData({privacy: {purpose: privacy.purpose(referrer)}})
+    },
+    hidePrivacy() {
+      this.setData({privacy: null})
+    },
+    onAgreePrivacy() {
+      privacy.answer('agree', 'agree-privacy')
+    },
+    onDisagreePrivacy() {
+      privacy.answer('disagree')
+    },
+    openPrivacyContract() {
+      if (wx.openPrivacyContract) wx.openPrivacyContract({})
     },
   },
 })

@@ -1,17 +1,26 @@
 // Gallery: the library as a grid, newest first. <image> cannot send the bearer
-// token, so thumbnails are fetched with wx.downloadFile and shown from temp files.
+// token, so thumbnails are fetched with wx.downloadFile and kept in the user data
+// folder between sessions (utils/thumbcache.js).
 const api = require('../../utils/request')
 const events = require('../../utils/events')
+const privacy = require('../../utils/privacy')
+const thumbcache = require('../../utils/thumbcache')
+const {kind} = require('../../utils/wxerror')
+const {pickedIds} = require('../../utils/picked')
 
 const PAGE = 60
 const UNDO_MS = 5000
-const thumbs = {} // image id -> temp file, kept while the mini-program runs
+const PREVIEW_AROUND = 2 // neighbours fetched at preview size either side of the tapped one
+const PRIVACY_REFUSED = '没有同意隐私保护指引，无法保存到相册；再试一次可重新查看'
+const previews = {} // image id -> preview temp file, while the mini-program runs
 
-function entry(image) {
+function entry(image, picked) {
   // damaged: the server found the original missing or changed (scrub); it cannot be
   // saved, and backing the photo up again from the phone heals it.
-  return {id: image.id, name: image.filename, thumb: thumbs[image.id] || '', urls: image.urls,
-    damaged: !!image.damaged}
+  // suspect: this phone picked it from the album and it arrived without EXIF — WeChat
+  // may have handed over a re-encoded copy rather than the camera's file.
+  return {id: image.id, name: image.filename, thumb: thumbcache.get(image.id), urls: image.urls,
+    damaged: !!image.damaged, suspect: image.exif === false && picked.has(image.id.slice(0, 24))}
 }
 
 Component({
@@ -23,6 +32,7 @@ Component({
     error: '',
     undo: null, // {id, text} while an undo is offered
     saving: -1, // download progress of a save, -1 when none
+    privacy: null, // {purpose} while WeChat's privacy agreement is asked
   },
   methods: {
     onLoad() {
@@ -44,7 +54,14 @@ Component({
       events.connect()
       return this.reload()
     },
+    onShow() {
+      privacy.present(this)
+    },
+    onHide() {
+      privacy.withdraw(this)
+    },
     onUnload() {
+      privacy.withdraw(this)
       ;(this.offs || []).forEach(off => off())
       clearTimeout(this.undoTimer)
     },
@@ -68,7 +85,8 @@ Component({
         const page = await api.request({path: `/api/v1/images?${query}`})
         this.cursor = page.next_cursor
         const known = new Set(this.data.images.map(i => i.id))
-        const fresh = page.items.filter(i => !known.has(i.id)).map(entry)
+        const picked = pickedIds()
+        const fresh = page.items.filter(i => !known.has(i.id)).map(i => entry(i, picked))
         this.setData({images: this.data.images.concat(fresh), done: !page.next_cursor, loading: false})
         await Promise.all(fresh.map(image => this.loadThumb(image)))
       } catch (error) {
@@ -76,18 +94,19 @@ Component({
       }
     },
     async loadThumb(image) {
-      if (thumbs[image.id] || !image.urls.thumbnail) return
+      if (image.thumb || !image.urls.thumbnail) return
+      let path
       try {
-        thumbs[image.id] = await api.download({path: image.urls.thumbnail})
+        path = thumbcache.put(image.id, await api.download({path: image.urls.thumbnail}))
       } catch (error) {
         return // the cell stays grey; a refresh tries again
       }
       const index = this.data.images.findIndex(i => i.id === image.id)
-      if (index >= 0) this.setData({[`images[${index}].thumb`]: thumbs[image.id]})
+      if (index >= 0) this.setData({[`images[${index}].thumb`]: path})
     },
     added(image) {
       if (!image || this.data.images.some(i => i.id === image.id)) return
-      const item = entry(image)
+      const item = entry(image, pickedIds())
       this.setData({images: [item].concat(this.data.images)})
       return this.loadThumb(item)
     },
@@ -98,14 +117,28 @@ Component({
     find(e) {
       return this.data.images.find(i => i.id === e.currentTarget.dataset.id)
     },
+    // previewImage sends no headers, so it is handed local files: the tapped photo and
+    // its neighbours at preview size, the rest as their thumbnails, in gallery order,
+    // so a swipe goes through the whole gallery.
     async preview(e) {
       const image = this.find(e)
       if (!image) return
+      const images = this.data.images
+      const at = images.indexOf(image)
       wx.showLoading({title: '加载中'})
       try {
-        const path = await api.download({path: image.urls.preview || image.urls.original})
+        const near = images.slice(Math.max(0, at - PREVIEW_AROUND), at + PREVIEW_AROUND + 1)
+        await Promise.all(near.map(async item => {
+          if (previews[item.id]) return
+          try {
+            previews[item.id] = await api.download({path: item.urls.preview || item.urls.original})
+          } catch (error) {
+            if (item === image) throw error // a neighbour falls back to its thumbnail
+          }
+        }))
         wx.hideLoading()
-        wx.previewImage({current: path, urls: [path]})
+        const urls = images.map(i => previews[i.id] || i.thumb).filter(Boolean)
+        wx.previewImage({current: previews[image.id], urls})
       } catch (error) {
         wx.hideLoading()
         wx.showToast({title: error.message, icon: 'none'})
@@ -139,8 +172,11 @@ Component({
         return true
       } catch (error) {
         this.setData({saving: -1})
-        if (isAuthDenied(error)) explainAlbumRefusal()
-        else wx.showToast({title: error.message || '保存失败', icon: 'none'})
+        const why = kind(error)
+        // A privacy refusal is not a settings matter: 去设置 could not change it.
+        if (why === 'privacy') wx.showToast({title: PRIVACY_REFUSED, icon: 'none'})
+        else if (why === 'denied') explainAlbumRefusal()
+        else wx.showToast({title: error.message || error.errMsg || '保存失败', icon: 'none'})
         return false
       }
     },
@@ -175,15 +211,26 @@ Component({
     goSettings() {
       wx.switchTab({url: '/pages/settings/settings'})
     },
+    showPrivacy(referrer) {
+      this.setData({privacy: {purpose: privacy.purpose(referrer)}})
+    },
+    hidePrivacy() {
+      this.setData({privacy: null})
+    },
+    onAgreePrivacy() {
+      privacy.answer('agree', 'agree-privacy')
+    },
+    onDisagreePrivacy() {
+      privacy.answer('disagree')
+    },
+    openPrivacyContract() {
+      if (wx.openPrivacyContract) wx.openPrivacyContract({})
+    },
   },
 })
 
 function promisify(fn, options) {
   return new Promise((resolve, reject) => fn(Object.assign({}, options, {success: resolve, fail: reject})))
-}
-
-function isAuthDenied(error) {
-  return /auth (deny|denied)|authorize/i.test((error && error.errMsg) || '')
 }
 
 // Ask once; after a refusal WeChat will not ask again, so explain and offer settings.
@@ -196,7 +243,11 @@ async function ensureAlbumPermission() {
       await promisify(wx.authorize, {scope: 'scope.writePhotosAlbum'})
       return true
     } catch (e) {
-      // refused just now: fall through to the explanation
+      // The privacy agreement refused is not for the settings page: say so.
+      if (kind(e) === 'privacy') {
+        wx.showToast({title: PRIVACY_REFUSED, icon: 'none'})
+        return false
+      }
     }
   }
   explainAlbumRefusal()

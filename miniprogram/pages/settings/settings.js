@@ -24,6 +24,7 @@ Component({
     busy: false,
     error: '',
     wechat: false, // the server offers WeChat login
+    help: false, // the connection guide is open
   },
   methods: {
     onLoad() {
@@ -58,7 +59,7 @@ Component({
           api.setToken('')
           this.setData({status: 'unpaired', error: error.message})
         } else {
-          this.setData({status: 'unreachable', error: error.message})
+          this.setData({status: 'unreachable', error: error.message, help: error.code === 'domain'})
         }
       }
     },
@@ -87,9 +88,9 @@ Component({
       })
     },
     async pair() {
-      const server = api.normalizeServer(this.data.server)
+      const {url: server, error: bad} = api.parseServer(this.data.server)
       const code = String(this.data.code || '').trim()
-      if (!server) return this.setData({error: '请填写服务器地址'})
+      if (bad) return this.setData({error: bad})
       if (!/^\d{6}$/.test(code)) return this.setData({error: '配对码是 6 位数字'})
       this.setData({busy: true, error: ''})
       api.setServer(server)
@@ -105,15 +106,16 @@ Component({
         this.setData({status: 'paired', server, code: '', busy: false})
         wx.showToast({title: '配对成功', icon: 'success'})
       } catch (error) {
-        const status = error.code === 'unreachable' ? 'unreachable' : 'unpaired'
-        this.setData({status, busy: false, error: error.message})
+        // status 0: the server was never reached (WeChat's cause is in the message).
+        const status = error.status === 0 ? 'unreachable' : 'unpaired'
+        this.setData({status, busy: false, error: error.message, help: error.code === 'domain'})
       }
     },
     // wx.login's one-time code, exchanged by the server with WeChat for this user's
     // openid; the session key never reaches the phone.
     async loginWechat() {
-      const server = api.normalizeServer(this.data.server)
-      if (!server) return this.setData({error: '请填写服务器地址'})
+      const {url: server, error: bad} = api.parseServer(this.data.server)
+      if (bad) return this.setData({error: bad})
       this.setData({busy: true, error: ''})
       try {
         const {code} = await new Promise((resolve, reject) => wx.login({success: resolve, fail: reject}))
@@ -129,14 +131,17 @@ Component({
         this.setData({status: 'paired', server, busy: false})
         wx.showToast({title: '登录成功', icon: 'success'})
       } catch (error) {
-        const status = error.code === 'unreachable' ? 'unreachable' : 'unpaired'
-        this.setData({status, busy: false, error: error.message || '微信登录失败'})
+        const status = error.status === 0 ? 'unreachable' : 'unpaired'
+        this.setData({status, busy: false, error: error.message || '微信登录失败', help: error.code === 'domain'})
       }
     },
     unpair() {
       api.setToken('')
       events.close()
       this.setData({status: 'unpaired', error: ''})
+    },
+    toggleHelp() {
+      this.setData({help: !this.data.help})
     },
     openTrash() {
       wx.navigateTo({url: '/pages/trash/trash'})

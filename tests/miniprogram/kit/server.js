@@ -73,7 +73,8 @@ async function startServer({extraArgs = []} = {}) {
 }
 
 // JPEG fixtures made at test time with Pillow: noise, so each is unique and big
-// enough for progress to be seen rising.
+// enough for progress to be seen rising; `taken` ("2023:07:14 18:30:05") gives one
+// the EXIF a camera writes.
 function makePhotos(dir, specs) {
   const script = `
 import random, sys, json
@@ -82,7 +83,12 @@ for spec in json.loads(sys.argv[1]):
     rnd = random.Random(spec["seed"])
     w, h = spec["width"], spec["height"]
     img = Image.frombytes("RGB", (w, h), rnd.randbytes(w * h * 3))
-    img.save(spec["path"], "JPEG", quality=spec.get("quality", 92))
+    exif = Image.Exif()
+    if spec.get("taken"):
+        exif[0x010F] = "TubeiCam"
+        exif.get_ifd(0x8769)[0x9003] = spec["taken"]  # DateTimeOriginal
+    extra = {"exif": exif} if spec.get("taken") else {}
+    img.save(spec["path"], "JPEG", quality=spec.get("quality", 92), **extra)
 `
   const list = specs.map((s, i) => Object.assign({seed: i + 1}, s, {path: path.join(dir, s.name)}))
   execFileSync(PYTHON, ['-c', script, JSON.stringify(list)], {cwd: ROOT})

@@ -7,11 +7,12 @@ const path = require('path')
 const {createKit} = require('./wx')
 const {startServer} = require('./server')
 
-function pairedSession(prefix) {
+// kitOptions: createKit's (phone, suspendAfter, socketsCloseAfter).
+function pairedSession(prefix, kitOptions = {}) {
   const session = {}
   beforeAll(async () => {
     session.tmp = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
-    session.kit = createKit({tmpDir: session.tmp})
+    session.kit = createKit(Object.assign({tmpDir: session.tmp}, kitOptions))
     global.wx = session.kit.wx // replaces the stub miniprogram-simulate installs
     session.server = await startServer()
     session.kit.wx.setStorageSync('tubei.server', session.server.url)

@@ -1,48 +1,54 @@
-// A `wx` for tests: every API the pages use, over real HTTP (node:http), a real
-// WebSocket (ws) and real files, with WeChat's own rules where they bite (no PATCH,
-// uploadFile succeeding on any status, callbacks always asynchronous). UI calls
-// (modals, action sheets, scanning) answer from `kit.ui` and are logged in `kit.log`.
-const crypto = require('crypto')
+// A `wx` for tests that behaves like a phone: every API the pages use, over real HTTP
+// (node:http), a real WebSocket (ws) and real files, with WeChat's rules where they
+// bite — the URL policy (kit/phone.js), no PATCH, uploadFile succeeding on any status,
+// 10 requests and 5 sockets at most, the background (suspension after 5 s, sockets
+// closed after ~10 s, callbacks held until the return), the privacy agreement
+// (errno 104), the storage and file budgets (kit/files.js), callbacks always
+// asynchronous. UI calls answer from `kit.ui` and are logged in `kit.log`.
+// docs/miniprogram.md lists where the kit still differs from a phone.
 const fs = require('fs')
-const http = require('http')
 const path = require('path')
-const WebSocket = require('ws')
+const {makePhone, refusal} = require('./phone')
+const {makeFiles, LIMITS} = require('./files')
+const {makeNet, METHODS, OFFLINE} = require('./net')
 
-const METHODS = ['OPTIONS', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'TRACE', 'CONNECT']
-const OFFLINE = 'net::ERR_INTERNET_DISCONNECTED'
+const MINIPROGRAM = path.resolve(__dirname, '../../../miniprogram')
+const MAX_TASKS = 10
+const MAX_SOCKETS = 5
+// APIs behind the privacy agreement, and what the agreement must declare for them.
+const PRIVATE = {
+  chooseMedia: '选中的照片或视频信息',
+  chooseMessageFile: '选中的文件',
+  saveImageToPhotosAlbum: '相册（仅写入）权限',
+  authorize: '相册（仅写入）权限',
+}
 // jsdom has no setImmediate; a zero timeout is just as asynchronous.
 const soon = fn => setTimeout(fn, 0)
 
-function later(fn, ...args) {
-  soon(() => fn && fn(...args))
-}
-
-// success/fail/complete the way WeChat calls them: never synchronously.
-function settle(options, error, result) {
-  soon(() => {
-    if (error) options.fail && options.fail(error)
-    else options.success && options.success(result)
-    options.complete && options.complete(error || result)
-  })
-}
-
-function isArrayBuffer(value) {
-  return Object.prototype.toString.call(value) === '[object ArrayBuffer]'
-}
-
-function toArrayBuffer(buffer) {
-  return buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength)
-}
-
-function createKit({tmpDir}) {
-  const storage = new Map()
-  const live = new Set() // open requests and sockets, destroyed when the network is cut
+// phone: {ip, netmask, domains} (kit/phone.js); suspendAfter / socketsCloseAfter: ms
+// after kit.background() (WeChat: ~5 s and ~10 s; tests pass less).
+function createKit({tmpDir, phone = {}, suspendAfter = 5000, socketsCloseAfter = 10000} = {}) {
+  const live = new Set() // network work in flight: {kind, abort(reason)}
   let online = true
-  let tempSerial = 0
+  let state = 'front' // front | background | suspended
+  let held = [] // callbacks WeChat delivers only once back in front
+  let timers = []
   const kit = {
     log: [],
     media: [], // what the next chooseMedia returns: [{path, width, height}]
+    chatFiles: [], // what the next chooseMessageFile returns: [{path, name, time}]
     wechat: null, // a WeChat stand-in (kit/wechat.js) that wx.login asks for codes
+    phone: makePhone(phone),
+    limits: Object.assign({}, LIMITS),
+    python: require('./server').PYTHON,
+    sent: 0, // HTTP requests and socket connections actually opened
+    app: null, // what app.js passed to App()
+    privacy: {
+      declared: new Set(Object.keys(PRIVATE)), // drop one to act as an incomplete agreement
+      agreed: false,
+      listener: null, // wx.onNeedPrivacyAuthorization's
+      tapped: new Set(), // ids of agreePrivacyAuthorization buttons the person tapped
+    },
     ui: {
       openid: 'o-kit-user', // whom wx.login signs in as
       uploadTaskProgress: true, // false: UploadTask.onProgressUpdate never fires
@@ -51,292 +57,216 @@ function createKit({tmpDir}) {
       modalConfirm: true,
       authorize: true, // what the person answers to wx.authorize
       authSetting: {},
+      privacy: 'agree', // the answer to WeChat's own privacy popup (no listener registered)
+      stripExif: false, // chooseMedia hands over copies without EXIF
     },
-    storage,
+    storage: new Map(),
+    screenOn: false,
     get online() {
       return online
+    },
+    get state() {
+      return state
     },
     // Cut the network: new calls fail, calls in flight fail now (as on a train).
     setOnline(value) {
       online = value
-      if (!value) live.forEach(destroy => destroy())
+      if (!value) Array.from(live).forEach(work => work.abort(OFFLINE))
     },
     beforeRequest: null, // a test's hook, e.g. to cut the network at the third chunk
+    uplink: null, // bytes per second each request body leaves at (a phone's uplink), or no limit
     lastCall(name) {
       return kit.log.filter(e => e.api === name).pop()
     },
+    inFlight: () => Array.from(live).filter(w => w.kind === 'task').length,
+    openSockets: () => Array.from(live).filter(w => w.kind === 'socket').length,
   }
 
-  function tempPath(ext) {
-    tempSerial += 1
-    return path.join(tmpDir, `wxtmp-${process.pid}-${tempSerial}${ext || ''}`)
-  }
-
-  function track(destroy) {
-    live.add(destroy)
-    return () => live.delete(destroy)
-  }
-
-  // One HTTP exchange; body is a Buffer, or a function (req, done) that streams it.
-  function exchange({url, method, headers, body, onResponse, fail}) {
-    if (!online) return later(fail, {errMsg: OFFLINE})
-    const request = http.request(url, {method, headers})
-    const untrack = track(() => request.destroy(new Error(OFFLINE)))
-    let failed = false
-    const onError = error => {
-      untrack()
-      if (!failed) fail({errMsg: error.message.includes(OFFLINE) ? OFFLINE : error.message})
-      failed = true
-    }
-    request.on('error', onError)
-    request.on('response', response => {
-      response.on('error', onError)
-      onResponse(response, () => untrack())
+  // success/fail/complete the way WeChat calls them: never synchronously, and not
+  // while suspended (held until the return to the front).
+  // What was already on its way when the thread stopped (scheduled before, or by a
+  // callback that was itself on its way) still runs: the thread finishes its turn.
+  let running = 0
+  function deliver(fn) {
+    const onItsWay = state !== 'suspended' || running > 0
+    soon(() => {
+      if (state === 'suspended' && !onItsWay) return held.push(fn)
+      running += 1
+      try {
+        fn()
+      } finally {
+        running -= 1
+      }
     })
-    if (typeof body === 'function') body(request)
-    else request.end(body)
-    return request
+  }
+  function settle(options, error, result) {
+    deliver(() => {
+      if (error) options.fail && options.fail(error)
+      else options.success && options.success(result)
+      options.complete && options.complete(error || result)
+    })
   }
 
-  function collect(response, done) {
-    const chunks = []
-    response.on('data', c => chunks.push(c))
-    response.on('end', () => done(Buffer.concat(chunks)))
+  const files = makeFiles(kit, {tmpDir, settle})
+
+  // --- the background ----------------------------------------------------------------
+  // The person leaves (home button, lock): onHide now, the JS thread suspended after
+  // `suspendAfter` (calls in flight fail `interrupted` just before), sockets closed
+  // after `socketsCloseAfter` (told on the return). Resolves once suspended.
+  kit.background = () => {
+    if (state !== 'front') return Promise.resolve()
+    state = 'background'
+    kit.log.push({api: '(background)'})
+    if (kit.app && kit.app.onHide) kit.app.onHide()
+    return new Promise(resolve => {
+      timers.push(setTimeout(() => {
+        // "fail interrupted" is the last thing delivered; then the JS thread stops.
+        Array.from(live).filter(w => w.kind === 'task').forEach(w => w.abort('interrupted'))
+        timers.push(setTimeout(() => {
+          state = 'suspended'
+          resolve()
+        }, 5))
+      }, suspendAfter))
+      timers.push(setTimeout(() => {
+        Array.from(live).filter(w => w.kind === 'socket').forEach(w => w.abort('interrupted'))
+      }, socketsCloseAfter))
+    })
+  }
+  // Back in front: onShow, then what WeChat held while suspended.
+  kit.foreground = () => {
+    timers.forEach(clearTimeout)
+    timers = []
+    if (state === 'front') return
+    state = 'front'
+    kit.log.push({api: '(foreground)'})
+    if (kit.app && kit.app.onShow) kit.app.onShow({})
+    const queue = held
+    held = []
+    queue.forEach(fn => soon(fn))
+  }
+  // App() from app.js, launched the way WeChat does: onLaunch, then onShow.
+  kit.launch = appPath => {
+    global.App = definition => { kit.app = definition }
+    global.getApp = () => kit.app
+    kit.app = null
+    delete require.cache[require.resolve(appPath)] // a second launch runs app.js again
+    require(appPath)
+    if (!kit.app) throw new Error(`${appPath} did not call App()`)
+    if (kit.app.onLaunch) kit.app.onLaunch({})
+    if (kit.app.onShow) kit.app.onShow({})
+    return kit.app
+  }
+  // The mini-program killed and started again: nothing in flight survives, temp
+  // files are gone; storage and the user data folder stay.
+  kit.restart = () => {
+    timers.forEach(clearTimeout)
+    timers = []
+    held = []
+    state = 'front'
+    Array.from(live).forEach(work => work.abort('abort', {silent: true}))
+    files.clearTemp()
+    kit.privacy.listener = null
+    kit.privacy.tapped.clear()
+    kit.app = null
+    kit.log.push({api: '(restart)'})
+  }
+  // The person taps the page's <button open-type="agreePrivacyAuthorization">.
+  // miniprogram-simulate dispatches no events on <button> and drops its id, so the
+  // kit reads the button from the page's WXML (which must have one, with an id and a
+  // bindagreeprivacyauthorization handler), records the tap WeChat checks, and calls
+  // the handler — only while the button is rendered.
+  kit.tapPrivacyAgree = (page, route) => {
+    const wxml = fs.readFileSync(path.join(MINIPROGRAM, `${route}.wxml`), 'utf8')
+    const button = (wxml.match(/<button\b[^>]*>/g) || []).find(tag => /open-type="agreePrivacyAuthorization"/.test(tag))
+    if (!button) throw new Error(`${route}.wxml has no agreePrivacyAuthorization button`)
+    const id = (/\bid="([^"]+)"/.exec(button) || [])[1]
+    const handler = (/bindagreeprivacyauthorization="([^"]+)"/.exec(button) || [])[1]
+    if (!id || !handler) throw new Error(`the agree button in ${route}.wxml needs an id and a handler`)
+    const cls = (/class="[^"]*\b(privacy__\w+)/.exec(button) || [])[1]
+    if (cls && !page.querySelector(`.${cls}`)) throw new Error('the agree button is not on screen')
+    kit.privacy.tapped.add(id)
+    page.instance[handler]({type: 'agreeprivacyauthorization', target: {id}, currentTarget: {id}, detail: {}})
   }
 
-  const wx = {
-    // storage -------------------------------------------------------------------
-    getStorageSync: key => (storage.has(key) ? JSON.parse(storage.get(key)) : ''),
-    setStorageSync: (key, value) => storage.set(key, JSON.stringify(value)),
-    removeStorageSync: key => storage.delete(key),
+  // --- the network -------------------------------------------------------------------
+  // Why WeChat would fail this call before sending anything, or null.
+  function refused(api, url) {
+    if (state === 'suspended') return 'interrupted'
+    const reason = refusal(kit.phone, api, url)
+    if (reason) return reason
+    if (api === 'socket') return kit.openSockets() >= MAX_SOCKETS ? 'exceed max socket count' : null
+    return kit.inFlight() >= MAX_TASKS ? 'exceed max task count' : null
+  }
 
-    // network -------------------------------------------------------------------
-    request(options) {
-      const method = (options.method || 'GET').toUpperCase()
-      kit.log.push({api: 'request', method, url: options.url, header: options.header})
-      if (kit.beforeRequest) kit.beforeRequest({method, url: options.url, header: options.header || {}})
-      const task = {abort() { req && req.destroy(new Error('request:fail abort')) }}
-      if (!METHODS.includes(method)) {
-        settle(options, {errMsg: 'request:fail method is invalid'})
-        return task
+  // The privacy agreement: WeChat holds the call, asks (the mini-program's listener,
+  // or its own popup), then runs it or fails it with errno 104.
+  function gated(api, options, run) {
+    if (!kit.privacy.declared.has(api)) {
+      return settle(options, {errMsg: `${api}:fail api scope is not declared in the privacy agreement`, errno: 112})
+    }
+    if (kit.privacy.agreed) return run()
+    const refuse = () => settle(options, {errMsg: `${api}:fail privacy permission is not authorized`, errno: 104})
+    if (!kit.privacy.listener) {
+      kit.log.push({api: '(privacy popup)', referrer: api})
+      if (kit.ui.privacy !== 'agree') return refuse()
+      kit.privacy.agreed = true
+      return run()
+    }
+    let answered = false
+    const resolve = ({event, buttonId} = {}) => {
+      if (event === 'exposureAuthorization' || answered) return
+      answered = true
+      kit.log.push({api: '(privacy answer)', event, buttonId})
+      // WeChat checks that the agree button was really tapped.
+      if (event === 'agree' && kit.privacy.tapped.has(buttonId)) {
+        kit.privacy.agreed = true
+        run()
+      } else {
+        refuse()
       }
-      const headers = Object.assign({}, options.header)
-      let url = options.url
-      let body
-      const data = options.data
-      if (method === 'GET' && data && typeof data === 'object') {
-        url += (url.includes('?') ? '&' : '?') + new URLSearchParams(data).toString()
-      } else if (isArrayBuffer(data)) {
-        body = Buffer.from(data)
-      } else if (typeof data === 'string') {
-        body = Buffer.from(data)
-      } else if (data !== undefined) {
-        body = Buffer.from(JSON.stringify(data))
-        if (!Object.keys(headers).some(k => k.toLowerCase() === 'content-type')) {
-          headers['Content-Type'] = 'application/json'
-        }
-      }
-      if (body) headers['Content-Length'] = body.length
-      const req = exchange({
-        url,
-        method,
-        headers,
-        body,
-        fail: error => settle(options, {errMsg: `request:fail ${error.errMsg}`}),
-        onResponse(response, finish) {
-          collect(response, buffer => {
-            finish()
-            let result = buffer.toString('utf8')
-            if ((options.dataType || 'json') === 'json') {
-              try { result = JSON.parse(result) } catch (e) { /* WeChat leaves it a string */ }
-            }
-            settle(options, null, {
-              statusCode: response.statusCode,
-              data: result,
-              header: headerObject(response),
-              errMsg: 'request:ok',
-            })
-          })
-        },
-      })
-      return task
-    },
+    }
+    deliver(() => kit.privacy.listener(resolve, {referrer: api}))
+  }
 
-    uploadFile(options) {
-      kit.log.push({api: 'uploadFile', url: options.url, header: options.header})
-      const listeners = []
-      const task = {onProgressUpdate: fn => listeners.push(fn), abort() { req && req.destroy() }}
-      const boundary = `----tubeikit${crypto.randomBytes(8).toString('hex')}`
-      const size = fs.statSync(options.filePath).size
-      const fields = Object.entries(options.formData || {}).map(([k, v]) =>
-        `--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`).join('')
-      const head = Buffer.from(`${fields}--${boundary}\r\nContent-Disposition: form-data; ` +
-        `name="${options.name}"; filename="${path.basename(options.filePath)}"\r\n` +
-        'Content-Type: application/octet-stream\r\n\r\n')
-      const tail = Buffer.from(`\r\n--${boundary}--\r\n`)
-      const total = head.length + size + tail.length
-      const headers = Object.assign({}, options.header, {
-        'Content-Type': `multipart/form-data; boundary=${boundary}`,
-        'Content-Length': total,
-      })
-      let sent = 0
-      const report = n => {
-        sent += n
-        if (!kit.ui.uploadTaskProgress) return
-        const progress = Math.floor((sent / total) * 100)
-        listeners.forEach(fn => fn({progress, totalBytesSent: sent, totalBytesExpectedToSend: total}))
-      }
-      const req = exchange({
-        url: options.url,
-        method: 'POST',
-        headers,
-        fail: error => settle(options, {errMsg: `uploadFile:fail ${error.errMsg}`}),
-        // Stream the file in small writes so progress rises as bytes leave.
-        body(request) {
-          request.write(head, () => report(head.length))
-          const stream = fs.createReadStream(options.filePath, {highWaterMark: 64 * 1024})
-          stream.on('data', chunk => {
-            if (!request.write(chunk, () => report(chunk.length))) {
-              stream.pause()
-              request.once('drain', () => stream.resume())
-            }
-          })
-          stream.on('end', () => request.end(tail, () => report(tail.length)))
-          request.on('close', () => stream.destroy())
-        },
-        onResponse(response, finish) {
-          collect(response, buffer => {
-            finish()
-            settle(options, null, {statusCode: response.statusCode, data: buffer.toString('utf8'), errMsg: 'uploadFile:ok'})
-          })
-        },
-      })
-      return task
-    },
-
-    downloadFile(options) {
-      kit.log.push({api: 'downloadFile', url: options.url, header: options.header})
-      const listeners = []
-      const task = {onProgressUpdate: fn => listeners.push(fn), abort() { req && req.destroy() }}
-      const req = exchange({
-        url: options.url,
-        method: 'GET',
-        headers: Object.assign({}, options.header),
-        fail: error => settle(options, {errMsg: `downloadFile:fail ${error.errMsg}`}),
-        onResponse(response, finish) {
-          const type = response.headers['content-type'] || ''
-          const file = tempPath(type.includes('png') ? '.png' : '.jpg')
-          const out = fs.createWriteStream(file)
-          const total = Number(response.headers['content-length']) || 0
-          let written = 0
-          response.on('data', chunk => {
-            written += chunk.length
-            const progress = total ? Math.floor((written / total) * 100) : 0
-            listeners.forEach(fn => fn({progress, totalBytesWritten: written, totalBytesExpectedToWrite: total}))
-          })
-          response.pipe(out)
-          out.on('finish', () => {
-            finish()
-            settle(options, null, {statusCode: response.statusCode, tempFilePath: file, errMsg: 'downloadFile:ok'})
-          })
-        },
-      })
-      return task
-    },
-
-    connectSocket(options) {
-      kit.log.push({api: 'connectSocket', url: options.url})
-      const handlers = {open: [], message: [], close: [], error: []}
-      const fire = (name, arg) => handlers[name].forEach(fn => fn(arg))
-      const task = {
-        onOpen: fn => handlers.open.push(fn),
-        onMessage: fn => handlers.message.push(fn),
-        onClose: fn => handlers.close.push(fn),
-        onError: fn => handlers.error.push(fn),
-        send: ({data}) => socket && socket.readyState === WebSocket.OPEN && socket.send(data),
-        close: ({code = 1000, reason} = {}) => socket && socket.close(code, reason),
-      }
-      let socket = null
-      if (!online) {
-        later(() => { fire('error', {errMsg: OFFLINE}); fire('close', {code: 1006, reason: OFFLINE}) })
-        return task
-      }
-      socket = new WebSocket(options.url, {headers: options.header})
-      const untrack = track(() => socket.terminate())
-      socket.on('open', () => fire('open', {}))
-      socket.on('message', data => fire('message', {data: data.toString('utf8')}))
-      socket.on('error', error => fire('error', {errMsg: error.message}))
-      socket.on('close', (code, reason) => { untrack(); fire('close', {code, reason: reason.toString()}) })
-      kit.sockets.push(task)
-      return task
-    },
-
-    // files ---------------------------------------------------------------------
-    getFileSystemManager() {
-      return {
-        getFileInfo(options) {
-          fs.readFile(options.filePath, (error, buffer) => {
-            if (error) return settle(options, {errMsg: `getFileInfo:fail ${error.message}`})
-            const result = {size: buffer.length, errMsg: 'getFileInfo:ok'}
-            if (options.digestAlgorithm) {
-              if (!kit.digests.includes(options.digestAlgorithm)) {
-                return settle(options, {errMsg: 'getFileInfo:fail invalid digestAlgorithm'})
-              }
-              result.digest = crypto.createHash(options.digestAlgorithm).update(buffer).digest('hex')
-            }
-            settle(options, null, result)
-          })
-        },
-        readFile(options) {
-          fs.open(options.filePath, 'r', (error, fd) => {
-            if (error) return settle(options, {errMsg: `readFile:fail ${error.message}`})
-            const size = fs.fstatSync(fd).size
-            const position = options.position || 0
-            const length = options.length === undefined ? size - position : options.length
-            const buffer = Buffer.alloc(Math.max(0, Math.min(length, size - position)))
-            fs.read(fd, buffer, 0, buffer.length, position, readError => {
-              fs.closeSync(fd)
-              if (readError) return settle(options, {errMsg: `readFile:fail ${readError.message}`})
-              const data = options.encoding ? buffer.toString(options.encoding) : toArrayBuffer(buffer)
-              settle(options, null, {data, errMsg: 'readFile:ok'})
-            })
-          })
-        },
-        accessSync(filePath) {
-          if (!fs.existsSync(filePath)) throw new Error(`accessSync:fail no such file or directory ${filePath}`)
-        },
-      }
-    },
-
-    chooseMedia(options) {
-      kit.log.push({api: 'chooseMedia', options})
-      if (!kit.media.length) return settle(options, {errMsg: 'chooseMedia:fail cancel'})
-      const tempFiles = kit.media.splice(0, options.count || 9).map(m => ({
-        tempFilePath: m.path,
-        size: fs.statSync(m.path).size,
-        fileType: 'image',
-        width: m.width,
-        height: m.height,
-      }))
-      settle(options, null, {tempFiles, type: 'image', errMsg: 'chooseMedia:ok'})
-    },
+  const wx = Object.assign({}, files.storage, {
+    ...makeNet({kit, live, settle, deliver, refused, files, isOnline: () => online}),
+    // files ---------------------------------------------------------------------------
+    getFileSystemManager: () => files.manager,
+    chooseMedia: options => gated('chooseMedia', options, () => files.media.chooseMedia(options)),
+    chooseMessageFile: options => gated('chooseMessageFile', options, () => files.media.chooseMessageFile(options)),
+    compressImage: options => files.media.compressImage(options),
 
     saveImageToPhotosAlbum(options) {
       kit.log.push({api: 'saveImageToPhotosAlbum', filePath: options.filePath})
-      if (kit.ui.authSetting['scope.writePhotosAlbum'] === false) {
-        return settle(options, {errMsg: 'saveImageToPhotosAlbum:fail auth deny'})
-      }
-      if (!fs.existsSync(options.filePath)) return settle(options, {errMsg: 'saveImageToPhotosAlbum:fail file not found'})
-      kit.album.push(fs.readFileSync(options.filePath))
-      settle(options, null, {errMsg: 'saveImageToPhotosAlbum:ok'})
+      gated('saveImageToPhotosAlbum', options, () => {
+        if (kit.ui.authSetting['scope.writePhotosAlbum'] === false) {
+          return settle(options, {errMsg: 'saveImageToPhotosAlbum:fail auth deny'})
+        }
+        if (!fs.existsSync(options.filePath)) return settle(options, {errMsg: 'saveImageToPhotosAlbum:fail file not found'})
+        kit.album.push(fs.readFileSync(options.filePath))
+        settle(options, null, {errMsg: 'saveImageToPhotosAlbum:ok'})
+      })
     },
     getSetting: options => settle(options, null, {authSetting: Object.assign({}, kit.ui.authSetting)}),
     authorize(options) {
       kit.log.push({api: 'authorize', scope: options.scope})
-      kit.ui.authSetting[options.scope] = kit.ui.authorize
-      settle(options, kit.ui.authorize ? null : {errMsg: 'authorize:fail auth deny'}, {errMsg: 'authorize:ok'})
+      gated('authorize', options, () => {
+        kit.ui.authSetting[options.scope] = kit.ui.authorize
+        settle(options, kit.ui.authorize ? null : {errMsg: 'authorize:fail auth deny'}, {errMsg: 'authorize:ok'})
+      })
     },
     openSetting: options => { kit.log.push({api: 'openSetting'}); settle(options || {}, null, {authSetting: kit.ui.authSetting}) },
+    onNeedPrivacyAuthorization(listener) {
+      kit.privacy.listener = listener
+    },
+    getPrivacySetting: options => settle(options, null, {needAuthorization: !kit.privacy.agreed,
+      privacyContractName: '《图备隐私保护指引》'}),
+    openPrivacyContract: options => { kit.log.push({api: 'openPrivacyContract'}); settle(options || {}, null, {}) },
+    setKeepScreenOn(options) {
+      kit.screenOn = Boolean(options.keepScreenOn)
+      kit.log.push({api: 'setKeepScreenOn', keepScreenOn: kit.screenOn})
+      settle(options, null, {errMsg: 'setKeepScreenOn:ok'})
+    },
 
     // a one-time code from the WeChat stand-in (kit.wechat), as the WeChat client
     // gets one from WeChat; without one, a code no server accepts (as in DevTools
@@ -347,7 +277,7 @@ function createKit({tmpDir}) {
       settle(options, null, {code, errMsg: 'login:ok'})
     },
 
-    // ui ------------------------------------------------------------------------
+    // ui --------------------------------------------------------------------------------
     scanCode(options) {
       kit.log.push({api: 'scanCode'})
       if (kit.ui.scanResult === null) return settle(options, {errMsg: 'scanCode:fail cancel'})
@@ -374,22 +304,14 @@ function createKit({tmpDir}) {
     navigateTo(options) { kit.log.push({api: 'navigateTo', url: options.url}); settle(options, null, {}) },
     getDeviceInfo: () => ({brand: 'devtools', model: 'kit phone', platform: 'devtools'}),
     getSystemInfoSync: () => ({brand: 'devtools', model: 'kit phone', SDKVersion: '3.7.12'}),
-    env: {USER_DATA_PATH: tmpDir},
-  }
+    env: {USER_DATA_PATH: files.userDir},
+  })
   kit.wx = wx
+  kit.files = files
   kit.sockets = []
   kit.album = []
   kit.digests = ['md5', 'sha1', 'sha256'] // drop sha256 to act as an old base library
   return kit
 }
 
-function headerObject(response) {
-  // Node lowercases names; WeChat passes the server's spelling. Callers must not care.
-  const header = {}
-  for (let i = 0; i < response.rawHeaders.length; i += 2) {
-    header[response.rawHeaders[i]] = response.rawHeaders[i + 1]
-  }
-  return header
-}
-
-module.exports = {createKit, METHODS}
+module.exports = {createKit, METHODS, MAX_TASKS, MAX_SOCKETS}

@@ -251,7 +251,12 @@ def make(spec):
     # Sensor grain: a phone photo's size, and every file unique.
     noise = Image.effect_noise((w, h), spec.get("grain", 10)).convert("RGB")
     img = ImageChops.add(img, noise, 1.0, -128)
-    img.save(spec["path"], "JPEG", quality=spec.get("quality", 90))
+    # What a phone camera writes: make, model, the moment taken.
+    exif = Image.Exif()
+    exif[0x010F] = "Apple"
+    exif[0x0110] = "iPhone 15"
+    exif.get_ifd(0x8769)[0x9003] = spec.get("taken", "2024:06:01 09:00:00")
+    img.save(spec["path"], "JPEG", quality=spec.get("quality", 90), exif=exif)
 
 
 if __name__ == "__main__":

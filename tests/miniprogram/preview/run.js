@@ -56,6 +56,7 @@ function makePhotos(dir, count) {
     return {
       path: path.join(dir, `IMG_${stamp}.jpg`),
       scene: SCENES[i % SCENES.length],
+      taken: `2024:06:${String(1 + (i % 28)).padStart(2, '0')} ${String(8 + (i % 12)).padStart(2, '0')}:${String((i * 7) % 60).padStart(2, '0')}:00`,
       seed: 100 + i,
       width: portrait ? 1200 : 1600,
       height: portrait ? 1600 : 1200,
@@ -69,14 +70,18 @@ function log(message) {
   process.stderr.write(`${message}\n`)
 }
 
-async function collectStates(tmp) {
-  const kit = createKit({tmpDir: tmp})
+// resolveImage: html.js's, applied as each state is taken (a restart later deletes
+// the temp files the earlier states show).
+async function collectStates(tmp, resolveImage) {
+  // WeChat suspends after ~5 s in the background; the previews do not wait that long.
+  const kit = createKit({tmpDir: tmp, suspendAfter: 300, socketsCloseAfter: 500})
   global.wx = kit.wx
   const server = await startServer()
   const states = [] // {name, route, tree, what}
   // page: a loaded page (its tree now) or a tree captured earlier.
   const snap = (name, page, route, what) => {
-    states.push({name, route, tree: page.toJSON ? page.toJSON() : page, what})
+    const tree = page.toJSON ? page.toJSON() : page
+    states.push({name, route, what, html: pageHtml({root: MINIPROGRAM, route, tree, resolveImage})})
     log(`  ${name}: ${what}`)
   }
   try {
@@ -130,10 +135,12 @@ async function collectStates(tmp) {
     await uploadDirect(server, token, chosen[2].path)
     await uploadDirect(server, token, chosen[5].path)
     const failing = chosen[6]
+    const failingBytes = fs.readFileSync(failing.path)
     const realUpload = kit.wx.uploadFile
     kit.wx.uploadFile = options => {
       const task = realUpload(options)
-      if (options.filePath === failing.path) {
+      // The page sends a named copy of the pick: know the photo by its bytes.
+      if (fs.readFileSync(options.filePath).equals(failingBytes)) {
         let cut = false
         task.onProgressUpdate(({progress}) => {
           if (progress >= 40 && !cut) {
@@ -198,11 +205,113 @@ async function collectStates(tmp) {
     const trash = loadPage('trash')
     await trash.instance.onLoad()
     snap('trash', trash, ROUTES.trash, `trash: ${trash.data.images.length} deleted photos to restore or delete`)
+
+    await phoneStates({kit, server, tmp, snap})
   } finally {
     events.close()
     await server.stop()
   }
   return states
+}
+
+// The states a real phone brings: the background, the privacy agreement, originals
+// that lost their EXIF and chat files, a restart that lost its temp files, an address
+// on another subnet.
+async function phoneStates({kit, server, tmp, snap}) {
+  kit.launch(path.join(MINIPROGRAM, 'app.js'))
+  const extra = makePhotos(tmp, 24).slice(16) // 8 more, unlike the first 16
+  const big = extra.slice(0, 4)
+
+  // --- a backup sent to the background: paused, with the banner -----------------------
+  kit.privacy.agreed = true
+  const backup = loadPage('backup')
+  backup.instance.onLoad()
+  backup.instance.onShow()
+  Object.assign(backup.instance.uploader, {threshold: 256 * 1024, chunkSize: 128 * 1024})
+  kit.uplink = 1024 * 1024
+  kit.media = big.slice()
+  const backingUp = backup.instance.choose()
+  await until(() => backup.data.items.length === 4 && backup.data.items.some(i => i.state === 'uploading' && i.progress >= 20) &&
+    backup.data.items.some(i => i.state === 'waiting'), {what: 'uploads under way'})
+  await kit.background()
+  await until(() => backup.data.items.some(i => i.state === 'paused'), {what: 'paused'})
+  snap('backup-background', backup, ROUTES.backup, 'sent to the background mid-backup: paused, the banner asks to stay in front')
+  kit.foreground()
+  await backingUp
+  kit.uplink = null
+  backup.instance.onUnload()
+
+  // --- the privacy agreement, asked on the page ---------------------------------------
+  kit.privacy.agreed = false
+  const asking = loadPage('backup')
+  asking.instance.onLoad()
+  asking.instance.onShow()
+  kit.media = [extra[4]]
+  const choosing = asking.instance.choose()
+  await until(() => asking.data.privacy, {what: 'privacy agreement'})
+  snap('backup-privacy', asking, ROUTES.backup, "WeChat's privacy agreement, asked on the backup page")
+  asking.instance.onDisagreePrivacy()
+  await choosing
+  snap('backup-privacy-refused', asking, ROUTES.backup, 'after a privacy refusal: what it means, not 去设置')
+  asking.instance.onUnload()
+  kit.privacy.agreed = true
+
+  // --- originals: an album pick without EXIF, chat files with their names -------------
+  const originals = loadPage('backup')
+  originals.instance.onLoad()
+  originals.instance.onShow()
+  kit.ui.stripExif = true
+  kit.media = [extra[5]]
+  await originals.instance.choose()
+  kit.ui.stripExif = false
+  const notes = path.join(tmp, 'notes.txt')
+  fs.writeFileSync(notes, 'not a photo')
+  kit.chatFiles = [{path: extra[6].path, name: '海边日落.jpg'}, {path: notes, name: '会议记录.txt'}]
+  await originals.instance.chooseChat()
+  snap('backup-originals', originals, ROUTES.backup, 'an album pick that lost its EXIF (可能不是原图), a chat file kept byte-exact, a skipped non-photo')
+  originals.instance.onUnload()
+
+  // --- a restart while a large photo was going up: its temp file is gone ---------------
+  const cut = loadPage('backup')
+  cut.instance.onLoad()
+  cut.instance.onShow()
+  Object.assign(cut.instance.uploader, {threshold: 256 * 1024, chunkSize: 128 * 1024})
+  kit.uplink = 512 * 1024
+  kit.media = [extra[7]]
+  cut.instance.choose()
+  await until(() => cut.data.items.length && cut.data.items[0].state === 'uploading' && cut.data.items[0].progress >= 30,
+    {what: 'large upload mid-way'})
+  kit.uplink = null
+  events.close()
+  cut.instance.onUnload()
+  kit.restart()
+  kit.launch(path.join(MINIPROGRAM, 'app.js'))
+  const restarted = loadPage('backup')
+  restarted.instance.onLoad()
+  restarted.instance.onShow()
+  await until(() => restarted.data.items.some(i => i.state === 'missing'), {what: 'missing photo'})
+  snap('backup-missing', restarted, ROUTES.backup, 'after a restart: the photo whose temp file is gone, with its thumbnail and size, to pick again')
+  restarted.instance.onUnload()
+
+  // --- the gallery with the mark --------------------------------------------------------
+  const gallery = loadPage('gallery')
+  await gallery.instance.onLoad()
+  await until(() => gallery.data.images.every(i => i.thumb), {what: 'thumbnails'})
+  snap('gallery-marked', gallery, ROUTES.gallery, 'gallery: an album pick that arrived without EXIF is marked 可能不是原图')
+  gallery.instance.onUnload()
+
+  // --- an address on another subnet -----------------------------------------------------
+  const token = kit.wx.getStorageSync(api.KEY_TOKEN)
+  const address = kit.wx.getStorageSync(api.KEY_SERVER)
+  kit.wx.removeStorageSync(api.KEY_TOKEN)
+  const settings = loadPage('settings')
+  await settings.instance.onLoad()
+  await settings.instance.onShow()
+  settings.setData({server: '10.0.3.5:8000', code: '123456'})
+  await settings.instance.pair()
+  snap('settings-subnet', settings, ROUTES.settings, 'pairing with a server on another subnet: WeChat\'s cause, and the connection guide')
+  kit.wx.setStorageSync(api.KEY_TOKEN, token)
+  kit.wx.setStorageSync(api.KEY_SERVER, address)
 }
 
 // Phones draw their UI in PingFang SC / SF; the closest font here is the CJK sans
@@ -272,14 +381,14 @@ async function main() {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tubei-preview-'))
   try {
     log('driving the pages against a real server:')
-    const states = await collectStates(tmp)
-    const htmlDir = path.join(tmp, 'html')
-    fs.mkdirSync(htmlDir)
     const missing = []
     const resolveImage = imageResolver({root: MINIPROGRAM, missing})
+    const states = await collectStates(tmp, resolveImage)
+    const htmlDir = path.join(tmp, 'html')
+    fs.mkdirSync(htmlDir)
     const pages = states.map(state => {
       const file = path.join(htmlDir, `${state.name}.html`)
-      fs.writeFileSync(file, pageHtml({root: MINIPROGRAM, route: state.route, tree: state.tree, resolveImage}))
+      fs.writeFileSync(file, state.html)
       return {name: state.name, file}
     })
     if (missing.length) log(`images not found (left blank): ${[...new Set(missing)].join(', ')}`)
