@@ -13,6 +13,7 @@ from server.imaging import (
     THUMBNAIL_SIZES,
     Kind,
     Metadata,
+    NotAnImage,
     make_thumbnail,
     read_metadata,
     sniff,
@@ -412,7 +413,8 @@ def test_truncated_jpeg(tmp_path: Path) -> None:
 
 def test_jpeg_cut_inside_its_header_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path / "stub.jpg", encode(_small(), "JPEG")[:40])
-    assert read_metadata(path, JPEG, MAX_PIXELS).decodable is False
+    with pytest.raises(NotAnImage):
+        read_metadata(path, JPEG, MAX_PIXELS)
     assert not make_thumbnail(path, tmp_path / "out" / "stub.jpg", GRID, MAX_PIXELS)
     assert not (tmp_path / "out" / "stub.jpg").exists()
 
@@ -460,9 +462,8 @@ def test_garbage_after_png_magic(tmp_path: Path) -> None:
     data = b"\x89PNG\r\n\x1a\n" + random.Random(7).randbytes(2000)
     path = write(tmp_path / "junk.png", data)
     assert sniff(data) == PNG
-    metadata = read_metadata(path, PNG, MAX_PIXELS)
-    assert metadata.decodable is False
-    assert metadata.format == "PNG"
+    with pytest.raises(NotAnImage):
+        read_metadata(path, PNG, MAX_PIXELS)
     assert not make_thumbnail(path, tmp_path / "out" / "junk.jpg", GRID, MAX_PIXELS)
     assert not (tmp_path / "out").exists()
 

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 
 from ..catalog.sqlite import SQLiteCatalog
 from ..config import Settings
+from ..imaging import DecodePool, PoolLimits
 from ..storage.local import LocalBlobStore
 from .auth import AuthService
 from .events import LocalEventHub
 from .library import LibraryService
-from .thumbnails import Thumbnails
+from .thumbnails import QueueLimits, Thumbnails
 from .uploads import UploadService
 from .wechat import WeChatClient
 
@@ -30,15 +31,14 @@ class Services:
     events: LocalEventHub
     uploads: UploadService
     io_executor: ThreadPoolExecutor
-    imaging_executor: ThreadPoolExecutor
 
     async def close(self) -> None:
         self.auth.close()
         await self.uploads.close()
-        await self.library.thumbnails.drain()
+        # Pending thumbnails wait in the catalog for the next start; decodes under way end.
+        await self.library.thumbnails.close()
         await self.catalog.close()
         self.io_executor.shutdown(wait=True)
-        self.imaging_executor.shutdown(wait=True)
 
     async def run_gc_forever(self) -> None:
         while True:
@@ -75,13 +75,21 @@ def build_services(settings: Settings) -> Services:
     """Open the catalog (migrating it) and the store under `settings.data`."""
     settings.data.mkdir(parents=True, exist_ok=True)
     io_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="io")
-    imaging_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="imaging")
     catalog = SQLiteCatalog(settings.catalog_path)
     store = LocalBlobStore(
         settings.blobs_dir, settings.tmp_dir, io_executor, settings.quarantine_dir
     )
+    pool = DecodePool(
+        PoolLimits(settings.decode_workers, settings.decode_budget, settings.decode_timeout)
+    )
     thumbnails = Thumbnails(
-        settings.thumbs_dir, store, catalog, imaging_executor, settings.max_pixels
+        settings.thumbs_dir,
+        store,
+        catalog,
+        pool,
+        io_executor,
+        settings.max_pixels,
+        QueueLimits(settings.decode_attempts, settings.decode_queue),
     )
     events = LocalEventHub()
     library = LibraryService(
@@ -92,6 +100,7 @@ def build_services(settings: Settings) -> Services:
         events,
         settings.max_pixels,
         settings.trash_days,
+        settings.decode_budget,
     )
     uploads = UploadService(
         catalog,
@@ -111,5 +120,4 @@ def build_services(settings: Settings) -> Services:
         events=events,
         uploads=uploads,
         io_executor=io_executor,
-        imaging_executor=imaging_executor,
     )

@@ -1,0 +1,181 @@
+"""The server's side of the decoding workers: start them, hand them jobs, restart the dead.
+
+A photo someone is waiting for (an `urgent` job: a preview opened) goes to the next free
+worker before any background job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+
+
+class DecodeFailed(Exception):
+    """The worker died, ran out of its memory or out of time: this attempt failed."""
+
+
+@dataclass(frozen=True)
+class PoolLimits:
+    workers: int
+    budget: int  # bytes a decode may take, decided from the header
+    timeout: float  # seconds a job may run before its worker is killed
+
+
+class _Worker:
+    def __init__(self, number: int, limits: PoolLimits) -> None:
+        self.number = number
+        self._limits = limits
+        self._process: asyncio.subprocess.Process | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    async def _start(self) -> asyncio.subprocess.Process:
+        env = {
+            **os.environ,
+            # One malloc arena: a decoder's threads would each reserve 64 MiB of address
+            # space for their own, and the worker's address space is what is capped.
+            "MALLOC_ARENA_MAX": "1",
+            "PYTHONPATH": os.pathsep.join(
+                p for p in (_PACKAGE_PARENT, os.environ.get("PYTHONPATH")) if p
+            ),
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "server.imaging.worker",
+            str(self._limits.budget),
+            str(os.getpid()),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        assert process.stdout is not None
+        ready = await process.stdout.readline()
+        if not ready:
+            await process.wait()
+            raise DecodeFailed(f"decoding worker did not start (exit {process.returncode})")
+        log.info("decoding worker %d started: %s", self.number, ready.decode().strip())
+        return process
+
+    async def run(self, job: Mapping[str, Any]) -> dict[str, Any]:
+        if self._process is None or self._process.returncode is not None:
+            self._process = await self._start()
+        process = self._process
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            process.stdin.write(json.dumps(job).encode() + b"\n")
+            await process.stdin.drain()
+            line = await asyncio.wait_for(process.stdout.readline(), self._limits.timeout)
+        except TimeoutError:
+            await self.stop(kill=True)
+            raise DecodeFailed(f"no answer in {self._limits.timeout:g} s: killed") from None
+        except (BrokenPipeError, ConnectionResetError):
+            line = b""
+        except asyncio.CancelledError:
+            # Its answer would be read as the next job's: this worker is done.
+            self._process = None
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            raise
+        answer: dict[str, Any] = json.loads(line) if line else {}
+        if not line or "failed" in answer:
+            code = await process.wait()
+            self._process = None
+            why = answer.get("failed") or (
+                f"killed by signal {-code}" if code < 0 else f"exited with {code}"
+            )
+            raise DecodeFailed(f"decoding worker {why}")
+        return answer
+
+    async def stop(self, kill: bool = False) -> None:
+        process, self._process = self._process, None
+        if process is None or process.returncode is not None:
+            return
+        if kill:
+            process.kill()
+        elif process.stdin is not None:
+            process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), 5)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+class DecodePool:
+    def __init__(self, limits: PoolLimits) -> None:
+        self.limits = limits
+        self._workers = [_Worker(n, limits) for n in range(limits.workers)]
+        self._idle = list(self._workers)
+        self._waiting: dict[bool, deque[asyncio.Future[_Worker]]] = {True: deque(), False: deque()}
+
+    @property
+    def pids(self) -> list[int]:
+        return [w.pid for w in self._workers if w.pid is not None]
+
+    async def render(
+        self, source: Path, outputs: Mapping[int, Path], max_pixels: int, *, urgent: bool
+    ) -> str | None:
+        """None when every output was written, else why none could be (see render.render).
+
+        Raises DecodeFailed when the worker did not answer, FileNotFoundError when
+        `source` is gone, OSError when an output could not be written.
+        """
+        job = {
+            "source": str(source),
+            "outputs": {str(size): str(path) for size, path in outputs.items()},
+            "max_pixels": max_pixels,
+        }
+        worker = await self._acquire(urgent)
+        try:
+            answer = await worker.run(job)
+        finally:
+            self._release(worker)
+        if answer.get("missing"):
+            raise FileNotFoundError(source)
+        if "error" in answer:
+            raise OSError(answer.get("errno") or 0, answer["error"])
+        reason: str | None = answer["reason"]
+        return reason
+
+    async def _acquire(self, urgent: bool) -> _Worker:
+        if self._idle:
+            return self._idle.pop()
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting[urgent].append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release(waiter.result())
+            raise
+
+    def _release(self, worker: _Worker) -> None:
+        for urgent in (True, False):
+            queue = self._waiting[urgent]
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(worker)
+                    return
+        self._idle.append(worker)
+
+    async def close(self) -> None:
+        for worker in self._workers:
+            with contextlib.suppress(ProcessLookupError):
+                await worker.stop()
