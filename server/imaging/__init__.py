@@ -2,14 +2,14 @@
 
 The request path only sniffs and reads headers (metadata.py, bounded by scan.py).
 Pixels are decoded in worker processes (worker.py, driven by pool.py), under a budget
-decided from the header (budget.py), every size from one decode (render.py).
+decided from the header (budget.py), every size from one decode (derived.py).
 """
 
 from .budget import DEFAULT_BUDGET
 from .formats import SNIFF_BYTES, Kind, sniff
 from .metadata import Metadata, NotAnImage, read_metadata
 from .pool import DecodeFailed, DecodePool, PoolLimits
-from .render import THUMBNAIL_SIZES, THUMBNAIL_VERSION, Limits, make_thumbnail, render
+from .derived import THUMBNAIL_SIZES, THUMBNAIL_VERSION, Limits, make_thumbnail, render
 
 __all__ = [
     "DEFAULT_BUDGET",

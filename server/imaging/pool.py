@@ -131,7 +131,7 @@ class DecodePool:
     async def render(
         self, source: Path, outputs: Mapping[int, Path], max_pixels: int, *, urgent: bool
     ) -> str | None:
-        """None when every output was written, else why none could be (see render.render).
+        """None when every output was written, else why none could be (see derived.render).
 
         Raises DecodeFailed when the worker did not answer, FileNotFoundError when
         `source` is gone, OSError when an output could not be written.

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .render import Limits, render
+from .derived import Limits, render
 
 # Python's own objects, the decoders' tables and buffers, and a JPEG encoder's state.
 SLACK = 128 * 1024 * 1024
