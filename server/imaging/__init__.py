@@ -6,10 +6,10 @@ decided from the header (budget.py), every size from one decode (derived.py).
 """
 
 from .budget import DEFAULT_BUDGET
+from .derived import THUMBNAIL_SIZES, THUMBNAIL_VERSION, Limits, make_thumbnail, render
 from .formats import SNIFF_BYTES, Kind, sniff
 from .metadata import Metadata, NotAnImage, read_metadata
 from .pool import DecodeFailed, DecodePool, PoolLimits
-from .derived import THUMBNAIL_SIZES, THUMBNAIL_VERSION, Limits, make_thumbnail, render
 
 __all__ = [
     "DEFAULT_BUDGET",

@@ -10,7 +10,7 @@ import io
 import math
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -21,6 +21,15 @@ from PIL.JpegImagePlugin import JpegImageFile
 from . import exif
 from .budget import DEFAULT_BUDGET, RESIZABLE, draft_box, estimate
 from .formats import BAD_IMAGE_ERRORS, SNIFF_BYTES, open_image, sniff
+
+__all__ = [
+    "THUMBNAIL_SIZES",
+    "THUMBNAIL_VERSION",
+    "Limits",
+    "make_thumbnail",
+    "open_image",
+    "render",
+]
 from .scan import TooComplex, walk
 
 # Bump when thumbnails come out differently: it is in their file names and ETags.
@@ -166,8 +175,8 @@ def _shrink(img: Image.Image, box: int) -> Image.Image:
     return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=_REDUCING_GAP)
 
 
-def _round_aspect(number: float, key: object) -> int:
-    return max(min(math.floor(number), math.ceil(number), key=key), 1)  # type: ignore[call-overload]
+def _round_aspect(number: float, key: Callable[[int], float]) -> int:
+    return max(min(math.floor(number), math.ceil(number), key=key), 1)
 
 
 def _finish(img: Image.Image, icc_profile: object, orientation: int | None) -> Image.Image:

@@ -7,10 +7,9 @@ by the same budget the decoding worker applies.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from pathlib import Path
-
-import struct
 
 from . import exif
 from .budget import DEFAULT_BUDGET, draft_box, estimate
@@ -50,8 +49,8 @@ def read_metadata(
     `decodable` is False when the header is over a structural cap or refused by one of
     Pillow's guards, the image has more than `max_pixels` pixels, or decoding it to `size`
     would take more than `budget` bytes. Raises NotAnImage when neither Pillow nor the
-    header walk makes out an image (a JPEG frame header, a PNG IHDR) at all, and OSError when `path` itself cannot be opened (missing,
-    unreadable: not bad data).
+    header walk makes out an image (a JPEG frame header, a PNG IHDR) at all, and OSError
+    when `path` itself cannot be opened (missing, unreadable: not bad data).
     """
     with path.open("rb") as f:
         try:

@@ -156,7 +156,7 @@ class DecodePool:
     async def _acquire(self, urgent: bool) -> _Worker:
         if self._idle:
             return self._idle.pop()
-        waiter = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[_Worker] = asyncio.get_running_loop().create_future()
         self._waiting[urgent].append(waiter)
         try:
             return await waiter

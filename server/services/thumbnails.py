@@ -67,7 +67,10 @@ class Thumbnails:
         self._overflowed = False  # some pending work is only in the catalog
         self._wake = asyncio.Event()
         self._runners: list[asyncio.Task[None]] = []
-        self._busy = 0
+        self._active: set[str] = set()  # taken from the queue, being made
+        self._refilling = False
+        self._closing = False
+        self._progress = asyncio.Event()  # set whenever a job or a refill ends
         self._decoding: dict[str, asyncio.Future[None]] = {}
         self.on_settled: Callable[[list[ImageRecord]], None] | None = None
         root.mkdir(parents=True, exist_ok=True)
@@ -122,6 +125,7 @@ class Thumbnails:
         finally:
             del self._decoding[sha256]
             done.set_result(None)
+            self._progress.set()
 
     async def _attempt(self, sha256: str, outputs: dict[int, Path], urgent: bool) -> bool | None:
         source = self._store.local_path(sha256)
@@ -184,38 +188,48 @@ class Thumbnails:
         while True:
             sha256 = await self._next()
             self._queued.discard(sha256)
-            self._busy += 1
+            if self._closing:
+                return  # still pending in the catalog: the next start makes it
+            self._active.add(sha256)
             try:
                 await self._background(sha256)
             except Exception:
                 log.exception("making thumbnails of %s failed", sha256)
             finally:
-                self._busy -= 1
+                self._active.discard(sha256)
+                self._progress.set()
 
     async def _next(self) -> str:
         while True:
             if self._queue:
                 return self._queue.popleft()
-            if self._overflowed:
+            if self._overflowed and not self._refilling:
                 self._overflowed = False
-                await self._refill()
+                self._refilling = True
+                try:
+                    await self._refill()
+                finally:
+                    self._refilling = False
+                    self._progress.set()
                 continue
             self._wake.clear()
             await self._wake.wait()
 
-    async def _refill(self) -> int:
-        pending = await self._catalog.pending_thumbnails(self._limits.queue_size)
-        added = 0
+    async def _refill(self) -> None:
+        # Those being made are pending too: a page that large always holds the next ones.
+        page = self._limits.queue_size + len(self._active) + len(self._decoding)
+        pending = await self._catalog.pending_thumbnails(page)
+        if len(pending) == page:
+            self._overflowed = True  # more wait in the catalog than this page shows
         for blob in pending:
-            if blob.sha256 in self._queued or blob.sha256 in self._decoding:
+            sha256 = blob.sha256
+            if sha256 in self._queued or sha256 in self._active or sha256 in self._decoding:
                 continue
             if len(self._queue) >= self._limits.queue_size:
                 self._overflowed = True
                 break
-            self._queue.append(blob.sha256)
-            self._queued.add(blob.sha256)
-            added += 1
-        return added
+            self._queue.append(sha256)
+            self._queued.add(sha256)
 
     async def _background(self, sha256: str) -> None:
         blob = await self._catalog.get_blob(sha256)
@@ -236,13 +250,18 @@ class Thumbnails:
 
     async def drain(self) -> None:
         """Wait until nothing is queued or being made (in tests, and before a scrub)."""
-        while self._queue or self._overflowed or self._busy or self._decoding:
-            await asyncio.sleep(0.01)
+        while self._queue or self._overflowed or self._refilling or self._active or self._decoding:
+            await self._until_progress()
+
+    async def _until_progress(self) -> None:
+        self._progress.clear()
+        await self._progress.wait()
 
     async def close(self) -> None:
         """Stop taking work; let the decodes under way finish; stop the workers."""
-        while self._busy or self._decoding:
-            await asyncio.sleep(0.01)
+        self._closing = True
+        while self._active or self._decoding:
+            await self._until_progress()
         for task in self._runners:
             task.cancel()
         for task in self._runners:

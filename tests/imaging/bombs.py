@@ -37,10 +37,7 @@ def png(width: int, height: int, color_type: int = 6, depth: int = 8) -> bytes:
     idat += packer.compress(rows[: len(rows) // 64 * (height % 64)]) + packer.flush()
     ihdr = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, 0)
     return (
-        b"\x89PNG\r\n\x1a\n"
-        + _chunk(b"IHDR", ihdr)
-        + _chunk(b"IDAT", idat)
-        + _chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
     )
 
 

@@ -52,7 +52,10 @@ def test_decoded_images_do_not_outlive_their_job(
     gc.collect()
     gc.disable()  # only reference counting: a cycle would keep the pixels alive
     try:
-        assert render(source, {360: tmp_path / "g.jpg", 1440: tmp_path / "p.jpg"}, Limits(MAX_PIXELS)) is None
+        assert (
+            render(source, {360: tmp_path / "g.jpg", 1440: tmp_path / "p.jpg"}, Limits(MAX_PIXELS))
+            is None
+        )
         assert len(opened) == 1
         assert all(ref() is None for ref in opened), "a decoded image outlived its job"
     finally:

@@ -31,19 +31,41 @@ def limits(**overrides: float) -> PoolLimits:
     return PoolLimits(int(values["workers"]), int(values["budget"]), values["timeout"])
 
 
+async def started(pool: DecodePool) -> None:
+    """Until the pool's worker process is running (it starts with its first job)."""
+    for _ in range(1000):
+        if pool.pids:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("no worker started")
+
+
+def address_space_limit(pid: int) -> int:
+    for row in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if row.startswith("Max address space"):
+            return int(row.split()[3])
+    raise AssertionError("no address space limit")
+
+
+def finish(fifo: Path) -> None:
+    """Write the FIFO a worker is blocked reading: its read ends (not an image)."""
+    fifo.write_bytes(b"not an image")
+
+
 @pytest.mark.gen_test(timeout=30)
 async def test_a_worker_makes_thumbnails_and_its_address_space_is_capped(tmp_path: Path) -> None:
     pool = DecodePool(limits())
     try:
         out = tmp_path / "t.jpg"
-        assert await pool.render(photo(tmp_path / "p.jpg"), {360: out}, MAX_PIXELS, urgent=False) is None
+        assert (
+            await pool.render(photo(tmp_path / "p.jpg"), {360: out}, MAX_PIXELS, urgent=False)
+            is None
+        )
         with Image.open(out) as thumb:
             assert thumb.size == (360, 270)
         [pid] = pool.pids
         assert pid != os.getpid()
-        with open(f"/proc/{pid}/limits") as f:
-            line = next(row for row in f if row.startswith("Max address space"))
-        soft = int(line.split()[3])
+        soft = address_space_limit(pid)
         assert 64 * MiB < soft < 64 * MiB + 512 * MiB
     finally:
         await pool.close()
@@ -56,16 +78,20 @@ async def test_a_killed_worker_fails_its_job_and_is_restarted(tmp_path: Path) ->
     fifo = tmp_path / "never-written"
     os.mkfifo(fifo)  # opening it blocks the worker: a decode that never ends
     try:
-        job = asyncio.ensure_future(pool.render(fifo, {360: tmp_path / "a.jpg"}, MAX_PIXELS, urgent=False))
-        while not pool.pids:
-            await asyncio.sleep(0.01)
+        job = asyncio.ensure_future(
+            pool.render(fifo, {360: tmp_path / "a.jpg"}, MAX_PIXELS, urgent=False)
+        )
+        await started(pool)
         [pid] = pool.pids
         await asyncio.sleep(0.2)
         os.kill(pid, signal.SIGKILL)  # as the OOM killer would
         with pytest.raises(DecodeFailed, match="signal 9"):
             await job
         out = tmp_path / "b.jpg"
-        assert await pool.render(photo(tmp_path / "p.jpg"), {360: out}, MAX_PIXELS, urgent=False) is None
+        assert (
+            await pool.render(photo(tmp_path / "p.jpg"), {360: out}, MAX_PIXELS, urgent=False)
+            is None
+        )
         assert out.exists() and pool.pids != [pid]
     finally:
         await pool.close()
@@ -81,7 +107,12 @@ async def test_a_job_over_its_time_is_killed(tmp_path: Path) -> None:
         with pytest.raises(DecodeFailed, match="no answer in 1 s"):
             await pool.render(fifo, {360: tmp_path / "a.jpg"}, MAX_PIXELS, urgent=False)
         assert time.monotonic() - started < 10
-        assert await pool.render(photo(tmp_path / "p.jpg"), {360: tmp_path / "b.jpg"}, MAX_PIXELS, urgent=False) is None
+        assert (
+            await pool.render(
+                photo(tmp_path / "p.jpg"), {360: tmp_path / "b.jpg"}, MAX_PIXELS, urgent=False
+            )
+            is None
+        )
     finally:
         await pool.close()
 
@@ -100,14 +131,12 @@ async def test_someone_waiting_goes_before_the_background(tmp_path: Path) -> Non
 
     try:
         busy = asyncio.ensure_future(job("busy", fifo, False))
-        while not pool.pids:
-            await asyncio.sleep(0.01)
+        await started(pool)
         background = asyncio.ensure_future(job("background", source, False))
         await asyncio.sleep(0.05)
         opened = asyncio.ensure_future(job("opened", source, True))
         await asyncio.sleep(0.05)
-        with open(fifo, "wb") as writer:  # the worker's read ends: not an image
-            writer.write(b"not an image")
+        finish(fifo)
         await asyncio.gather(busy, background, opened)
         assert finished == ["busy", "opened", "background"]
     finally:

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from server.imaging import Limits, read_metadata, render, sniff
-from server.imaging import scan
+from server.imaging import Limits, read_metadata, render, scan, sniff
 from tests.imaging.bombs import encode
 
 MAX_PIXELS = 250_000_000
@@ -57,7 +56,9 @@ def bmp_rle8(width: int, height: int) -> bytes:
     pixels = b"\x00\x00" * height + b"\x00\x01"
     header_size, palette = 40, bytes(256 * 4)
     offset = 14 + header_size + len(palette)
-    info = struct.pack("<IiiHHIIiiII", header_size, width, height, 1, 8, 1, len(pixels), 0, 0, 256, 0)
+    info = struct.pack(
+        "<IiiHHIIiiII", header_size, width, height, 1, 8, 1, len(pixels), 0, 0, 256, 0
+    )
     file_header = b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset)
     return file_header + info + palette + pixels
 
@@ -108,7 +109,9 @@ def test_under_the_cap_is_an_ordinary_image(name: str, data: bytes, tmp_path: Pa
     assert render(path, {360: tmp_path / "thumb.jpg"}, Limits(MAX_PIXELS)) is None
 
 
-def test_bmp_rle_is_not_offered_for_thumbnails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bmp_rle_is_not_offered_for_thumbnails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = bmp_rle8(4000, 4000)
     path = tmp_path / "slow.bmp"
     path.write_bytes(data)
