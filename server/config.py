@@ -156,7 +156,7 @@ class Settings:
         metavar="N",
     )
     decode_budget: int = setting(
-        256 * 1024**2,
+        384 * 1024**2,
         "memory one decode may take, judged from the image's header before any pixel "
         "(more: kept without thumbnail); also caps each decoding worker's address space",
         group="common",
@@ -184,6 +184,11 @@ class Settings:
         group="common",
         parse=parse_positive,
         metavar="N",
+    )
+    memory_trim: bool = setting(
+        True,
+        "return freed memory to the system (glibc malloc_trim) when a burst of photos ends",
+        parse=parse_bool,
     )
     decode_queue: int = setting(
         1000,

@@ -1,6 +1,7 @@
 """How much memory a decode will take, decided from the header before any pixel.
 
-    bytes = pixels x bytes per pixel as Pillow stores them x copies the decoder makes
+    bytes = pixels x bytes per pixel as Pillow stores them
+            (+ pixels x bands x bytes per sample: the buffer a library decodes into first)
             (+ one converted copy when the mode cannot be resized as it is)
             (+ libjpeg's whole-image coefficients for progressive JPEGs)
 
@@ -18,15 +19,19 @@ from PIL.JpegImagePlugin import JpegImageFile
 from .scan import Header
 
 MiB = 1024 * 1024
-DEFAULT_BUDGET = 256 * MiB
+# A 48-MP HEIC (8064 x 6048) takes 341 MB (measured: libheif's RGB, then Pillow's copy);
+# with the server and one worker, that still fits a 1 GB box.
+DEFAULT_BUDGET = 384 * MiB
 
 # Pillow keeps 1-band 8-bit modes in a byte a pixel, 16-bit ones in two, and everything
 # else (RGB and LA included) in four.
 _ONE_BYTE = frozenset({"1", "L", "P"})
 # Modes Image.resize takes as they are; any other is converted (a full copy) first.
 RESIZABLE = frozenset({"RGB", "RGBA", "L", "LA", "CMYK", "I", "F"})
-# Decoders that fill a buffer of their own and copy it into Pillow's image.
-_COPYING_DECODERS = frozenset({"WEBP", "HEIF", "AVIF", "TIFF"})
+# Decoders that fill a buffer of their own (8 bits a sample) and copy it into Pillow's.
+_COPYING_DECODERS = frozenset({"WEBP", "HEIF", "AVIF"})
+# libtiff may read a whole RGBA raster for the formats Pillow cannot unpack itself.
+_RASTER_DECODERS = frozenset({"TIFF"})
 _COEFFICIENT_BYTES = 2  # a JCOEF
 
 
@@ -54,9 +59,14 @@ def estimate(img: Image.Image, fmt: str, header: Header, full_size: tuple[int, i
     """Peak bytes of decoding `img` (already drafted) and readying it for resizing."""
     pixels = img.width * img.height
     stored = bytes_per_pixel(img.mode)
-    copies = 2 if fmt in _COPYING_DECODERS else 1
-    total = pixels * stored * copies
-    detail = f"{img.width}x{img.height} {img.mode} ({stored} B/px) x{copies}"
+    total = pixels * stored
+    detail = f"{img.width}x{img.height} {img.mode} ({stored} B/px)"
+    if fmt in _COPYING_DECODERS:
+        total += pixels * len(img.getbands())
+        detail += " + the decoder's buffer"
+    elif fmt in _RASTER_DECODERS:
+        total += pixels * 4
+        detail += " + libtiff's raster"
     if img.mode not in RESIZABLE:
         total += pixels * 4
         detail += " + a converted copy"

@@ -4,8 +4,9 @@ Jobs arrive as JSON lines on stdin and answers leave as JSON lines on stdout. Th
 process caps its own address space at what it holds once started plus the decode
 budget and some slack, so a decoder that needs more than its header promised fails
 here (MemoryError, or death) and the server, which only hears of it, goes on serving.
-It dies with the server (PR_SET_PDEATHSIG), and exits after a MemoryError rather than
-carry on in a state nobody vouches for.
+It runs at a lower CPU priority than the server (uploads first), dies with the server
+(PR_SET_PDEATHSIG), and exits after a MemoryError rather than carry on in a state
+nobody vouches for.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .. import memory
 from .derived import Limits, render
 
 # Python's own objects, the decoders' tables and buffers, and a JPEG encoder's state.
 SLACK = 128 * 1024 * 1024
 _PR_SET_PDEATHSIG = 1
+NICENESS = 10
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
@@ -49,11 +52,6 @@ def limit_address_space(budget: int) -> int:
     return limit
 
 
-def give_back_memory() -> None:
-    """Return freed heap pages to the system: decodes come in bursts, RSS should not stay."""
-    _libc.malloc_trim(0)
-
-
 def handle(job: dict[str, Any], budget: int) -> dict[str, Any]:
     outputs = {int(size): Path(path) for size, path in job["outputs"].items()}
     try:
@@ -69,6 +67,8 @@ def main(argv: list[str]) -> int:
     budget = int(argv[1])
     parent = int(argv[2]) if len(argv) > 2 else os.getppid()
     die_with_parent(parent)
+    # Originals first: an upload's hashing and writing get the CPU before a thumbnail.
+    os.nice(NICENESS)
     limit = limit_address_space(budget)
     print(json.dumps({"ready": os.getpid(), "address_space": limit}), flush=True)
     for line in sys.stdin:
@@ -78,7 +78,7 @@ def main(argv: list[str]) -> int:
             print(json.dumps({"failed": "out of memory"}), flush=True)
             return 1
         print(json.dumps(answer), flush=True)
-        give_back_memory()
+        memory.give_back()  # a decode's pages, back to the system before the next
     return 0
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from .. import memory
 from ..catalog.sqlite import SQLiteCatalog
 from ..config import Settings
 from ..imaging import DecodePool, PoolLimits
@@ -71,6 +73,16 @@ def wechat_client(settings: Settings) -> WeChatClient | None:
     return WeChatClient(settings.wechat_appid, settings.wechat_secret, settings.wechat_api)
 
 
+def _trimming(executor: ThreadPoolExecutor) -> Callable[[], None]:
+    trimmer = memory.Trimmer()
+
+    def trim() -> None:
+        if trimmer.due():
+            executor.submit(memory.give_back)
+
+    return trim
+
+
 def build_services(settings: Settings) -> Services:
     """Open the catalog (migrating it) and the store under `settings.data`."""
     settings.data.mkdir(parents=True, exist_ok=True)
@@ -91,6 +103,8 @@ def build_services(settings: Settings) -> Services:
         settings.max_pixels,
         QueueLimits(settings.decode_attempts, settings.decode_queue),
     )
+    if settings.memory_trim:
+        thumbnails.on_idle = _trimming(io_executor)
     events = LocalEventHub()
     library = LibraryService(
         catalog,

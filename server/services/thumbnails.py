@@ -73,6 +73,7 @@ class Thumbnails:
         self._progress = asyncio.Event()  # set whenever a job or a refill ends
         self._decoding: dict[str, asyncio.Future[None]] = {}
         self.on_settled: Callable[[list[ImageRecord]], None] | None = None
+        self.on_idle: Callable[[], None] | None = None  # the queue has just run dry
         root.mkdir(parents=True, exist_ok=True)
 
     def path(self, sha256: str, size: int) -> Path:
@@ -212,6 +213,8 @@ class Thumbnails:
                     self._refilling = False
                     self._progress.set()
                 continue
+            if self.on_idle is not None and not self._active:
+                self.on_idle()
             self._wake.clear()
             await self._wake.wait()
 
