@@ -149,7 +149,9 @@ class Thumbnails:
             log.info("no thumbnail for %s: %s", sha256, reason)
             await self._settle(sha256, False)
             return False
-        await self._catalog.thumbnail_succeeded(sha256)
+        if attempts > 1 or urgent:
+            # Settling clears the count too: only a photo settled already needs this write.
+            await self._catalog.thumbnail_succeeded(sha256)
         return True
 
     async def _settle(self, sha256: str, made: bool) -> None:
