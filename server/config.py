@@ -164,8 +164,8 @@ class Settings:
         metavar="SIZE",
     )
     decode_workers: int = setting(
-        1,
-        "decoding worker processes making thumbnails (each may take --decode-budget)",
+        2,
+        "decoding worker processes making thumbnails (together within --decode-budget)",
         group="common",
         parse=parse_positive,
         metavar="N",

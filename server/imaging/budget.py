@@ -75,3 +75,16 @@ def estimate(img: Image.Image, fmt: str, header: Header, full_size: tuple[int, i
         total += full_size[0] * full_size[1] * bands * _COEFFICIENT_BYTES
         detail += " + whole-image coefficients"
     return Estimate(total, detail)
+
+
+def rough(width: int | None, height: int | None, fmt: str, size: int, budget: int) -> int:
+    """An upper guess of a decode's bytes from the catalog's facts alone (no header read):
+    what the decoding pool weighs jobs by, so workers share one budget."""
+    if not width or not height:
+        return budget
+    pixels = width * height
+    if fmt in ("JPEG", "MPO"):
+        scale = next((s for s in (8, 4, 2) if min(width, height) // s >= size), 1)
+        # The drafted image (4 B/px) and, if it is progressive, the coefficients.
+        return min(budget, pixels // (scale * scale) * 4 + pixels * 6)
+    return min(budget, pixels * 12)

@@ -118,18 +118,36 @@ class _Worker:
 
 
 class DecodePool:
+    """Workers, and the decode budget shared among them.
+
+    Each job comes with what it is expected to take (`weight`, from the catalog's facts);
+    jobs run together only while their weights fit in one budget, so that several
+    workers never hold more than one budget's worth of pixels between them. A job alone
+    may take the whole budget: each worker's own address space is capped at it.
+    """
+
     def __init__(self, limits: PoolLimits) -> None:
         self.limits = limits
         self._workers = [_Worker(n, limits) for n in range(limits.workers)]
         self._idle = list(self._workers)
-        self._waiting: dict[bool, deque[asyncio.Future[_Worker]]] = {True: deque(), False: deque()}
+        self._waiting: dict[bool, deque[tuple[asyncio.Future[_Worker], int]]] = {
+            True: deque(),
+            False: deque(),
+        }
+        self._in_use = 0  # the weights of the jobs running
 
     @property
     def pids(self) -> list[int]:
         return [w.pid for w in self._workers if w.pid is not None]
 
     async def render(
-        self, source: Path, outputs: Mapping[int, Path], max_pixels: int, *, urgent: bool
+        self,
+        source: Path,
+        outputs: Mapping[int, Path],
+        max_pixels: int,
+        *,
+        urgent: bool,
+        weight: int = 0,
     ) -> str | None:
         """None when every output was written, else why none could be (see derived.render).
 
@@ -141,11 +159,12 @@ class DecodePool:
             "outputs": {str(size): str(path) for size, path in outputs.items()},
             "max_pixels": max_pixels,
         }
-        worker = await self._acquire(urgent)
+        weight = min(max(weight, 0), self.limits.budget)
+        worker = await self._acquire(urgent, weight)
         try:
             answer = await worker.run(job)
         finally:
-            self._release(worker)
+            self._release(worker, weight)
         if answer.get("missing"):
             raise FileNotFoundError(source)
         if "error" in answer:
@@ -153,27 +172,44 @@ class DecodePool:
         reason: str | None = answer["reason"]
         return reason
 
-    async def _acquire(self, urgent: bool) -> _Worker:
-        if self._idle:
+    def _fits(self, weight: int) -> bool:
+        return self._in_use == 0 or self._in_use + weight <= self.limits.budget
+
+    async def _acquire(self, urgent: bool, weight: int) -> _Worker:
+        if self._idle and not any(self._waiting.values()) and self._fits(weight):
+            self._in_use += weight
             return self._idle.pop()
         waiter: asyncio.Future[_Worker] = asyncio.get_running_loop().create_future()
-        self._waiting[urgent].append(waiter)
+        self._waiting[urgent].append((waiter, weight))
+        self._dispatch()  # an urgent job may go ahead of background ones that do not fit
         try:
             return await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
-                self._release(waiter.result())
+                self._release(waiter.result(), weight)
             raise
 
-    def _release(self, worker: _Worker) -> None:
+    def _release(self, worker: _Worker, weight: int) -> None:
+        self._in_use -= weight
+        self._idle.append(worker)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Hand idle workers to waiters, urgent first, in order (the first must fit)."""
         for urgent in (True, False):
             queue = self._waiting[urgent]
-            while queue:
-                waiter = queue.popleft()
-                if not waiter.done():
-                    waiter.set_result(worker)
+            while queue and self._idle:
+                waiter, weight = queue[0]
+                if waiter.done():
+                    queue.popleft()
+                    continue
+                if not self._fits(weight):
                     return
-        self._idle.append(worker)
+                queue.popleft()
+                self._in_use += weight
+                waiter.set_result(self._idle.pop())
+            if queue:
+                return
 
     async def close(self) -> None:
         for worker in self._workers:

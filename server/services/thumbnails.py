@@ -27,6 +27,7 @@ from pathlib import Path
 from .. import errors, imaging
 from ..catalog import BlobRecord, Catalog, ImageRecord
 from ..imaging import DecodeFailed, DecodePool
+from ..imaging.budget import rough
 from ..storage import BlobStore, StorageFull
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ class Thumbnails:
             return None  # the stored bytes are not the photo's: nothing is made from them
         sizes = [s for s in ALL_SIZES if s == size or s in EAGER_SIZES]
         try:
-            made = await self._decode(blob.sha256, sizes, urgent=True)
+            made = await self._decode(blob, sizes, urgent=True)
             if made and blob.thumbnail is None:
                 await self._settle(blob.sha256, True)
         except StorageFull:
@@ -104,13 +105,14 @@ class Thumbnails:
             raise
         return path if made and await self._exists(path) else None
 
-    async def _decode(self, sha256: str, sizes: list[int], *, urgent: bool) -> bool | None:
+    async def _decode(self, blob: BlobRecord, sizes: list[int], *, urgent: bool) -> bool | None:
         """Make the sizes not on disk yet, in one decode: True when all are there.
 
         False when the photo cannot have thumbnails (now settled so), None when this
         attempt failed and a later one may do better. Raises FileNotFoundError when the
         original is gone.
         """
+        sha256 = blob.sha256
         while (running := self._decoding.get(sha256)) is not None:
             await asyncio.shield(running)  # one decode of a photo at a time
         missing = {}
@@ -122,13 +124,18 @@ class Thumbnails:
         done = asyncio.get_running_loop().create_future()
         self._decoding[sha256] = done
         try:
-            return await self._attempt(sha256, missing, urgent)
+            weight = rough(
+                blob.width, blob.height, blob.format, max(missing), self.pool.limits.budget
+            )
+            return await self._attempt(sha256, missing, urgent, weight)
         finally:
             del self._decoding[sha256]
             done.set_result(None)
             self._progress.set()
 
-    async def _attempt(self, sha256: str, outputs: dict[int, Path], urgent: bool) -> bool | None:
+    async def _attempt(
+        self, sha256: str, outputs: dict[int, Path], urgent: bool, weight: int
+    ) -> bool | None:
         source = self._store.local_path(sha256)
         if source is None:
             return False
@@ -138,7 +145,9 @@ class Thumbnails:
             await self._settle(sha256, False)
             return False
         try:
-            reason = await self.pool.render(source, outputs, self._max_pixels, urgent=urgent)
+            reason = await self.pool.render(
+                source, outputs, self._max_pixels, urgent=urgent, weight=weight
+            )
         except DecodeFailed as error:
             log.warning("decoding %s failed (attempt %d): %s", sha256, attempts, error)
             if attempts >= self._limits.attempts:
@@ -241,7 +250,7 @@ class Thumbnails:
         if blob is None or not blob.decodable or blob.thumbnail is not None or blob.damaged:
             return
         try:
-            made = await self._decode(sha256, list(EAGER_SIZES), urgent=False)
+            made = await self._decode(blob, list(EAGER_SIZES), urgent=False)
         except FileNotFoundError:
             log.warning("no thumbnail for %s: its original is missing", sha256)
             return
@@ -291,7 +300,7 @@ class Thumbnails:
         """Make the missing eager sizes now; True when every one is there."""
         if not blob.decodable or blob.thumbnail is False:
             return False
-        if await self._decode(blob.sha256, list(EAGER_SIZES), urgent=True) is not True:
+        if await self._decode(blob, list(EAGER_SIZES), urgent=True) is not True:
             return False
         if blob.thumbnail is None:
             await self._settle(blob.sha256, True)

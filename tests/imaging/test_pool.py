@@ -154,3 +154,29 @@ def test_the_address_space_limit_turns_an_allocation_into_memory_error() -> None
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert done.stdout.strip() == "refused", done.stderr
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_workers_share_one_budget(tmp_path: Path) -> None:
+    pool = DecodePool(limits(workers=2, budget=64 * MiB))
+    fifo = tmp_path / "slow"
+    os.mkfifo(fifo)
+    source = photo(tmp_path / "p.jpg")
+    try:
+        heavy = asyncio.ensure_future(
+            pool.render(fifo, {360: tmp_path / "a.jpg"}, MAX_PIXELS, urgent=False, weight=40 * MiB)
+        )
+        await started(pool)
+        second = tmp_path / "b.jpg"
+        waiting = asyncio.ensure_future(
+            pool.render(source, {360: second}, MAX_PIXELS, urgent=False, weight=40 * MiB)
+        )
+        await asyncio.sleep(0.5)
+        assert not second.exists() and not waiting.done()  # it would not fit beside the first
+        light = tmp_path / "c.jpg"
+        assert await pool.render(source, {360: light}, MAX_PIXELS, urgent=True, weight=MiB) is None
+        finish(fifo)
+        await heavy
+        assert await waiting is None and second.exists()
+    finally:
+        await pool.close()
