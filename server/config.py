@@ -172,7 +172,8 @@ class Settings:
     )
     decode_timeout: float = setting(
         60.0,
-        "seconds one decode may run before its worker is killed (a failed attempt)",
+        "seconds of CPU one decode may take (or ten times that of waiting) before its "
+        "worker is killed: a failed attempt",
         group="common",
         parse=parse_seconds,
         metavar="SECONDS",

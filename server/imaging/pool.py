@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +24,22 @@ log = logging.getLogger(__name__)
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 
 
+WAIT_FACTOR = 10
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU a process has used (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
 class DecodeFailed(Exception):
     """The worker died, ran out of its memory or out of time: this attempt failed."""
 
@@ -31,7 +48,7 @@ class DecodeFailed(Exception):
 class PoolLimits:
     workers: int
     budget: int  # bytes a decode may take, decided from the header
-    timeout: float  # seconds a job may run before its worker is killed
+    timeout: float  # seconds of CPU a job may take (x10 of waiting) before its worker is killed
 
 
 class _Worker:
@@ -80,10 +97,10 @@ class _Worker:
         try:
             process.stdin.write(json.dumps(job).encode() + b"\n")
             await process.stdin.drain()
-            line = await asyncio.wait_for(process.stdout.readline(), self._limits.timeout)
-        except TimeoutError:
+            line = await self._answer(process)
+        except TimeoutError as error:
             await self.stop(kill=True)
-            raise DecodeFailed(f"no answer in {self._limits.timeout:g} s: killed") from None
+            raise DecodeFailed(f"{error}: killed") from None
         except (BrokenPipeError, ConnectionResetError):
             line = b""
         except asyncio.CancelledError:
@@ -101,6 +118,25 @@ class _Worker:
             )
             raise DecodeFailed(f"decoding worker {why}")
         return answer
+
+    async def _answer(self, process: asyncio.subprocess.Process) -> bytes:
+        """The worker's answer line, within its time: `timeout` seconds of CPU, or ten
+        times that of waiting (a worker on idle priority may wait while uploads run)."""
+        assert process.stdout is not None
+        timeout = self._limits.timeout
+        reading = asyncio.ensure_future(process.stdout.readline())
+        started, used = time.monotonic(), cpu_seconds(process.pid)
+        try:
+            while True:
+                done, _ = await asyncio.wait({reading}, timeout=timeout / 4)
+                if done:
+                    return reading.result()
+                if cpu_seconds(process.pid) - used > timeout:
+                    raise TimeoutError(f"more than {timeout:g} s of CPU")
+                if time.monotonic() - started > WAIT_FACTOR * timeout:
+                    raise TimeoutError(f"no answer in {WAIT_FACTOR * timeout:g} s")
+        finally:
+            reading.cancel()
 
     async def stop(self, kill: bool = False) -> None:
         process, self._process = self._process, None

@@ -4,7 +4,7 @@ Jobs arrive as JSON lines on stdin and answers leave as JSON lines on stdout. Th
 process caps its own address space at what it holds once started plus the decode
 budget and some slack, so a decoder that needs more than its header promised fails
 here (MemoryError, or death) and the server, which only hears of it, goes on serving.
-It runs at a lower CPU priority than the server (uploads first), dies with the server
+It decodes only on CPU time nothing else wants (SCHED_IDLE: uploads first), dies with the server
 (PR_SET_PDEATHSIG), and exits after a MemoryError rather than carry on in a state
 nobody vouches for.
 """
@@ -27,7 +27,7 @@ from .derived import Limits, render
 # Python's own objects, the decoders' tables and buffers, and a JPEG encoder's state.
 SLACK = 128 * 1024 * 1024
 _PR_SET_PDEATHSIG = 1
-NICENESS = 10
+NICENESS = 19
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
@@ -44,6 +44,18 @@ def die_with_parent(parent: int) -> None:
     _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:  # it died before the line above
         os._exit(1)
+
+
+def idle_priority() -> None:
+    """Originals first: decode only on CPU time nothing else in the machine wants.
+
+    SCHED_IDLE where Linux has it (an upload's hashing and writing always go first);
+    a high niceness elsewhere.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        os.nice(NICENESS)
 
 
 def limit_address_space(budget: int) -> int:
@@ -67,8 +79,7 @@ def main(argv: list[str]) -> int:
     budget = int(argv[1])
     parent = int(argv[2]) if len(argv) > 2 else os.getppid()
     die_with_parent(parent)
-    # Originals first: an upload's hashing and writing get the CPU before a thumbnail.
-    os.nice(NICENESS)
+    idle_priority()
     limit = limit_address_space(budget)
     print(json.dumps({"ready": os.getpid(), "address_space": limit}), flush=True)
     for line in sys.stdin:

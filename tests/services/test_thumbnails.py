@@ -36,7 +36,7 @@ def settings(tmp_path: Path) -> Settings:
         gc_interval=3600,
         decode_queue=2,
         decode_attempts=2,
-        decode_timeout=0.5,
+        decode_timeout=0.1,  # its FIFO is given up after 1 s of waiting
     )
 
 
