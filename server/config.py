@@ -201,6 +201,49 @@ class Settings:
         parse=parse_positive,
         metavar="N",
     )
+    decode_budget: int = setting(
+        384 * 1024**2,
+        "memory one decode may take, judged from the image's header before any pixel "
+        "(more: kept without thumbnail); also caps each decoding worker's address space",
+        group="common",
+        parse=parse_size,
+        metavar="SIZE",
+    )
+    decode_workers: int = setting(
+        2,
+        "decoding worker processes making thumbnails (together within --decode-budget)",
+        group="common",
+        parse=parse_positive,
+        metavar="N",
+    )
+    decode_timeout: float = setting(
+        60.0,
+        "seconds of CPU one decode may take (or ten times that of waiting) before its "
+        "worker is killed: a failed attempt",
+        group="common",
+        parse=parse_seconds,
+        metavar="SECONDS",
+    )
+    decode_attempts: int = setting(
+        3,
+        "failed decodes (worker killed, out of memory or time) before a photo is kept "
+        "without thumbnails",
+        group="common",
+        parse=parse_positive,
+        metavar="N",
+    )
+    memory_trim: bool = setting(
+        True,
+        "return freed memory to the system (glibc malloc_trim) when a burst of photos ends",
+        parse=parse_bool,
+    )
+    decode_queue: int = setting(
+        1000,
+        "photos waiting for thumbnails held in memory; the rest wait in the catalog",
+        group="common",
+        parse=parse_positive,
+        metavar="N",
+    )
     ping_interval: float = setting(
         20.0, "seconds between WebSocket keep-alive pings", parse=float, metavar="SECONDS"
     )

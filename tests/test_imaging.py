@@ -13,6 +13,7 @@ from server.imaging import (
     THUMBNAIL_SIZES,
     Kind,
     Metadata,
+    NotAnImage,
     make_thumbnail,
     read_metadata,
     sniff,
@@ -260,9 +261,11 @@ def test_exif_presence_is_recorded(tmp_path: Path) -> None:
     assert read_metadata(bare, JPEG, MAX_PIXELS).exif is False
     png = write(tmp_path / "screen.png", encode(_small(), "PNG"))
     assert read_metadata(png, PNG, MAX_PIXELS).exif is False
-    # Unreadable headers: not known either way.
-    stub = write(tmp_path / "stub.jpg", encode(_small(), "JPEG")[:40])
-    assert read_metadata(stub, JPEG, MAX_PIXELS).exif is None
+    # Headers too many to walk: the photo is kept, and whether it had EXIF is not known.
+    whole = encode(_small(), "JPEG")
+    comments = b"\xff\xfe\x00\x03x" * 1001
+    crowded = write(tmp_path / "crowded.jpg", whole[:2] + comments + whole[2:])
+    assert read_metadata(crowded, JPEG, MAX_PIXELS).exif is None
 
 
 def test_exif_jpeg_thumbnail_is_upright_and_stripped(tmp_path: Path) -> None:
@@ -426,7 +429,8 @@ def test_truncated_jpeg(tmp_path: Path) -> None:
 
 def test_jpeg_cut_inside_its_header_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path / "stub.jpg", encode(_small(), "JPEG")[:40])
-    assert read_metadata(path, JPEG, MAX_PIXELS).decodable is False
+    with pytest.raises(NotAnImage):
+        read_metadata(path, JPEG, MAX_PIXELS)
     assert not make_thumbnail(path, tmp_path / "out" / "stub.jpg", GRID, MAX_PIXELS)
     assert not (tmp_path / "out" / "stub.jpg").exists()
 
@@ -474,9 +478,8 @@ def test_garbage_after_png_magic(tmp_path: Path) -> None:
     data = b"\x89PNG\r\n\x1a\n" + random.Random(7).randbytes(2000)
     path = write(tmp_path / "junk.png", data)
     assert sniff(data) == PNG
-    metadata = read_metadata(path, PNG, MAX_PIXELS)
-    assert metadata.decodable is False
-    assert metadata.format == "PNG"
+    with pytest.raises(NotAnImage):
+        read_metadata(path, PNG, MAX_PIXELS)
     assert not make_thumbnail(path, tmp_path / "out" / "junk.jpg", GRID, MAX_PIXELS)
     assert not (tmp_path / "out").exists()
 

@@ -216,8 +216,21 @@ class Catalog(Protocol):
 
     async def set_thumbnail(self, sha256: str, made: bool) -> None: ...
 
-    async def pending_thumbnails(self) -> list[BlobRecord]:
-        """Sound, decodable blobs whose thumbnails were never made (a crash came first)."""
+    async def pending_thumbnails(self, limit: int = -1) -> list[BlobRecord]:
+        """Sound, decodable blobs whose thumbnails are not made yet, oldest first
+        (at most `limit`; -1 for all)."""
+
+    async def count_pending_thumbnails(self) -> int: ...
+
+    async def attempt_thumbnail(self, sha256: str) -> int:
+        """Count a decode about to start; how many have been counted since the last success."""
+
+    async def settle_thumbnail(self, sha256: str, made: bool) -> list[ImageRecord]:
+        """Record that the blob's thumbnails are made (or never will be). When this settles
+        it for the first time: the library entries it completes, to announce."""
+
+    async def thumbnail_succeeded(self, sha256: str) -> None:
+        """A decode finished: its attempts start from nothing again."""
 
     # integrity (scrub)
     async def get_blob(self, sha256: str) -> BlobRecord | None: ...

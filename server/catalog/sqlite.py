@@ -137,6 +137,14 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE blobs ADD COLUMN exif INTEGER;
     """,
+    # 7: the derived-image work queue. A decode is counted before it starts, so one that
+    # kills its worker (or the server) is not retried for ever; pending work is found by
+    # a partial index however large the library.
+    """
+    ALTER TABLE blobs ADD COLUMN thumbnail_attempts INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX blobs_thumbnail_pending ON blobs(created_at)
+        WHERE thumbnail IS NULL AND decodable = 1 AND damage IS NULL;
+    """,
 ]
 
 _BLOB_COLUMNS = """
@@ -278,6 +286,21 @@ class SQLiteCatalog:
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         return await self._run(self._transaction, fn, *args)
+
+    def _unsynced_transaction(self, fn: Callable[..., T], *args: Any) -> T:
+        self._db.execute("PRAGMA synchronous = NORMAL")
+        try:
+            return self._transaction(fn, *args)
+        finally:
+            self._db.execute("PRAGMA synchronous = FULL")
+
+    async def _write_unsynced(self, fn: Callable[..., T], *args: Any) -> T:
+        """A write that survives the process dying but may be lost with the power.
+
+        For what can be done again (derived images and their attempts): no fsync that
+        an upload's acknowledgement would queue behind.
+        """
+        return await self._run(self._unsynced_transaction, fn, *args)
 
     async def close(self) -> None:
         await self._run(self._db.close)
@@ -634,15 +657,65 @@ class SQLiteCatalog:
     async def blobs_after(self, sha256: str, limit: int) -> list[BlobRecord]:
         return await self._run(self._blobs_after, sha256, limit)
 
-    def _pending_thumbnails(self) -> list[BlobRecord]:
+    def _pending_thumbnails(self, limit: int) -> list[BlobRecord]:
         rows = self._db.execute(
             f"SELECT {_BLOB_COLUMNS} FROM blobs "
-            "WHERE thumbnail IS NULL AND decodable = 1 AND damage IS NULL"
+            "WHERE thumbnail IS NULL AND decodable = 1 AND damage IS NULL "
+            "ORDER BY created_at LIMIT ?",
+            (limit,),
         )
         return [_blob(row, row[14], row[15]) for row in rows]
 
-    async def pending_thumbnails(self) -> list[BlobRecord]:
-        return await self._run(self._pending_thumbnails)
+    async def pending_thumbnails(self, limit: int = -1) -> list[BlobRecord]:
+        return await self._run(self._pending_thumbnails, limit)
+
+    def _count_pending_thumbnails(self) -> int:
+        row = self._db.execute(
+            "SELECT count(*) FROM blobs "
+            "WHERE thumbnail IS NULL AND decodable = 1 AND damage IS NULL"
+        ).fetchone()
+        return int(row[0])
+
+    async def count_pending_thumbnails(self) -> int:
+        return await self._run(self._count_pending_thumbnails)
+
+    def _attempt_thumbnail(self, sha256: str) -> int:
+        row = self._db.execute(
+            "UPDATE blobs SET thumbnail_attempts = thumbnail_attempts + 1 WHERE sha256 = ? "
+            "RETURNING thumbnail_attempts",
+            (sha256,),
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    async def attempt_thumbnail(self, sha256: str) -> int:
+        return await self._write_unsynced(self._attempt_thumbnail, sha256)
+
+    def _settle_thumbnail(self, sha256: str, made: bool) -> list[ImageRecord]:
+        settled = self._db.execute(
+            "UPDATE blobs SET thumbnail = ?, thumbnail_attempts = 0 "
+            "WHERE sha256 = ? AND thumbnail IS NULL RETURNING sha256",
+            (int(made), sha256),
+        ).fetchone()
+        if settled is None:
+            return []
+        rows = self._db.execute(
+            f"SELECT {timeline.IMAGE_COLUMNS} {timeline.IMAGE_FROM} "
+            "WHERE e.sha256 = ? AND e.deleted_at IS NULL ORDER BY e.user_id",
+            (sha256,),
+        )
+        return [_image(row) for row in rows]
+
+    async def settle_thumbnail(self, sha256: str, made: bool) -> list[ImageRecord]:
+        return await self._write_unsynced(self._settle_thumbnail, sha256, made)
+
+    def _thumbnail_succeeded(self, sha256: str) -> None:
+        self._db.execute(
+            "UPDATE blobs SET thumbnail_attempts = 0 WHERE sha256 = ? AND thumbnail_attempts > 0",
+            (sha256,),
+        )
+
+    async def thumbnail_succeeded(self, sha256: str) -> None:
+        await self._write_unsynced(self._thumbnail_succeeded, sha256)
 
     def _blob_totals(self) -> tuple[int, int]:
         count, size = self._db.execute("SELECT count(*), total(size) FROM blobs").fetchone()

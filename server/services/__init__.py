@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from .. import memory
 from ..catalog.sqlite import SQLiteCatalog
 from ..config import EVENTS_LOCAL, Settings
+from ..imaging import DecodePool, PoolLimits
 from ..storage.local import LocalBlobStore
 from .auth import AuthService
 from .events import EventHub, LocalEventHub
 from .events_redis import RedisEventHub
 from .library import LibraryService
-from .thumbnails import Thumbnails
+from .thumbnails import QueueLimits, Thumbnails
 from .uploads import UploadService
 from .wechat import WeChatClient
 
@@ -31,7 +34,6 @@ class Services:
     events: EventHub
     uploads: UploadService
     io_executor: ThreadPoolExecutor
-    imaging_executor: ThreadPoolExecutor
 
     async def start(self) -> None:
         """Reach the backends that live elsewhere (Redis); EventsUnavailable if not."""
@@ -40,11 +42,11 @@ class Services:
     async def close(self) -> None:
         self.auth.close()
         await self.uploads.close()
-        await self.library.thumbnails.drain()
+        # Pending thumbnails wait in the catalog for the next start; decodes under way end.
+        await self.library.thumbnails.close()
         await self.events.close()  # after the last publisher: it sends what is left
         await self.catalog.close()
         self.io_executor.shutdown(wait=True)
-        self.imaging_executor.shutdown(wait=True)
 
     async def run_gc_forever(self) -> None:
         while True:
@@ -83,18 +85,38 @@ def event_hub(settings: Settings) -> EventHub:
     return RedisEventHub(settings.events)
 
 
+def _trimming(executor: ThreadPoolExecutor) -> Callable[[], None]:
+    trimmer = memory.Trimmer()
+
+    def trim() -> None:
+        if trimmer.due():
+            executor.submit(memory.give_back)
+
+    return trim
+
+
 def build_services(settings: Settings) -> Services:
     """Open the catalog (migrating it) and the store under `settings.data`."""
     settings.data.mkdir(parents=True, exist_ok=True)
     io_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="io")
-    imaging_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="imaging")
     catalog = SQLiteCatalog(settings.catalog_path)
     store = LocalBlobStore(
         settings.blobs_dir, settings.tmp_dir, io_executor, settings.quarantine_dir
     )
-    thumbnails = Thumbnails(
-        settings.thumbs_dir, store, catalog, imaging_executor, settings.max_pixels
+    pool = DecodePool(
+        PoolLimits(settings.decode_workers, settings.decode_budget, settings.decode_timeout)
     )
+    thumbnails = Thumbnails(
+        settings.thumbs_dir,
+        store,
+        catalog,
+        pool,
+        io_executor,
+        settings.max_pixels,
+        QueueLimits(settings.decode_attempts, settings.decode_queue),
+    )
+    if settings.memory_trim:
+        thumbnails.on_idle = _trimming(io_executor)
     events = event_hub(settings)
     library = LibraryService(
         catalog,
@@ -104,6 +126,7 @@ def build_services(settings: Settings) -> Services:
         events,
         settings.max_pixels,
         settings.trash_days,
+        settings.decode_budget,
     )
     uploads = UploadService(
         catalog,
@@ -123,5 +146,4 @@ def build_services(settings: Settings) -> Services:
         events=events,
         uploads=uploads,
         io_executor=io_executor,
-        imaging_executor=imaging_executor,
     )

@@ -130,6 +130,7 @@ class LibraryService:
         events: EventHub,
         max_pixels: int,
         trash_days: float = 30.0,
+        decode_budget: int = imaging.DEFAULT_BUDGET,
     ) -> None:
         self._catalog = catalog
         self._events = events
@@ -139,6 +140,9 @@ class LibraryService:
         # behind a queue of thumbnails it would wait for all of them.
         self._metadata = metadata_executor
         self._max_pixels = max_pixels
+        self._decode_budget = decode_budget
+        thumbnails.on_settled = self._announce_all
+        self._announcing: set[asyncio.Task[None]] = set()
         self._trash_seconds = trash_days * 86400
         # Placing a blob and recording it, and forgetting a blob and deleting it,
         # must not interleave, or a new entry could point at a deleted file.
@@ -165,13 +169,21 @@ class LibraryService:
                 raise errors.ApiError(errors.UNSUPPORTED_MEDIA_TYPE)
             staged = await writer.finish()
             meta = await asyncio.get_running_loop().run_in_executor(
-                self._metadata, imaging.read_metadata, writer.staged_path, kind, self._max_pixels
+                self._metadata,
+                imaging.read_metadata,
+                writer.staged_path,
+                kind,
+                self._max_pixels,
+                self._decode_budget,
             )
         except BaseException as error:
             if not borrowed:
                 await writer.abort()
             if isinstance(error, StorageFull):
                 raise errors.ApiError(errors.INSUFFICIENT_STORAGE) from None
+            if isinstance(error, imaging.NotAnImage):
+                # It starts like an image, but no image header parses: not media at all.
+                raise errors.ApiError(errors.UNSUPPORTED_MEDIA_TYPE) from None
             raise
         blob = BlobRecord(
             sha256=staged.sha256,
@@ -196,17 +208,28 @@ class LibraryService:
         finally:
             if not staged.borrowed:
                 await staged.writer.abort()
-        if duplicate:
-            self.thumbnails.schedule(image.blob)
-        else:
-            self.thumbnails.schedule(image.blob, lambda: self._announce(user, image.sha256))
+        # `image.added` once the photo is ready to show: its grid thumbnail made or known
+        # impossible. A blob still waiting for it is announced, to every library that
+        # holds it by then, when it settles (the catalog hands both sides the same truth).
+        if not duplicate and image.blob.thumbnail is not None:
+            # After the upload's own answer and events, as a settled one would be.
+            task = asyncio.get_running_loop().create_task(self._announce_later(user, image))
+            self._announcing.add(task)
+            task.add_done_callback(self._announcing.discard)
+        self.thumbnails.schedule(image.blob)
         return Ingested(image, duplicate, staged.field)
 
-    async def _announce(self, user: User, sha256: str) -> None:
-        """`image.added` once the photo is ready to show (thumbnails made or known impossible)."""
-        record = await self._catalog.get_image(user.id, sha256)
+    async def _announce_later(self, user: User, image: ImageRecord) -> None:
+        record = await self._catalog.get_image(user.id, image.sha256)
         if record is not None:
-            self._events.publish(user.id, {"type": "image.added", "image": image_json(record)})
+            self._announce(record)
+
+    def _announce(self, record: ImageRecord) -> None:
+        self._events.publish(record.user_id, {"type": "image.added", "image": image_json(record)})
+
+    def _announce_all(self, records: list[ImageRecord]) -> None:
+        for record in records:
+            self._announce(record)
 
     # browse ------------------------------------------------------------------
 
@@ -320,7 +343,6 @@ class LibraryService:
         """
         staging = await self._store.clean_staging(0)
         temp = await self.thumbnails.remove_temp_files(0)
-        pending = await self._catalog.pending_thumbnails()
-        for blob in pending:
-            self.thumbnails.schedule(blob)
-        return RecoveryReport(staging, temp, len(pending))
+        pending = await self._catalog.count_pending_thumbnails()
+        self.thumbnails.resume()
+        return RecoveryReport(staging, temp, pending)

@@ -1,19 +1,48 @@
-"""Thumbnails: derived from blobs, cached on disk, made off the event loop, once."""
+"""Thumbnails: derived from blobs, cached on disk, decoded in worker processes, once.
+
+The grid size is made as photos arrive, from a queue that holds hashes only, at most
+`queue_size` of them: past that, the catalog (blobs whose thumbnail is not settled) is
+the queue, read again in pages when the in-memory one runs dry. A restart finds the
+same rows. Previews are made the first time someone opens one, ahead of the queue,
+together with any size the photo still lacks: one decode for every size.
+
+Each decode is counted in the catalog before it starts; one that kills its worker, runs
+out of its memory or out of time counts as failed, and after `attempts` failures the
+photo is kept without thumbnails, as if it could not be decoded.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from pathlib import Path
 
-from .. import imaging
-from ..catalog import BlobRecord, Catalog
-from ..storage import BlobStore
+from .. import errors, imaging
+from ..catalog import BlobRecord, Catalog, ImageRecord
+from ..imaging import DecodeFailed, DecodePool
+from ..imaging.budget import rough
+from ..storage import BlobStore, StorageFull
 
 log = logging.getLogger(__name__)
+
+GRID = imaging.THUMBNAIL_SIZES["grid"]
+PREVIEW = imaging.THUMBNAIL_SIZES["preview"]
+# Made as photos arrive; the preview waits for its first viewer (docs/decoding.md).
+EAGER_SIZES: tuple[int, ...] = (GRID,)
+ALL_SIZES: tuple[int, ...] = tuple(sorted(set(imaging.THUMBNAIL_SIZES.values())))
+
+
+@dataclass(frozen=True)
+class QueueLimits:
+    attempts: int = 3  # failed decodes before a photo is kept without thumbnails
+    queue_size: int = 1000  # hashes held in memory; the rest wait in the catalog
 
 
 class Thumbnails:
@@ -22,114 +51,268 @@ class Thumbnails:
         root: Path,
         store: BlobStore,
         catalog: Catalog,
+        pool: DecodePool,
         executor: Executor,
         max_pixels: int,
+        limits: QueueLimits = QueueLimits(),
     ) -> None:
         self.root = root
+        self.pool = pool
         self._store = store
         self._catalog = catalog
         self._executor = executor
         self._max_pixels = max_pixels
-        self._making: dict[tuple[str, int], asyncio.Future[bool]] = {}
-        self._background: set[asyncio.Task[None]] = set()
+        self._limits = limits
+        self._queue: deque[str] = deque()
+        self._queued: set[str] = set()
+        self._overflowed = False  # some pending work is only in the catalog
+        self._wake = asyncio.Event()
+        self._runners: list[asyncio.Task[None]] = []
+        self._active: set[str] = set()  # taken from the queue, being made
+        self._refilling = False
+        self._closing = False
+        self._progress = asyncio.Event()  # set whenever a job or a refill ends
+        self._decoding: dict[str, asyncio.Future[None]] = {}
+        self.on_settled: Callable[[list[ImageRecord]], None] | None = None
+        self.on_idle: Callable[[], None] | None = None  # the queue has just run dry
         root.mkdir(parents=True, exist_ok=True)
 
     def path(self, sha256: str, size: int) -> Path:
         name = f"{sha256}-{size}-v{imaging.THUMBNAIL_VERSION}.jpg"
         return self.root / sha256[:2] / sha256[2:4] / name
 
+    # on demand ----------------------------------------------------------------
+
     async def ensure(self, blob: BlobRecord, size: int) -> Path | None:
         """The thumbnail's file, made now if missing; None when it cannot be made."""
         if not blob.decodable or blob.thumbnail is False:
             return None
         path = self.path(blob.sha256, size)
-        loop = asyncio.get_running_loop()
-        if await loop.run_in_executor(self._executor, path.exists):
+        if await self._exists(path):
             return path
         if blob.damaged:
             return None  # the stored bytes are not the photo's: nothing is made from them
-        key = (blob.sha256, size)
-        pending = self._making.get(key)
-        if pending is None:
-            pending = loop.create_future()
-            self._making[key] = pending
-            try:
-                made = await self._make(blob.sha256, path, size)
-                pending.set_result(made)
-            except BaseException as error:
-                pending.set_exception(error)
-                raise
-            finally:
-                del self._making[key]
-        made = await asyncio.shield(pending)
-        return path if made else None
+        sizes = [s for s in ALL_SIZES if s == size or s in EAGER_SIZES]
+        try:
+            made = await self._decode(blob, sizes, urgent=True)
+            if made and blob.thumbnail is None:
+                await self._settle(blob.sha256, True)
+        except StorageFull:
+            raise errors.ApiError(errors.INSUFFICIENT_STORAGE) from None
+        except OSError as error:
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise errors.ApiError(errors.INSUFFICIENT_STORAGE) from None
+            raise
+        return path if made and await self._exists(path) else None
 
-    async def _make(self, sha256: str, path: Path, size: int) -> bool:
+    async def _decode(self, blob: BlobRecord, sizes: list[int], *, urgent: bool) -> bool | None:
+        """Make the sizes not on disk yet, in one decode: True when all are there.
+
+        False when the photo cannot have thumbnails (now settled so), None when this
+        attempt failed and a later one may do better. Raises FileNotFoundError when the
+        original is gone.
+        """
+        sha256 = blob.sha256
+        while (running := self._decoding.get(sha256)) is not None:
+            await asyncio.shield(running)  # one decode of a photo at a time
+        missing = {}
+        for size in sizes:
+            if not await self._exists(path := self.path(sha256, size)):
+                missing[size] = path
+        if not missing:
+            return True
+        done = asyncio.get_running_loop().create_future()
+        self._decoding[sha256] = done
+        try:
+            weight = rough(
+                blob.width, blob.height, blob.format, max(missing), self.pool.limits.budget
+            )
+            return await self._attempt(sha256, missing, urgent, weight)
+        finally:
+            del self._decoding[sha256]
+            done.set_result(None)
+            self._progress.set()
+
+    async def _attempt(
+        self, sha256: str, outputs: dict[int, Path], urgent: bool, weight: int
+    ) -> bool | None:
         source = self._store.local_path(sha256)
         if source is None:
             return False
-        loop = asyncio.get_running_loop()
-        made = await loop.run_in_executor(
-            self._executor, imaging.make_thumbnail, source, path, size, self._max_pixels
-        )
-        if not made:
-            log.info("no thumbnail for %s: it cannot be decoded", sha256)
-            await self._catalog.set_thumbnail(sha256, False)
-        return made
-
-    def schedule(self, blob: BlobRecord, then: Callable[[], Awaitable[None]] | None = None) -> None:
-        """Make every size in the background, so the gallery finds them ready; then `then`."""
-        if then is None and (not blob.decodable or blob.thumbnail is not None):
-            return
-        task = asyncio.get_running_loop().create_task(self._make_all(blob, then))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _make_all(self, blob: BlobRecord, then: Callable[[], Awaitable[None]] | None) -> None:
+        attempts = await self._catalog.attempt_thumbnail(sha256)
+        if attempts > self._limits.attempts:
+            log.warning("no thumbnail for %s: %d decodes failed before", sha256, attempts - 1)
+            await self._settle(sha256, False)
+            return False
         try:
-            if blob.decodable and blob.thumbnail is None:
-                for size in sorted(imaging.THUMBNAIL_SIZES.values()):
-                    if await self.ensure(blob, size) is None:
-                        break
-                else:
-                    await self._catalog.set_thumbnail(blob.sha256, True)
-        except Exception:
-            log.exception("making thumbnails of %s failed", blob.sha256)
-        if then is not None:
+            reason = await self.pool.render(
+                source, outputs, self._max_pixels, urgent=urgent, weight=weight
+            )
+        except DecodeFailed as error:
+            log.warning("decoding %s failed (attempt %d): %s", sha256, attempts, error)
+            if attempts >= self._limits.attempts:
+                await self._settle(sha256, False)
+                return False
+            return None
+        if reason is not None:
+            log.info("no thumbnail for %s: %s", sha256, reason)
+            await self._settle(sha256, False)
+            return False
+        if attempts > 1 or urgent:
+            # Settling clears the count too: only a photo settled already needs this write.
+            await self._catalog.thumbnail_succeeded(sha256)
+        return True
+
+    async def _settle(self, sha256: str, made: bool) -> None:
+        completed = await self._catalog.settle_thumbnail(sha256, made)
+        if completed and self.on_settled is not None:
+            self.on_settled(completed)
+
+    # the queue ----------------------------------------------------------------
+
+    def schedule(self, blob: BlobRecord) -> None:
+        """Make the eager sizes in the background, so the gallery finds them ready."""
+        if not blob.decodable or blob.thumbnail is not None or blob.damaged:
+            return
+        self._start()
+        if blob.sha256 in self._queued:
+            return
+        if len(self._queue) >= self._limits.queue_size:
+            self._overflowed = True  # it is pending in the catalog: a refill finds it
+        else:
+            self._queue.append(blob.sha256)
+            self._queued.add(blob.sha256)
+        self._wake.set()
+
+    def resume(self) -> None:
+        """Pick up what the catalog says is pending (at start-up)."""
+        self._start()
+        self._overflowed = True
+        self._wake.set()
+
+    def _start(self) -> None:
+        if not self._runners:
+            for n in range(self.pool.limits.workers):
+                task = asyncio.get_running_loop().create_task(self._run(), name=f"thumbnails-{n}")
+                self._runners.append(task)
+
+    async def _run(self) -> None:
+        while True:
+            sha256 = await self._next()
+            self._queued.discard(sha256)
+            if self._closing:
+                return  # still pending in the catalog: the next start makes it
+            self._active.add(sha256)
             try:
-                await then()
+                await self._background(sha256)
             except Exception:
-                log.exception("after thumbnails of %s", blob.sha256)
+                log.exception("making thumbnails of %s failed", sha256)
+            finally:
+                self._active.discard(sha256)
+                self._progress.set()
+
+    async def _next(self) -> str:
+        while True:
+            if self._queue:
+                return self._queue.popleft()
+            if self._overflowed and not self._refilling:
+                self._overflowed = False
+                self._refilling = True
+                try:
+                    await self._refill()
+                finally:
+                    self._refilling = False
+                    self._progress.set()
+                continue
+            if self.on_idle is not None and not self._active:
+                self.on_idle()
+            self._wake.clear()
+            await self._wake.wait()
+
+    async def _refill(self) -> None:
+        # Those being made are pending too: a page that large always holds the next ones.
+        page = self._limits.queue_size + len(self._active) + len(self._decoding)
+        pending = await self._catalog.pending_thumbnails(page)
+        if len(pending) == page:
+            self._overflowed = True  # more wait in the catalog than this page shows
+        for blob in pending:
+            sha256 = blob.sha256
+            if sha256 in self._queued or sha256 in self._active or sha256 in self._decoding:
+                continue
+            if len(self._queue) >= self._limits.queue_size:
+                self._overflowed = True
+                break
+            self._queue.append(sha256)
+            self._queued.add(sha256)
+
+    async def _background(self, sha256: str) -> None:
+        blob = await self._catalog.get_blob(sha256)
+        if blob is None or not blob.decodable or blob.thumbnail is not None or blob.damaged:
+            return
+        try:
+            made = await self._decode(blob, list(EAGER_SIZES), urgent=False)
+        except FileNotFoundError:
+            log.warning("no thumbnail for %s: its original is missing", sha256)
+            return
+        if made:
+            await self._settle(sha256, True)
+        elif made is None and len(self._queue) < self._limits.queue_size:
+            self._queue.append(sha256)  # failed: tried again after the others
+            self._queued.add(sha256)
+        elif made is None:
+            self._overflowed = True
+
+    async def drain(self) -> None:
+        """Wait until nothing is queued or being made (in tests, and before a scrub)."""
+        while self._queue or self._overflowed or self._refilling or self._active or self._decoding:
+            await self._until_progress()
+
+    async def _until_progress(self) -> None:
+        self._progress.clear()
+        await self._progress.wait()
+
+    async def close(self) -> None:
+        """Stop taking work; let the decodes under way finish; stop the workers."""
+        self._closing = True
+        while self._active or self._decoding:
+            await self._until_progress()
+        for task in self._runners:
+            task.cancel()
+        for task in self._runners:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._runners.clear()
+        await self.pool.close()
+
+    # scrub --------------------------------------------------------------------
 
     def _missing(self, sha256: str) -> list[int]:
-        sizes = sorted(set(imaging.THUMBNAIL_SIZES.values()))
-        return [size for size in sizes if not self.path(sha256, size).exists()]
+        return [size for size in EAGER_SIZES if not self.path(sha256, size).exists()]
 
     async def missing(self, blob: BlobRecord) -> list[int]:
-        """The sizes whose file is not there, of a blob that can have thumbnails."""
+        """The eager sizes whose file is not there, of a blob that can have thumbnails."""
         if not blob.decodable or blob.thumbnail is False:
             return []
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._missing, blob.sha256)
 
     async def rebuild(self, blob: BlobRecord) -> bool:
-        """Make the missing sizes now; True when every size is there."""
+        """Make the missing eager sizes now; True when every one is there."""
         if not blob.decodable or blob.thumbnail is False:
             return False
-        for size in await self.missing(blob):
-            if await self.ensure(blob, size) is None:
-                return False
+        if await self._decode(blob, list(EAGER_SIZES), urgent=True) is not True:
+            return False
         if blob.thumbnail is None:
-            await self._catalog.set_thumbnail(blob.sha256, True)
+            await self._settle(blob.sha256, True)
         return True
 
-    async def drain(self) -> None:
-        """Wait for background work (at shutdown, and in tests)."""
-        while self._background:
-            await asyncio.gather(*list(self._background), return_exceptions=True)
+    # files --------------------------------------------------------------------
+
+    async def _exists(self, path: Path) -> bool:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, path.exists)
 
     def _remove(self, sha256: str) -> None:
-        for size in imaging.THUMBNAIL_SIZES.values():
+        for size in ALL_SIZES:
             self.path(sha256, size).unlink(missing_ok=True)
 
     async def remove(self, sha256: str) -> None:

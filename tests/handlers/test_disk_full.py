@@ -372,10 +372,15 @@ class TestRealDisk:
         assert files_in(settings.tmp_dir) == []
         assert blobs_in(settings) == [sha256(kept)]
         await still_downloads(api, kept)
-        thumbnail = await api.fetch(f"{IMAGES}/{sha256(kept)}/thumbnail?size=preview")
+        thumbnail = await api.fetch(f"{IMAGES}/{sha256(kept)}/thumbnail")
         assert thumbnail.code == 200
+        # A preview is made when first opened: with no room for it, a clean 507.
+        preview = await api.fetch(f"{IMAGES}/{sha256(kept)}/thumbnail?size=preview")
+        assert_json_error(preview, 507, "insufficient_storage")
 
         filler.unlink()
+        preview = await api.fetch(f"{IMAGES}/{sha256(kept)}/thumbnail?size=preview")
+        assert preview.code == 200
         code, body = await post_photos(api, [("file", "big.jpg", big)])
         assert code == 200, body
         await still_downloads(api, big)

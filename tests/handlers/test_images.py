@@ -338,6 +338,10 @@ NOT_IMAGES = {
     "zip": b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + os.urandom(8000),
     "html": b"<!doctype html><html><body><img src=x onerror=alert(1)></body></html>",
     "short jpeg-ish": b"\xff\xd8",
+    # The magic of a JPEG or a PNG, and no image header after it: not photos either.
+    "jpeg magic, then zeros": b"\xff\xd8\xff" + bytes(300_000 // 3),
+    "jpeg magic, then text": b"\xff\xd8\xff\xe0" + b"not a JFIF segment at all" * 100,
+    "png magic, then noise": b"\x89PNG\r\n\x1a\n" + os.urandom(4000),
 }
 
 

@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from server import imaging
 from server.catalog import BlobRecord
 from server.config import Settings
 from server.services import Services
+from server.services.thumbnails import GRID, PREVIEW
 from tests.conftest import unique_jpeg
 
 
@@ -45,8 +45,9 @@ async def test_recover_clears_debris_and_makes_the_thumbnails_a_crash_cut_short(
     assert (report.staging_removed, report.thumbnail_temp_removed) == (1, 1)
     assert report.thumbnails_rescheduled == 1
     assert not debris.staged_path.exists() and not half.exists()
-    for size in imaging.THUMBNAIL_SIZES.values():
-        assert library.thumbnails.path(staged.blob.sha256, size).is_file()
+    # The grid size is made again; the preview waits for its first viewer.
+    assert library.thumbnails.path(staged.blob.sha256, GRID).is_file()
+    assert not library.thumbnails.path(staged.blob.sha256, PREVIEW).exists()
     blob = await services.catalog.get_blob(staged.blob.sha256)
     assert isinstance(blob, BlobRecord) and blob.thumbnail is True
     assert await services.catalog.pending_thumbnails() == []

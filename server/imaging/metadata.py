@@ -1,0 +1,118 @@
+"""Header metadata of an upload: the only imaging work on the request path.
+
+Bounded: the header walk (scan.py) caps what Pillow's parsers are handed, and no pixel
+is decoded. Whether the photo can be decoded at all is decided here, from the header,
+by the same budget the decoding worker applies.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import exif
+from .budget import DEFAULT_BUDGET, draft_box, estimate
+from .formats import BAD_IMAGE_ERRORS, MPO, Kind, open_image
+from .scan import TooComplex, walk
+
+
+@dataclass(frozen=True)
+class Metadata:
+    format: str
+    mime: str
+    width: int | None
+    height: int | None
+    orientation: int | None
+    taken_at: str | None
+    camera_make: str | None
+    camera_model: str | None
+    has_gps: bool
+    decodable: bool
+    exif: bool | None = None  # any EXIF at all; None when the headers could not be read
+
+
+# What Pillow raises when the header is not what the format says (UnidentifiedImageError,
+# a truncated read, a missing marker); its guards against hostile but real images raise
+# ValueError or DecompressionBombError instead.
+_NOT_AN_IMAGE = (OSError, SyntaxError, EOFError, struct.error)
+
+
+class NotAnImage(Exception):
+    """The bytes start like an accepted format but its header does not parse: not media."""
+
+
+def read_metadata(
+    path: Path, kind: Kind, max_pixels: int, budget: int = DEFAULT_BUDGET, size: int = 1440
+) -> Metadata:
+    """Read dimensions and EXIF facts from the headers of `path`, never decoding pixels.
+
+    `decodable` is False when the header is over a structural cap or refused by one of
+    Pillow's guards, the image has more than `max_pixels` pixels, or decoding it to `size`
+    would take more than `budget` bytes. Raises NotAnImage when neither Pillow nor the
+    header walk makes out an image (a JPEG frame header, a PNG IHDR) at all, and OSError
+    when `path` itself cannot be opened (missing, unreadable: not bad data).
+    """
+    with path.open("rb") as f:
+        try:
+            header = walk(f, kind)
+        except TooComplex:
+            return _undecodable(kind)
+        except BAD_IMAGE_ERRORS as error:
+            raise NotAnImage(str(error)) from None
+        if header.gif_canvas is not None:
+            width, height = header.gif_canvas
+            if width * height > max_pixels:
+                return _undecodable(kind, width, height)
+        try:
+            with open_image(f, kind) as img:
+                if img.format == "MPO":
+                    kind = MPO
+                width, height = img.size
+                facts = exif.read_exif(img)
+                decodable = not header.bmp_rle and width * height <= max_pixels
+                if decodable:
+                    draft_box(img, size)
+                    needed = estimate(img, kind.format, header, (width, height))
+                    decodable = needed.bytes <= budget
+        except _NOT_AN_IMAGE as error:
+            if header.dimensions is None:
+                raise NotAnImage(str(error)) from None
+            # Its frame header was read: a damaged image (a photo cut short), kept.
+            return _undecodable(kind, *header.dimensions)
+        except BAD_IMAGE_ERRORS:
+            # It is an image, refused by one of Pillow's own guards (a text chunk bomb).
+            return _undecodable(kind)
+
+    orientation = exif.orientation(facts)
+    if orientation is not None and orientation >= 5:
+        width, height = height, width
+    exif_ifd = exif.sub_ifd(facts, exif.IFD_EXIF)
+    return Metadata(
+        format=kind.format,
+        mime=kind.mime,
+        width=width,
+        height=height,
+        orientation=orientation,
+        taken_at=exif.taken_at(facts, exif_ifd),
+        camera_make=exif.text(exif.get(facts, exif.TAG_MAKE)),
+        camera_model=exif.text(exif.get(facts, exif.TAG_MODEL)),
+        has_gps=bool(exif.sub_ifd(facts, exif.IFD_GPS)),
+        decodable=decodable,
+        exif=bool(facts),
+    )
+
+
+def _undecodable(kind: Kind, width: int | None = None, height: int | None = None) -> Metadata:
+    return Metadata(
+        format=kind.format,
+        mime=kind.mime,
+        width=width,
+        height=height,
+        orientation=None,
+        taken_at=None,
+        camera_make=None,
+        camera_model=None,
+        has_gps=False,
+        decodable=False,
+    )
