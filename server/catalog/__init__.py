@@ -191,4 +191,8 @@ class Uploads(Protocol):
 class Catalog(Accounts, Library, Uploads, Protocol):
     """All of it, for what needs every aggregate (the services' holder, gc, scrub)."""
 
+    async def start(self) -> None:
+        """Reach the database and migrate it (SQLite did so on opening):
+        CatalogUnavailable, in one sentence, when it cannot be reached."""
+
     async def close(self) -> None: ...

@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .. import memory
+from ..catalog import Catalog
+from ..catalog.postgres import PoolSettings, PostgresCatalog
 from ..catalog.sqlite import SQLiteCatalog
 from ..config import EVENTS_LOCAL, Settings
 from ..imaging import DecodePool, PoolLimits
@@ -27,7 +29,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Services:
     settings: Settings
-    catalog: SQLiteCatalog
+    catalog: Catalog
     store: LocalBlobStore
     auth: AuthService
     library: LibraryService
@@ -36,7 +38,9 @@ class Services:
     io_executor: ThreadPoolExecutor
 
     async def start(self) -> None:
-        """Reach the backends that live elsewhere (Redis); EventsUnavailable if not."""
+        """Reach the backends that live elsewhere (PostgreSQL, Redis): CatalogUnavailable
+        or EventsUnavailable if one cannot be reached."""
+        await self.catalog.start()
         await self.events.start()
 
     async def close(self) -> None:
@@ -85,6 +89,15 @@ def event_hub(settings: Settings) -> EventHub:
     return RedisEventHub(settings.events)
 
 
+def open_catalog(settings: Settings) -> Catalog:
+    """The catalog --catalog names: SQLite (opened and migrated now) or PostgreSQL
+    (reached and migrated by `start()`)."""
+    if settings.catalog_is_sqlite:
+        return SQLiteCatalog(settings.catalog_path)
+    pool = PoolSettings(size=settings.catalog_pool, timeout=settings.catalog_timeout)
+    return PostgresCatalog(settings.catalog_url, pool)
+
+
 def _trimming(executor: ThreadPoolExecutor) -> Callable[[], None]:
     trimmer = memory.Trimmer()
 
@@ -99,7 +112,7 @@ def build_services(settings: Settings) -> Services:
     """Open the catalog (migrating it) and the store under `settings.data`."""
     settings.data.mkdir(parents=True, exist_ok=True)
     io_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="io")
-    catalog = SQLiteCatalog(settings.catalog_path)
+    catalog = open_catalog(settings)
     store = LocalBlobStore(
         settings.blobs_dir, settings.tmp_dir, io_executor, settings.quarantine_dir
     )

@@ -1,0 +1,152 @@
+"""A pool of psycopg 3 async connections, and how a call gets one.
+
+Each catalog call is one function of a connection: `_read` runs it as it is (one
+statement each, autocommit), `_write` inside one transaction. What the database says
+maps onto what callers understand:
+
+- a serialization failure or a deadlock is retried, a bounded number of times;
+- a connection found dead before anything was committed (PostgreSQL restarted, the
+  pool's idle connections cut) is retried once on a fresh one, after the pool has
+  checked the rest;
+- otherwise an unreachable or timed-out database is `CatalogUnavailable`, with nothing
+  of the call written (PostgreSQL rolls back a transaction whose connection dies
+  before COMMIT). A COMMIT whose answer is lost is reported the same way: the caller
+  does not know, and says so, rather than acknowledging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import psycopg
+import psycopg.errors
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from ..records import CatalogFull, CatalogUnavailable
+from .migrations import MIGRATIONS, migrate
+
+T = TypeVar("T")
+Conn = psycopg.AsyncConnection[DictRow]
+Work = Callable[[Conn], Awaitable[T]]
+
+log = logging.getLogger(__name__)
+
+RETRIES = 5
+"""Attempts of a transaction that fails to serialize (or deadlocks) before giving up."""
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    size: int = 8
+    timeout: float = 10.0  # statement_timeout, and the longest wait for a connection
+
+
+def redact(url: str) -> str:
+    from ...config import redact_url
+
+    return redact_url(url)
+
+
+class Connection:
+    def __init__(self, url: str, settings: PoolSettings | None = None) -> None:
+        self.url = url
+        self.settings = settings or PoolSettings()
+        timeout_ms = int(self.settings.timeout * 1000)
+        self._pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+            url,
+            min_size=1,
+            max_size=self.settings.size,
+            open=False,
+            timeout=self.settings.timeout,
+            kwargs={
+                "autocommit": True,
+                "row_factory": dict_row,
+                "connect_timeout": max(1, int(self.settings.timeout)),
+                "options": f"-c statement_timeout={timeout_ms}",
+                "application_name": "tubei",
+            },
+            reconnect_timeout=0,  # keep trying for as long as the process runs
+            name="tubei-catalog",
+        )
+        self.migrations_applied = 0
+
+    @property
+    def schema_version(self) -> int:
+        return len(MIGRATIONS)
+
+    @property
+    def pool(self) -> AsyncConnectionPool[Conn]:
+        return self._pool
+
+    async def start(self) -> None:
+        """Reach PostgreSQL and migrate; CatalogUnavailable (one sentence) if it cannot."""
+        try:
+            await self._pool.open(wait=True, timeout=self.settings.timeout)
+        except PoolTimeout:
+            await self._pool.close()
+            raise CatalogUnavailable(
+                f"cannot reach the catalog at {redact(self.url)} "
+                f"within {self.settings.timeout:g}s (--catalog, TUBEI_CATALOG)"
+            ) from None
+        try:
+            async with self._pool.connection() as conn:
+                self.migrations_applied = await migrate(conn)
+        except BaseException:
+            await self._pool.close()
+            raise
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def _call(self, work: Work[T], transaction: bool) -> T:
+        fresh_tried = False
+        attempt = 0
+        while True:
+            attempt += 1
+            committing = False
+            try:
+                async with self._pool.connection() as conn:
+                    if not transaction:
+                        return await work(conn)
+                    async with conn.transaction():
+                        result = await work(conn)
+                        committing = True  # leaving the block sends COMMIT
+                    return result
+            except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected):
+                if attempt >= RETRIES:
+                    raise
+                await asyncio.sleep(0.005 * 2**attempt)
+            except psycopg.errors.DiskFull as error:
+                raise CatalogFull(str(error)) from error
+            except psycopg.errors.QueryCanceled as error:
+                raise CatalogUnavailable(f"the catalog did not answer in time: {error}") from None
+            except PoolTimeout:
+                raise CatalogUnavailable("no connection to the catalog's database") from None
+            except psycopg.OperationalError as error:
+                if committing or fresh_tried:
+                    raise CatalogUnavailable(
+                        f"the catalog's database is unreachable: {error}"
+                    ) from None
+                fresh_tried = True
+                await self._pool.check()  # drop the other dead connections, then once more
+
+    async def _read(self, work: Work[T]) -> T:
+        return await self._call(work, transaction=False)
+
+    async def _write(self, work: Work[T]) -> T:
+        return await self._call(work, transaction=True)
+
+
+async def rows(conn: Conn, sql: str, params: Any = None) -> list[DictRow]:
+    cursor = await conn.execute(sql, params)
+    return await cursor.fetchall()
+
+
+async def one(conn: Conn, sql: str, params: Any = None) -> DictRow | None:
+    cursor = await conn.execute(sql, params)
+    return await cursor.fetchone()

@@ -1,0 +1,160 @@
+"""PostgreSQL: blobs and library entries, the trash, and what gc asks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..fields import BLOB_FIELDS, blob_values, columns, image_from_row
+from ..records import BlobRecord, HashField, ImageRecord, Position, sort_time
+from . import timeline
+from .connection import Conn, Connection, one, rows
+
+# The blob once; the same bytes sent again teach an old row its EXIF and mend damage
+# (they were just hashed as they came).
+_UPSERT_BLOB = (
+    f"INSERT INTO blobs ({columns(BLOB_FIELDS)}, created_at) "
+    f"VALUES ({', '.join(['%s'] * (len(BLOB_FIELDS) + 1))}) "
+    "ON CONFLICT (sha256) DO UPDATE SET exif = coalesce(blobs.exif, excluded.exif), "
+    "damage = NULL, damaged_at = NULL "
+    "WHERE (blobs.exif IS NULL AND excluded.exif IS NOT NULL) OR blobs.damage IS NOT NULL"
+)
+
+
+async def get(conn: Conn, user_id: int, sha256: str, trashed: bool) -> ImageRecord | None:
+    row = await one(conn, timeline.get_sql(trashed), (user_id, sha256))
+    return None if row is None else image_from_row(row)
+
+
+class PostgresLibrary(Connection):
+    async def get_image(
+        self, user_id: int, sha256: str, *, trashed: bool = False
+    ) -> ImageRecord | None:
+        return await self._read(lambda conn: get(conn, user_id, sha256, trashed))
+
+    async def add_image(
+        self, user_id: int, blob: BlobRecord, filename: str, now: float
+    ) -> tuple[ImageRecord, bool]:
+        async def work(conn: Conn) -> tuple[ImageRecord, bool]:
+            await conn.execute(_UPSERT_BLOB, [*blob_values(blob, truth=bool), now])
+            inserted = await one(
+                conn,
+                "INSERT INTO entries (user_id, sha256, filename, uploaded_at, taken_ts) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (user_id, sha256) DO NOTHING "
+                "RETURNING sha256",
+                (user_id, blob.sha256, filename, now, sort_time(blob.taken_at, now)),
+            )
+            had = False
+            if inserted is None:
+                # Already an entry: back from the trash (not had), or in the library (had).
+                restored = await one(
+                    conn,
+                    "UPDATE entries SET deleted_at = NULL WHERE user_id = %s AND sha256 = %s "
+                    "AND deleted_at IS NOT NULL RETURNING sha256",
+                    (user_id, blob.sha256),
+                )
+                had = restored is None
+            record = await get(conn, user_id, blob.sha256, False)
+            assert record is not None
+            return record, had
+
+        return await self._write(work)
+
+    async def find_by_md5(self, user_id: int, md5: str) -> ImageRecord | None:
+        async def work(conn: Conn) -> ImageRecord | None:
+            row = await one(conn, timeline.FIND_BY_MD5_SQL, (md5, user_id))
+            return None if row is None else image_from_row(row)
+
+        return await self._read(work)
+
+    async def list_images(
+        self, user_id: int, limit: int, after: Position | None, *, trashed: bool = False
+    ) -> list[ImageRecord]:
+        sql = timeline.page_sql(trashed, after is not None)
+        params: list[Any] = [user_id, *(after or ()), limit]
+
+        async def work(conn: Conn) -> list[ImageRecord]:
+            return [image_from_row(row) for row in await rows(conn, sql, params)]
+
+        return await self._read(work)
+
+    async def present(self, user_id: int, field: HashField, values: Iterable[str]) -> set[str]:
+        wanted = sorted(set(values))
+
+        async def work(conn: Conn) -> set[str]:
+            found = await rows(conn, timeline.PRESENT_SQL[field], (user_id, wanted))
+            return {row[field] for row in found}
+
+        return await self._read(work)
+
+    async def query_plans(self) -> dict[str, list[str]]:
+        """How PostgreSQL plans the timeline's queries on this catalog (timeline.plans)."""
+        return await self._read(timeline.plans)
+
+    async def trash(self, user_id: int, sha256: str, now: float) -> ImageRecord | None:
+        async def work(conn: Conn) -> ImageRecord | None:
+            await conn.execute(
+                "UPDATE entries SET deleted_at = %s "
+                "WHERE user_id = %s AND sha256 = %s AND deleted_at IS NULL",
+                (now, user_id, sha256),
+            )
+            return await get(conn, user_id, sha256, True)
+
+        return await self._write(work)
+
+    async def restore(self, user_id: int, sha256: str) -> ImageRecord | None:
+        async def work(conn: Conn) -> ImageRecord | None:
+            await conn.execute(
+                "UPDATE entries SET deleted_at = NULL "
+                "WHERE user_id = %s AND sha256 = %s AND deleted_at IS NOT NULL",
+                (user_id, sha256),
+            )
+            return await get(conn, user_id, sha256, False)
+
+        return await self._write(work)
+
+    async def purge(self, user_id: int, sha256: str) -> bool:
+        async def work(conn: Conn) -> bool:
+            cursor = await conn.execute(
+                "DELETE FROM entries WHERE user_id = %s AND sha256 = %s AND deleted_at IS NOT NULL",
+                (user_id, sha256),
+            )
+            return cursor.rowcount > 0
+
+        return await self._write(work)
+
+    async def expire_trash(self, deleted_before: float) -> int:
+        async def work(conn: Conn) -> int:
+            cursor = await conn.execute(
+                "DELETE FROM entries WHERE deleted_at IS NOT NULL AND deleted_at < %s",
+                (deleted_before,),
+            )
+            return cursor.rowcount
+
+        return await self._write(work)
+
+    async def is_referenced(self, sha256: str) -> bool:
+        async def work(conn: Conn) -> bool:
+            row = await one(
+                conn, "SELECT 1 AS one FROM entries WHERE sha256 = %s LIMIT 1", (sha256,)
+            )
+            return row is not None
+
+        return await self._read(work)
+
+    async def drop_unreferenced_blobs(self) -> list[str]:
+        async def work(conn: Conn) -> list[str]:
+            found = await rows(
+                conn,
+                "DELETE FROM blobs WHERE NOT EXISTS "
+                "(SELECT 1 FROM entries e WHERE e.sha256 = blobs.sha256) RETURNING sha256",
+            )
+            return sorted(row["sha256"] for row in found)
+
+        return await self._write(work)
+
+    async def known_blobs(self) -> set[str]:
+        async def work(conn: Conn) -> set[str]:
+            return {row["sha256"] for row in await rows(conn, "SELECT sha256 FROM blobs")}
+
+        return await self._read(work)
