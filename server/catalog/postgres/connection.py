@@ -70,7 +70,8 @@ class Connection:
                 "options": f"-c statement_timeout={timeout_ms}",
                 "application_name": "tubei",
             },
-            reconnect_timeout=0,  # keep trying for as long as the process runs
+            # Keep trying to reconnect for a day; the pool gives up on an address only then.
+            reconnect_timeout=86400.0,
             name="tubei-catalog",
         )
         self.migrations_applied = 0
