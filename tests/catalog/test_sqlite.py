@@ -544,7 +544,7 @@ async def test_owners_and_walking_the_blobs_in_pages(catalog: Catalog) -> None:
 @pytest.mark.gen_test
 @sqlite_only
 async def test_a_full_disk_is_catalog_full_and_the_catalog_goes_on(
-    catalog: Catalog,
+    catalog: SQLiteCatalog,
 ) -> None:
     alice = await catalog.ensure_user("alice")
 
