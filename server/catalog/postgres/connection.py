@@ -56,20 +56,13 @@ class Connection:
     def __init__(self, url: str, settings: PoolSettings | None = None) -> None:
         self.url = url
         self.settings = settings or PoolSettings()
-        timeout_ms = int(self.settings.timeout * 1000)
         self._pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             url,
             min_size=1,
             max_size=self.settings.size,
             open=False,
             timeout=self.settings.timeout,
-            kwargs={
-                "autocommit": True,
-                "row_factory": dict_row,
-                "connect_timeout": max(1, int(self.settings.timeout)),
-                "options": f"-c statement_timeout={timeout_ms}",
-                "application_name": "tubei",
-            },
+            kwargs={"autocommit": True, "row_factory": dict_row, **self._connect_options()},
             # Keep trying to reconnect for a day; the pool gives up on an address only then.
             reconnect_timeout=86400.0,
             name="tubei-catalog",
@@ -87,6 +80,18 @@ class Connection:
     async def start(self) -> None:
         """Reach PostgreSQL and migrate; CatalogUnavailable (one sentence) if it cannot."""
         try:
+            conn = await psycopg.AsyncConnection.connect(
+                self.url, autocommit=True, row_factory=dict_row, **self._connect_options()
+            )
+        except psycopg.OperationalError as error:
+            reason = str(error).strip().splitlines()[-1].strip() or "no answer"
+            raise CatalogUnavailable(
+                f"cannot reach the catalog at {redact(self.url)}: {reason} "
+                "(--catalog, TUBEI_CATALOG)"
+            ) from None
+        async with conn:
+            self.migrations_applied = await migrate(conn)
+        try:
             await self._pool.open(wait=True, timeout=self.settings.timeout)
         except PoolTimeout:
             await self._pool.close()
@@ -94,12 +99,13 @@ class Connection:
                 f"cannot reach the catalog at {redact(self.url)} "
                 f"within {self.settings.timeout:g}s (--catalog, TUBEI_CATALOG)"
             ) from None
-        try:
-            async with self._pool.connection() as conn:
-                self.migrations_applied = await migrate(conn)
-        except BaseException:
-            await self._pool.close()
-            raise
+
+    def _connect_options(self) -> dict[str, Any]:
+        return {
+            "connect_timeout": max(1, int(self.settings.timeout)),
+            "options": f"-c statement_timeout={int(self.settings.timeout * 1000)}",
+            "application_name": "tubei",
+        }
 
     async def close(self) -> None:
         await self._pool.close()
