@@ -36,6 +36,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import bench_catalog
 import bench_download
 import bench_timeline
 from bench_events import case_redis
@@ -736,6 +737,7 @@ CASES: dict[str, Callable[[Bench], list[Row]]] = {
     "memory": case_memory,
     "load": case_load,
     "redis": case_redis,
+    "catalog": bench_catalog.case_catalog,
 }
 
 
