@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import errors, imaging
-from ..catalog import BlobRecord, Catalog, CatalogUnavailable, ImageRecord
+from ..catalog import BlobRecord, CatalogUnavailable, ImageRecord, Library
 from ..imaging import DecodeFailed, DecodePool
 from ..imaging.budget import rough
 from ..storage import BlobStore, StorageFull
@@ -50,7 +50,7 @@ class Thumbnails:
         self,
         root: Path,
         store: BlobStore,
-        catalog: Catalog,
+        catalog: Library,
         pool: DecodePool,
         executor: Executor,
         max_pixels: int,
