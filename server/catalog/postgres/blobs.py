@@ -64,7 +64,7 @@ class PostgresBlobs(Connection):
             )
             return 0 if row is None else int(row["thumbnail_attempts"])
 
-        return await self._write(work)
+        return await self._write_unsynced(work)
 
     async def settle_thumbnail(self, sha256: str, made: bool) -> list[ImageRecord]:
         async def work(conn: Conn) -> list[ImageRecord]:
@@ -84,7 +84,7 @@ class PostgresBlobs(Connection):
             )
             return [image_from_row(row) for row in found]
 
-        return await self._write(work)
+        return await self._write_unsynced(work)
 
     async def thumbnail_succeeded(self, sha256: str) -> None:
         async def work(conn: Conn) -> None:
@@ -94,7 +94,7 @@ class PostgresBlobs(Connection):
                 (sha256,),
             )
 
-        await self._write(work)
+        await self._write_unsynced(work)
 
     async def blob_totals(self) -> tuple[int, int]:
         async def work(conn: Conn) -> tuple[int, int]:

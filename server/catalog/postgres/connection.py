@@ -110,7 +110,7 @@ class Connection:
     async def close(self) -> None:
         await self._pool.close()
 
-    async def _call(self, work: Work[T], transaction: bool) -> T:
+    async def _call(self, work: Work[T], transaction: bool, synced: bool = True) -> T:
         fresh_tried = False
         attempt = 0
         while True:
@@ -121,6 +121,8 @@ class Connection:
                     if not transaction:
                         return await work(conn)
                     async with conn.transaction():
+                        if not synced:
+                            await conn.execute("SET LOCAL synchronous_commit = off")
                         result = await work(conn)
                         committing = True  # leaving the block sends COMMIT
                     return result
@@ -147,6 +149,12 @@ class Connection:
 
     async def _write(self, work: Work[T]) -> T:
         return await self._call(work, transaction=True)
+
+    async def _write_unsynced(self, work: Work[T]) -> T:
+        """A write that survives the process dying but may be lost with the database
+        server's power: for what can be done again (derived images and their attempts),
+        so that no upload's COMMIT waits behind its flush."""
+        return await self._call(work, transaction=True, synced=False)
 
 
 async def rows(conn: Conn, sql: str, params: Any = None) -> list[DictRow]:
