@@ -210,9 +210,6 @@ class TusHandler(ApiHandler):
 
     # the body ------------------------------------------------------------------
 
-    def limit_body(self, size: int) -> None:
-        self.request.connection.set_max_body_size(size)  # type: ignore[union-attr]
-
     def content_type(self) -> str:
         return self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
 

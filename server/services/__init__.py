@@ -11,7 +11,7 @@ from ..catalog.sqlite import SQLiteCatalog
 from ..config import Settings
 from ..storage.local import LocalBlobStore
 from .auth import AuthService
-from .events import LocalEventHub
+from .events import LocalEventHub, SocketLimits
 from .library import LibraryService
 from .thumbnails import Thumbnails
 from .uploads import UploadService
@@ -28,6 +28,7 @@ class Services:
     auth: AuthService
     library: LibraryService
     events: LocalEventHub
+    sockets: SocketLimits
     uploads: UploadService
     io_executor: ThreadPoolExecutor
     imaging_executor: ThreadPoolExecutor
@@ -109,6 +110,7 @@ def build_services(settings: Settings) -> Services:
         auth=AuthService(catalog, events, wechat=wechat_client(settings)),
         library=library,
         events=events,
+        sockets=SocketLimits(settings.max_sockets, settings.max_sockets_per_device),
         uploads=uploads,
         io_executor=io_executor,
         imaging_executor=imaging_executor,
