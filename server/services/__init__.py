@@ -102,12 +102,20 @@ def build_services(settings: Settings) -> Services:
         settings.tus_dir,
         io_executor,
         settings.upload_expiry,
+        max_open=settings.max_open_uploads,
+        max_staged=settings.max_staged_bytes,
     )
     return Services(
         settings=settings,
         catalog=catalog,
         store=store,
-        auth=AuthService(catalog, events, wechat=wechat_client(settings)),
+        auth=AuthService(
+            catalog,
+            events,
+            wechat=wechat_client(settings),
+            max_pairing_attempts_total=settings.max_pairing_attempts_total,
+            pairing_code_guesses=settings.pairing_code_guesses,
+        ),
         library=library,
         events=events,
         sockets=SocketLimits(settings.max_sockets, settings.max_sockets_per_device),

@@ -45,6 +45,8 @@ FIELD = "tus"
 # A writer unused this long is let go at the next gc: its running digests are rebuilt
 # from the file (read once) if its client ever comes back.
 IDLE_WRITER = 600.0
+# Expired rows, and staged files, are looked at this many at a time.
+EXPIRY_BATCH = 500
 
 
 def metadata_value(metadata: Mapping[str, str], key: str) -> str | None:
@@ -206,6 +208,9 @@ class UploadService:
         folder: Path,
         executor: Executor,
         expiry: float,
+        *,
+        max_open: int = 200,
+        max_staged: int = 16 * 1024**3,
     ) -> None:
         self._catalog = catalog
         self._store = store
@@ -214,6 +219,8 @@ class UploadService:
         self.folder = folder
         self._executor = executor
         self.expiry = expiry
+        self.max_open = max_open
+        self.max_staged = max_staged
         self._live: dict[str, _Live] = {}
         self._busy: set[str] = set()  # the uploads a request is writing (or being removed)
         self._background: set[asyncio.Task[None]] = set()
@@ -230,6 +237,8 @@ class UploadService:
     # the rows ----------------------------------------------------------------
 
     async def create(self, user: User, length: int, metadata: Mapping[str, str]) -> UploadRecord:
+        """A new upload, unless the user already has `max_open` unfinished ones, or
+        they declare `max_staged` bytes in all with this one (429)."""
         now = time.time()
         upload = UploadRecord(
             id=secrets.token_urlsafe(16),
@@ -241,9 +250,18 @@ class UploadService:
             expires_at=now + self.expiry,
         )
         try:
-            await self._catalog.add_upload(upload)
+            held = await self._catalog.add_upload_within(upload, self.max_open, self.max_staged)
         except StorageFull:
             raise errors.ApiError(errors.INSUFFICIENT_STORAGE) from None
+        if held is not None:
+            raise errors.ApiError(
+                errors.TOO_MANY_UPLOADS,
+                f"You have {held.count} unfinished uploads declaring {held.length} bytes; "
+                f"at most {self.max_open} uploads and {self.max_staged} bytes may be "
+                "unfinished at once. Finish or delete some (DELETE), or wait for them to "
+                "expire.",
+                retry_after=60,
+            )
         return upload
 
     async def _find(self, user: User, upload_id: str) -> UploadRecord:
@@ -451,25 +469,38 @@ class UploadService:
         await self._run_io(self.path_for(upload_id).unlink, True)
         await self._catalog.delete_upload(upload_id)
 
-    async def expire(self) -> ExpiryReport:
-        """Remove uploads past their expiry, and staged files no upload owns."""
-        # Files first, then ids: a row is always made before its file.
-        on_disk = await self._run_io(self._list_files)
+    async def expire(self, batch: int = EXPIRY_BATCH) -> ExpiryReport:
+        """Remove uploads past their expiry, and staged files no upload owns, `batch`
+        rows or files at a time; then hand the catalog's freed pages back."""
         now = time.time()
-        removed: set[str] = set()
-        for upload in await self._catalog.expired_uploads(now):
-            if await self._remove_unless_busy(upload.id, expired_by=now):
-                removed.add(upload.id)
+        removed = 0
+        after: tuple[float, str] | None = None
+        while True:
+            expired = await self._catalog.expired_uploads(now, after, batch)
+            for upload in expired:
+                if await self._remove_unless_busy(upload.id, expired_by=now):
+                    removed += 1
+            if len(expired) < batch:
+                break
+            after = (expired[-1].expires_at, expired[-1].id)
         idle_since = time.monotonic() - IDLE_WRITER
         for upload_id, live in list(self._live.items()):
             if upload_id not in self._busy and live.used_at < idle_since:
                 del self._live[upload_id]
-        known = await self._catalog.upload_ids() | removed | self._busy
-        orphans = [name for name in on_disk if name not in known]
-        for name in orphans:
-            log.warning("removing %s: no upload owns it", self.folder / name)
-            await self._run_io((self.folder / name).unlink, True)
-        return ExpiryReport(len(removed), len(orphans))
+        # Files first, then their rows: a row is always made before its file.
+        on_disk = await self._run_io(self._list_files)
+        orphans = 0
+        for start in range(0, len(on_disk), batch):
+            names = on_disk[start : start + batch]
+            known = await self._catalog.known_uploads(names) | self._busy
+            for name in names:
+                if name not in known:
+                    log.warning("removing %s: no upload owns it", self.folder / name)
+                    await self._run_io((self.folder / name).unlink, True)
+                    orphans += 1
+        if removed:
+            await self._catalog.reclaim_space()
+        return ExpiryReport(removed, orphans)
 
     def _list_files(self) -> list[str]:
         return sorted(p.name for p in self.folder.iterdir() if p.is_file())
