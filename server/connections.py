@@ -4,7 +4,9 @@ Tornado's HTTP server, composed with the limits every connection lives under:
 
 - at most `max_connections` open, and `per_address` from one client address
   (an IPv6 /64; the trusted proxies are exempt), refused at accept, before any
-  buffer is made for them;
+  buffer is made for them; when the server is full, a newcomer takes the place
+  of the connection that has waited longest without sending a request, so that
+  idle connections cannot lock out a client that has something to ask;
 - the accept loop backs off when the process is out of file descriptors, rather
   than spin on a listening socket it cannot accept from, and says so at most
   once a second;
@@ -28,6 +30,7 @@ import json
 import logging
 import socket
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -146,7 +149,10 @@ class LimitedHTTPServer(tornado.httpserver.HTTPServer):
         self.proxies = Proxies(policy.trusted_proxies if policy.trust_forwarded else ())
         self.open_by_address: dict[str, int] = {}
         self._address_of: dict[tornado.iostream.IOStream, str] = {}
+        # Connections waiting for a request's headers, the longest-waiting first.
+        self._idle: OrderedDict[Any, None] = OrderedDict()
         self.refused = 0
+        self.evicted = 0
         self._refusals = EverySecond(log)
         self._starved = EverySecond(log)
 
@@ -160,14 +166,28 @@ class LimitedHTTPServer(tornado.httpserver.HTTPServer):
         """The key a new connection is counted under, or None to refuse it."""
         peer = str(address[0]) if isinstance(address, tuple) and address else "local"
         key = client_key(peer)
-        if self.open_connections >= self.policy.max_connections:
-            self._refuse("the server has %d connections open (--max-connections)", key)
-            return None
         if self.open_by_address.get(key, 0) >= self.policy.per_address and peer not in self.proxies:
             self._refuse(f"{key} has %d connections open (--max-connections-per-address)", key)
             return None
+        if self.open_connections >= self.policy.max_connections and not self._evict_idle():
+            self._refuse("the server has %d connections open (--max-connections)", key)
+            return None
         self.open_by_address[key] = self.open_by_address.get(key, 0) + 1
         return key
+
+    def _evict_idle(self) -> bool:
+        """Close the connection that has waited longest for a request; False if none."""
+        while self._idle:
+            server_conn, _ = self._idle.popitem(last=False)
+            stream = server_conn.stream
+            key = self._address_of.pop(stream, None)
+            if key is None or stream.closed():
+                continue
+            self._release(key)
+            stream.close()
+            self.evicted += 1
+            return True
+        return False
 
     def _refuse(self, why: str, key: str) -> None:
         self.refused += 1
@@ -247,10 +267,15 @@ class LimitedHTTPServer(tornado.httpserver.HTTPServer):
 
     def on_close(self, server_conn: object) -> None:
         super().on_close(server_conn)
+        self._idle.pop(server_conn, None)
         stream = getattr(server_conn, "stream", None)
         key = self._address_of.pop(stream, None) if stream is not None else None
         if key is not None:
             self._release(key)
+
+    def busy(self, server_conn: object) -> None:
+        """The connection has sent a request: it is no longer idle."""
+        self._idle.pop(server_conn, None)
 
     def _release(self, key: str) -> None:
         left = self.open_by_address.get(key, 0) - 1
@@ -265,7 +290,9 @@ class LimitedHTTPServer(tornado.httpserver.HTTPServer):
         self, server_conn: object, request_conn: tornado.httputil.HTTPConnection
     ) -> tornado.httputil.HTTPMessageDelegate:
         inner = super().start_request(server_conn, request_conn)
-        return RequestPolicy(self, inner, request_conn)
+        self._idle[server_conn] = None
+        self._idle.move_to_end(server_conn)
+        return RequestPolicy(self, inner, request_conn, server_conn)
 
 
 class RequestPolicy(tornado.httputil.HTTPMessageDelegate):
@@ -276,8 +303,10 @@ class RequestPolicy(tornado.httputil.HTTPMessageDelegate):
         server: LimitedHTTPServer,
         inner: tornado.httputil.HTTPMessageDelegate,
         connection: tornado.httputil.HTTPConnection,
+        server_conn: object,
     ) -> None:
         self._server = server
+        self._server_conn = server_conn
         self._inner = inner
         self._connection = connection
         self._refused = False
@@ -290,6 +319,7 @@ class RequestPolicy(tornado.httputil.HTTPMessageDelegate):
         headers: tornado.httputil.HTTPHeaders,
     ) -> Awaitable[None] | None:
         assert isinstance(start_line, tornado.httputil.RequestStartLine)
+        self._server.busy(self._server_conn)
         policy = self._server.policy
         if header_block_size(start_line, headers) > policy.max_header_size:
             self._refuse_headers(start_line)

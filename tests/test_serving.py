@@ -89,11 +89,14 @@ async def test_forwarded_headers_are_trusted_behind_a_proxy(start: Start) -> Non
     for _ in range(PAIRING_ATTEMPTS):
         assert await guess(base_url, {"X-Forwarded-For": "203.0.113.7"}) == 401
     assert await guess(base_url, {"X-Forwarded-For": "203.0.113.7"}) == 429
-    # Behind the proxy, other people are other clients...
+    # Behind the proxy (loopback, trusted by default), other people are other clients...
     assert await guess(base_url, {"X-Forwarded-For": "198.51.100.1"}) == 401
-    assert await guess(base_url, {"X-Real-Ip": "198.51.100.2"}) == 401
     # ...and the proxy's own appended address is the one that counts.
     assert await guess(base_url, {"X-Forwarded-For": "10.9.9.9, 203.0.113.7"}) == 429
+    # Only the configured header (--forwarded-header) is read: X-Real-Ip is not.
+    for _ in range(PAIRING_ATTEMPTS):
+        assert await guess(base_url, {"X-Real-Ip": "198.51.100.2"}) == 401
+    assert await guess(base_url, {"X-Real-Ip": "198.51.100.3"}) == 429
 
 
 async def assert_refused(base_url: str, head: str) -> None:

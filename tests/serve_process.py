@@ -1,0 +1,121 @@
+"""`python -m server serve` as a real process, for tests of what the server itself does
+under load: its address, its memory, its log, tokens made beside it."""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.test_main import ROOT, cli, environment, free_port, last_line
+
+API = "/api/v1"
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen[bytes]
+    port: int
+    data: Path
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise AssertionError("no VmRSS")
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def token(self, user: str = "mum", device: str = "phone") -> str:
+        made = cli("token", "--data", str(self.data), "--user", user, "--device", device)
+        assert made.returncode == 0, made.stderr
+        return last_line(made.stdout)
+
+    def health(self, source: str = "127.0.0.1", timeout: float = 5.0) -> int:
+        return health_from(self.port, source, timeout)
+
+
+def health_from(port: int, source: str, timeout: float) -> int:
+    """GET /health from `source` (a 127.0.0.0/8 address); the status, 0 if none came."""
+
+    async def ask() -> int:
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0)), timeout
+            )
+        except (OSError, TimeoutError):
+            return 0
+        try:
+            writer.write(b"GET /api/v1/health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            line = await asyncio.wait_for(reader.readline(), timeout)
+            return int(line.split()[1]) if line.startswith(b"HTTP/1.1 ") else 0
+        except (OSError, TimeoutError, ValueError, IndexError):
+            return 0
+        finally:
+            writer.close()
+
+    return asyncio.run(ask())
+
+
+def _limit_open_files(count: int) -> Callable[[], None]:
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+
+    return apply
+
+
+@contextmanager
+def serving(tmp_path: Path, *flags: str, open_files: int | None = None) -> Iterator[Served]:
+    """A server on a free port with `flags`; stopped (and its log kept) at the end."""
+    data, port, log = tmp_path / "data", free_port(), tmp_path / "serve.log"
+    command = [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--data", str(data), *flags]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=environment(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=None if open_files is None else _limit_open_files(open_files),
+        )
+    served = Served(process, port, data, log)
+    try:
+        deadline = time.monotonic() + 30
+        while served.health(timeout=1) != 200:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"serve did not start:\n{served.log_text()}")
+            time.sleep(0.1)
+        yield served
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def fetch(url: str, method: str = "GET", body: bytes | None = None, **headers: str) -> int:
+    sent = urllib.request.Request(url, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(sent, timeout=10) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
