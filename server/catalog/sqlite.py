@@ -840,8 +840,9 @@ class SQLiteCatalog:
     def _reclaim_space(self, pages: int) -> int:
         before: int = self._db.execute("PRAGMA freelist_count").fetchone()[0]
         if before:
-            # One page per step: the cursor must be read to the end.
-            self._db.execute(f"PRAGMA incremental_vacuum({int(pages)})").fetchall()
+            # It frees one page per step, and execute() takes only the first step of a
+            # statement without columns: sqlite3_exec (executescript) takes them all.
+            self._db.executescript(f"PRAGMA incremental_vacuum({int(pages)});")
         after: int = self._db.execute("PRAGMA freelist_count").fetchone()[0]
         if after == 0 and before:
             # Hand back what the WAL grew to as well.
