@@ -396,6 +396,11 @@ def from_sources(
     settings = Settings(**values)
     if settings.log_level not in LOG_LEVELS:
         raise SettingsError(f"log_level: {settings.log_level!r} is not one of {LOG_LEVELS}")
+    if settings.max_staged_bytes < settings.max_upload_size:
+        raise SettingsError(
+            f"--max-staged-bytes ({settings.max_staged_bytes}) is less than --max-upload-size "
+            f"({settings.max_upload_size}): the largest upload could never be started"
+        )
     for one, other in (("certfile", "keyfile"), ("wechat_appid", "wechat_secret")):
         if bool(getattr(settings, one)) != bool(getattr(settings, other)):
             raise SettingsError(

@@ -338,3 +338,85 @@ def test_forwarded_headers_count_only_from_a_trusted_proxy(tmp_path: Path) -> No
     assert spoofed[:20] == [401] * 20 and spoofed[20] == 429
     assert proxied == [401] * 21
     assert other_header[:20] == [401] * 20 and other_header[20] == 429
+
+
+# out of descriptors ---------------------------------------------------------------------
+
+# A LimitedHTTPServer whose caps do not fit its open-file limit (as when descriptors
+# go to something else): it must back off and recover, not spin and log each EMFILE.
+OUT_OF_FILES = r"""
+import asyncio, logging, os, resource, sys
+import tornado.web
+from server.connections import LimitedHTTPServer, Policy
+
+class Health(tornado.web.RequestHandler):
+    def get(self):
+        self.write("ok")
+
+async def main():
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout)
+    policy = Policy(max_connections=1000, per_address=1000, max_header_size=16384,
+                    header_timeout=1.0, body_timeout=5.0, unauthenticated_body=65536)
+    app = tornado.web.Application([("/api/v1/health", Health)])
+    server = LimitedHTTPServer(app, policy=policy)
+    server.listen(int(sys.argv[1]), "127.0.0.1")
+    in_use = len(os.listdir("/proc/self/fd"))
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (in_use + 30, hard))
+    print("ready", flush=True)
+    await asyncio.sleep(float(sys.argv[2]))
+
+asyncio.run(main())
+"""
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_out_of_descriptors_the_accept_loop_backs_off_and_recovers(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.serve_process import health_from
+    from tests.test_main import ROOT, free_port
+
+    port = free_port()
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-c", OUT_OF_FILES, str(port), "8"],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 10
+        while b"ready" not in log.read_bytes():
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+
+        async def flood() -> None:
+            # Far more than the 30 descriptors left; held for 3 s, never a request.
+            conns = await open_many(port, sources(6, 4), 40)
+            await asyncio.sleep(3)
+            close_all(conns)
+
+        cpu_before = cpu_seconds(process.pid)
+        asyncio.run(flood())
+        cpu_flood = cpu_seconds(process.pid) - cpu_before
+        # Idle connections timed out, the loop resumed: served again.
+        deadline = time.monotonic() + 5
+        while health_from(port, "127.0.6.9", 2) != 200:
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+        text = log.read_text()
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+    paused = text.count("cannot accept connections")
+    print(f"out of descriptors: {paused} pause lines, {cpu_flood:.2f} s CPU in the 3 s flood")
+    assert 1 <= paused <= 8, text[-3000:]
+    assert cpu_flood < 1.5  # a loop retrying every EMFILE at once spins a whole core
+    assert "Traceback" not in text
