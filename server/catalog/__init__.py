@@ -271,8 +271,6 @@ class Catalog(Protocol):
         """Add the upload unless its user would then have more than `max_open` unfinished
         uploads or declare more than `max_bytes` in them; what they hold when refused."""
 
-    async def open_uploads(self, user_id: int, now: float) -> OpenUploads: ...
-
     async def expired_uploads(
         self, now: float, after: tuple[float, str] | None = None, limit: int = 500
     ) -> list[UploadRecord]: ...

@@ -234,6 +234,7 @@ class SQLiteCatalog:
         db.execute("PRAGMA auto_vacuum = INCREMENTAL")
         if db.execute("PRAGMA page_count").fetchone()[0] > 0:
             db.execute("VACUUM")
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     @staticmethod
     def _migrate(db: sqlite3.Connection) -> None:
@@ -760,8 +761,6 @@ class SQLiteCatalog:
     ) -> OpenUploads | None:
         return await self._write(self._add_upload_within, upload, max_open, max_bytes)
 
-    async def open_uploads(self, user_id: int, now: float) -> OpenUploads:
-        return await self._run(self._open_uploads, user_id, now)
 
     def _get_upload(self, upload_id: str) -> UploadRecord | None:
         row = self._db.execute(

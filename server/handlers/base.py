@@ -77,8 +77,8 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
 
 
 def client_address(request: tornado.httputil.HTTPServerRequest) -> str:
-    """The caller's IP: the peer's, or the proxy's word for it with --trust-forwarded
-    (the HTTP server applies X-Forwarded-For / X-Real-Ip only then)."""
+    """The caller's IP: the peer's, or, with --trust-forwarded and a peer among
+    --trusted-proxies, what --forwarded-header says (see server/request_policy.py)."""
     return request.remote_ip or "unknown"
 
 

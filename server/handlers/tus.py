@@ -30,7 +30,8 @@ from tornado.httputil import format_timestamp
 
 from .. import errors
 from ..catalog import UploadRecord
-from ..services.uploads import SHA256_HEX_RE, Transfer, metadata_value
+from ..services.transfers import Transfer
+from ..services.uploads import SHA256_HEX_RE, metadata_value
 from ..views import API
 from .base import ApiHandler
 from .uploading import TORNADO_LIMIT_SLACK
