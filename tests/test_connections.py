@@ -91,7 +91,7 @@ def test_an_idle_connection_flood_past_the_open_file_limit_locks_nobody_out(
             ]
             alive_one, alive_many = await still_open(one), await still_open(many)
             # The flood is still there: past the header timeout its connections are gone.
-            await asyncio.sleep(3.5)
+            await asyncio.sleep(4.5)
             after = await still_open(one + many, wait=0.2)
             close_all(one + many)
             return alive_one, alive_many, after, answers
