@@ -30,7 +30,7 @@ import logging
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,8 +121,11 @@ class LimitedHTTPServer(tornado.httpserver.HTTPServer):
         )
         self.policy = policy
         self.proxies = Proxies(policy.trusted_proxies if policy.trust_forwarded else ())
+        self.open_connections = 0
         self.open_by_address: dict[str, int] = {}
         self._address_of: dict[tornado.iostream.IOStream, str] = {}
+        # The key of the connection being set up (handle_stream takes it).
+        self._admitted: str | None = None
         # Connections waiting for a request's headers, the longest-waiting first.
         self._idle: OrderedDict[Any, None] = OrderedDict()
         # Each connection's request in progress (its body timer ends with the connection).
@@ -130,25 +133,27 @@ class LimitedHTTPServer(tornado.httpserver.HTTPServer):
         self.refused = 0
         self.evicted = 0
         self._refusals = EverySecond(log)
-        self._starved = EverySecond(log)
+        self.starved = EverySecond(log)  # out of descriptors
 
     # connections ---------------------------------------------------------------
-
-    @property
-    def open_connections(self) -> int:
-        return sum(self.open_by_address.values())
 
     def admit(self, address: Any) -> str | None:
         """The key a new connection is counted under, or None to refuse it."""
         peer = str(address[0]) if isinstance(address, tuple) and address else "local"
         key = client_key(peer)
-        if self.open_by_address.get(key, 0) >= self.policy.per_address and peer not in self.proxies:
-            self._refuse(f"{key} has %d connections open (--max-connections-per-address)", key)
+        from_there = self.open_by_address.get(key, 0)
+        if from_there >= self.policy.per_address and peer not in self.proxies:
+            self._refuse(
+                "%s has %d connections open (--max-connections-per-address)", key, from_there
+            )
             return None
         if self.open_connections >= self.policy.max_connections and not self._evict_idle():
-            self._refuse("the server has %d connections open (--max-connections)", key)
+            self._refuse(
+                "the server has %d connections open (--max-connections)", self.open_connections
+            )
             return None
-        self.open_by_address[key] = self.open_by_address.get(key, 0) + 1
+        self.open_by_address[key] = from_there + 1
+        self.open_connections += 1
         return key
 
     def _evict_idle(self) -> bool:
@@ -165,80 +170,39 @@ class LimitedHTTPServer(tornado.httpserver.HTTPServer):
             return True
         return False
 
-    def _refuse(self, why: str, key: str) -> None:
+    def _refuse(self, why: str, *args: object) -> None:
         self.refused += 1
-        count = self.open_connections if "server" in why else self.open_by_address.get(key, 0)
-        self._refusals.warning("refusing connections: " + why, count)
+        self._refusals.warning("refusing connections: " + why, *args)
 
     def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
-        # TCPServer.add_sockets with our own accept loop (tornado.netutil's logs and
-        # retries every EMFILE at once, forever).
+        # TCPServer.add_sockets, with our own accept loop in place of tornado.netutil's
+        # (which logs and retries every EMFILE at once, forever).
         for sock in sockets:
             self._sockets[sock.fileno()] = sock
-            self._handlers[sock.fileno()] = self._accept_on(sock)
+            self._handlers[sock.fileno()] = Acceptor(self, sock).stop
 
-    def _accept_on(self, sock: socket.socket) -> Callable[[], None]:
-        loop = IOLoop.current()
-        state = {"removed": False, "listening": True, "backoff": ACCEPT_BACKOFF[0]}
-
-        def resume() -> None:
-            if not state["removed"] and not state["listening"]:
-                state["listening"] = True
-                loop.add_handler(sock, on_ready, IOLoop.READ)
-
-        def on_ready(fd: Any, events: int) -> None:
-            for _ in range(ACCEPT_BATCH):
-                if state["removed"]:
-                    return
-                try:
-                    connection, address = sock.accept()
-                except BlockingIOError:
-                    return
-                except ConnectionAbortedError:
-                    continue
-                except OSError as error:
-                    if error.errno not in _OUT_OF_RESOURCES:
-                        raise
-                    self._starved.warning(
-                        "cannot accept connections (%s): pausing %.2fs",
-                        error.strerror,
-                        state["backoff"],
-                    )
-                    loop.remove_handler(sock)
-                    state["listening"] = False
-                    loop.call_later(float(state["backoff"]), resume)
-                    state["backoff"] = min(float(state["backoff"]) * 2, ACCEPT_BACKOFF[1])
-                    return
-                state["backoff"] = ACCEPT_BACKOFF[0]
-                key = self.admit(address)
-                if key is None:
-                    connection.close()
-                    continue
-                try:
-                    self._pending_key = key
-                    self._handle_connection(connection, address)
-                except Exception:
-                    self._release(key)
-                    connection.close()
-                    raise
-                finally:
-                    self._pending_key = None
-
-        def remove() -> None:
-            if state["listening"]:
-                loop.remove_handler(sock)
-            state["removed"] = True
-
-        loop.add_handler(sock, on_ready, IOLoop.READ)
-        return remove
-
-    _pending_key: str | None = None
+    def accepted(self, connection: socket.socket, address: Any) -> None:
+        """A socket the accept loop took: counted and served, or closed at once."""
+        key = self.admit(address)
+        if key is None:
+            connection.close()
+            return
+        self._admitted = key
+        try:
+            self._handle_connection(connection, address)
+        except Exception:
+            connection.close()
+            raise
+        finally:
+            if self._admitted is not None:  # closed during the TLS set-up: no stream
+                self._release(key)
+                self._admitted = None
 
     def handle_stream(self, stream: tornado.iostream.IOStream, address: tuple[Any, ...]) -> None:
         stream.max_write_buffer_size = MAX_WRITE_BUFFER
-        key = self._pending_key
-        if key is not None:
-            self._address_of[stream] = key
+        if self._admitted is not None:
+            self._address_of[stream] = self._admitted
+            self._admitted = None
         super().handle_stream(stream, address)
 
     def on_close(self, server_conn: object) -> None:
@@ -257,6 +221,7 @@ class LimitedHTTPServer(tornado.httpserver.HTTPServer):
         self._idle.pop(server_conn, None)
 
     def _release(self, key: str) -> None:
+        self.open_connections -= 1
         left = self.open_by_address.get(key, 0) - 1
         if left > 0:
             self.open_by_address[key] = left
@@ -275,3 +240,56 @@ class LimitedHTTPServer(tornado.httpserver.HTTPServer):
             self, inner, request_conn, server_conn
         )
         return request
+
+
+class Acceptor:
+    """Accepts on one listening socket for a `LimitedHTTPServer`; when the process is
+    out of descriptors (or kernel memory) it stops listening for a while, doubling
+    the pause up to a second, instead of being woken at once to fail again."""
+
+    def __init__(self, server: LimitedHTTPServer, sock: socket.socket) -> None:
+        self._server = server
+        self._sock = sock
+        self._loop = IOLoop.current()
+        self._backoff = ACCEPT_BACKOFF[0]
+        self._stopped = False
+        self._listening = False
+        self._listen()
+
+    def _listen(self) -> None:
+        if not self._stopped and not self._listening:
+            self._listening = True
+            self._loop.add_handler(self._sock, self._ready, IOLoop.READ)
+
+    def _pause(self, error: OSError) -> None:
+        self._server.starved.warning(
+            "cannot accept connections (%s): pausing %.2fs", error.strerror, self._backoff
+        )
+        self._loop.remove_handler(self._sock)
+        self._listening = False
+        self._loop.call_later(self._backoff, self._listen)
+        self._backoff = min(self._backoff * 2, ACCEPT_BACKOFF[1])
+
+    def _ready(self, fd: Any, events: int) -> None:
+        for _ in range(ACCEPT_BATCH):
+            if self._stopped or not self._listening:
+                return
+            try:
+                connection, address = self._sock.accept()
+            except BlockingIOError:
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as error:
+                if error.errno not in _OUT_OF_RESOURCES:
+                    raise
+                self._pause(error)
+                return
+            self._backoff = ACCEPT_BACKOFF[0]
+            self._server.accepted(connection, address)
+
+    def stop(self) -> None:
+        if self._listening:
+            self._loop.remove_handler(self._sock)
+            self._listening = False
+        self._stopped = True

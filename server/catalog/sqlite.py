@@ -761,7 +761,6 @@ class SQLiteCatalog:
     ) -> OpenUploads | None:
         return await self._write(self._add_upload_within, upload, max_open, max_bytes)
 
-
     def _get_upload(self, upload_id: str) -> UploadRecord | None:
         row = self._db.execute(
             f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE id = ?", (upload_id,)
