@@ -190,10 +190,10 @@ class ApiHandler(ErrorsMixin):
             )
 
     async def data_received(self, chunk: bytes) -> None:
-        if self._finished:
+        # Tornado stops a body past the connection's limit (set_max_body_size) before
+        # it gets here: the check only guards that promise.
+        if self._finished or len(self._body) + len(chunk) > self._body_limit:
             return
-        if len(self._body) + len(chunk) > self._body_limit:
-            raise errors.ApiError(errors.PAYLOAD_TOO_LARGE)
         self._body += chunk
 
     async def authenticate(self) -> None:

@@ -54,6 +54,13 @@ class Services:
                 log.info("uploads expired: %s", expired)
             except Exception:
                 log.exception("expiring uploads failed")
+            try:
+                # What the purges and expiry freed goes back to the file system.
+                freed = await self.catalog.reclaim_space()
+                if freed:
+                    log.info("catalog: %d free pages handed back", freed)
+            except Exception:
+                log.exception("reclaiming the catalog's free pages failed")
 
     async def run_revocation_sweeps_forever(self, interval: float) -> None:
         """Close sockets of devices revoked from another process (the admin command)."""

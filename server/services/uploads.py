@@ -343,7 +343,7 @@ class UploadService:
 
     async def expire(self, batch: int = EXPIRY_BATCH) -> ExpiryReport:
         """Remove uploads past their expiry, and staged files no upload owns, `batch`
-        rows or files at a time; then hand the catalog's freed pages back."""
+        rows or files at a time."""
         now = time.time()
         removed = 0
         after: tuple[float, str] | None = None
@@ -370,8 +370,6 @@ class UploadService:
                     log.warning("removing %s: no upload owns it", self.folder / name)
                     await self._run_io((self.folder / name).unlink, True)
                     orphans += 1
-        if removed:
-            await self._catalog.reclaim_space()
         return ExpiryReport(removed, orphans)
 
     def _list_files(self) -> list[str]:
