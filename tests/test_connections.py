@@ -184,6 +184,43 @@ def test_strangers_bodies_are_refused_early_and_never_buffered(tmp_path: Path) -
     assert health == 200
 
 
+def test_a_slow_body_flood_to_a_public_route_is_held_to_its_small_limit(tmp_path: Path) -> None:
+    """Strangers trickling bodies to pairing (which reads its body): each may hold at
+    most --max-unauthenticated-body, for as long as it keeps sending."""
+    with serving(tmp_path, "--max-connections-per-address", "20") as served:
+        rss_before = served.rss_mib()
+
+        async def flood() -> tuple[int, int, list[bytes]]:
+            conns = await open_many(served.port, sources(7, 15), 20)
+            head = (
+                f"POST {API}/auth/pair HTTP/1.1\r\nHost: t\r\nContent-Type: application/json"
+                "\r\nContent-Length: 65000\r\n\r\n"
+            ).encode()
+            for _, writer in conns:
+                writer.write(head + b" " * 20_000)
+            for _ in range(6):  # 1 KB a connection every half second: never silent
+                await asyncio.sleep(0.5)
+                for _, writer in conns:
+                    writer.write(b" " * 1000)
+            health = await asyncio.to_thread(served.health, "127.0.7.99", 5)
+            # Past the limit: the body is refused at once, before a byte of it.
+            reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+            writer.write(head.replace(b"65000", b"70000"))
+            refused = await asyncio.wait_for(reader.readline(), 5)
+            writer.close()
+            alive = await still_open(conns, wait=0.2)
+            close_all(conns)
+            return health, alive, [refused]
+
+        health, alive, refused = asyncio.run(flood())
+        rss_after = served.rss_mib()
+    print(f"slow bodies: {alive} trickling, RSS {rss_before:.0f} -> {rss_after:.0f} MiB")
+    assert alive == 300  # still sending, so still served
+    assert health == 200
+    assert refused[0].startswith(b"HTTP/1.1 413 ")
+    assert rss_after - rss_before < 80  # 300 x 64 KiB at most, and the buffers around it
+
+
 def test_a_body_that_stops_coming_is_cut_after_the_body_timeout(tmp_path: Path) -> None:
     with serving(tmp_path, "--body-timeout", "1") as served:
         token = served.token()
