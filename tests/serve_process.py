@@ -4,6 +4,9 @@ under load: its address, its memory, its log, tokens made beside it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
+import os
 import resource
 import signal
 import subprocess
@@ -15,6 +18,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from PIL import Image
 
 from tests.test_main import ROOT, cli, environment, free_port, last_line
 
@@ -119,3 +124,50 @@ def fetch(url: str, method: str = "GET", body: bytes | None = None, **headers: s
             return int(answer.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
+
+
+# floods ------------------------------------------------------------------------------
+
+Streams = list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
+
+
+async def open_many(port: int, sources: list[str], each: int) -> Streams:
+    """`each` connections from every source address; those the server took."""
+    opened: Streams = []
+    for source in sources:
+        for _ in range(each):
+            with contextlib.suppress(OSError):
+                opened.append(
+                    await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+                )
+    return opened
+
+
+async def still_open(streams: Streams, wait: float = 0.5) -> int:
+    """How many of these the server has not closed (read for up to `wait` seconds)."""
+
+    async def alive(reader: asyncio.StreamReader) -> bool:
+        try:
+            return await asyncio.wait_for(reader.read(1), wait) != b""
+        except TimeoutError:
+            return True
+        except OSError:
+            return False
+
+    return sum(await asyncio.gather(*(alive(reader) for reader, _ in streams)))
+
+
+def close_all(streams: Streams) -> None:
+    for _, writer in streams:
+        writer.close()
+
+
+def noise_jpeg(size: tuple[int, int]) -> bytes:
+    """A JPEG of random pixels: as large as a photo of its size gets."""
+    out = io.BytesIO()
+    Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3)).save(out, "JPEG", quality=95)
+    return out.getvalue()
+
+
+def sources(third: int, count: int) -> list[str]:
+    return [f"127.0.{third}.{n}" for n in range(1, count + 1)]
