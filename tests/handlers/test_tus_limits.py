@@ -41,11 +41,12 @@ def test_a_creation_flood_is_refused_past_the_cap_and_the_catalog_stays_small(
                         raise_error=False,
                     )
                 )
+            client.close()
             return answers
 
         answers = asyncio.run(flood())
         catalog = sum(p.stat().st_size for p in served.data.glob("catalog.sqlite3*"))
-        health = served.health()
+        health = served.health("127.0.8.1")
     codes = [a.code for a in answers]
     assert codes == [201] * 50 + [429] * 70
     refused = answers[-1]
