@@ -72,7 +72,7 @@ def health_from(port: int, source: str, timeout: float) -> int:
         except (OSError, TimeoutError, ValueError, IndexError):
             return 0
         finally:
-            writer.close()
+            await close_all([(reader, writer)])
 
     return asyncio.run(ask())
 
@@ -157,9 +157,12 @@ async def still_open(streams: Streams, wait: float = 0.5) -> int:
     return sum(await asyncio.gather(*(alive(reader) for reader, _ in streams)))
 
 
-def close_all(streams: Streams) -> None:
+async def close_all(streams: Streams) -> None:
+    """Close them, and wait until they are (a socket left to the garbage collector
+    after the loop ends is a ResourceWarning in whichever test comes next)."""
     for _, writer in streams:
         writer.close()
+    await asyncio.gather(*(writer.wait_closed() for _, writer in streams), return_exceptions=True)
 
 
 def noise_jpeg(size: tuple[int, int]) -> bytes:

@@ -42,7 +42,7 @@ def test_an_idle_connection_flood_past_the_open_file_limit_locks_nobody_out(
             # The flood is still there: past the header timeout its connections are gone.
             await asyncio.sleep(4.5)
             after = await still_open(one + many, wait=0.2)
-            close_all(one + many)
+            await close_all(one + many)
             return alive_one, alive_many, after, answers
 
         alive_one, alive_many, after, answers = asyncio.run(flood())
@@ -138,7 +138,7 @@ def test_out_of_descriptors_the_accept_loop_backs_off_and_recovers(tmp_path: Pat
             # Far more than the 30 descriptors left; held for 3 s, never a request.
             conns = await open_many(port, sources(6, 4), 40)
             await asyncio.sleep(3)
-            close_all(conns)
+            await close_all(conns)
 
         cpu_before = cpu_seconds(process.pid)
         asyncio.run(flood())

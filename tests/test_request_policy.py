@@ -60,7 +60,7 @@ def test_strangers_bodies_are_refused_early_and_never_buffered(tmp_path: Path) -
                 *(asyncio.wait_for(r.readline(), 10) for r, _ in conns[:50]),
                 return_exceptions=True,
             )
-            close_all(conns)
+            await close_all(conns)
             return len(conns), [f for f in firsts if isinstance(f, bytes)]
 
         opened, firsts = asyncio.run(flood())
@@ -117,9 +117,9 @@ def test_a_slow_body_flood_to_a_public_route_is_held_to_its_small_limit(tmp_path
             reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
             writer.write(head.replace(b"65000", b"70000"))
             refused = await asyncio.wait_for(reader.readline(), 5)
-            writer.close()
+            await close_all([(reader, writer)])
             alive = await still_open(conns, wait=0.2)
-            close_all(conns)
+            await close_all(conns)
             return health, alive, [refused]
 
         health, alive, refused = asyncio.run(flood())
@@ -146,7 +146,7 @@ def test_a_body_that_stops_coming_is_cut_after_the_body_timeout(tmp_path: Path) 
             )
             started = time.monotonic()
             await asyncio.wait_for(reader.read(), 10)  # the server closes it
-            writer.close()
+            await close_all([(reader, writer)])
             return time.monotonic() - started
 
         waited = asyncio.run(stall())
@@ -176,7 +176,7 @@ def test_a_slow_phone_finishes_however_long_its_upload_takes(tmp_path: Path) -> 
                 await writer.drain()
                 await asyncio.sleep(0.1)
             answer = await asyncio.wait_for(reader.read(65536), 15)
-            writer.close()
+            await close_all([(reader, writer)])
             return answer, time.monotonic() - started
 
         answer, took = asyncio.run(trickle())
@@ -196,7 +196,7 @@ def test_oversized_headers_are_answered_431_and_serving_goes_on(tmp_path: Path) 
             reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
             writer.write(head)
             answer = await asyncio.wait_for(reader.read(65536), 10)
-            writer.close()
+            await close_all([(reader, writer)])
             return answer
 
         big = b"x" * 20_000
@@ -235,7 +235,7 @@ def guess_from(served: Served, source: str, headers: dict[str, str] | None = Non
             + body
         )
         line = await asyncio.wait_for(reader.readline(), 10)
-        writer.close()
+        await close_all([(reader, writer)])
         return int(line.split()[1])
 
     return asyncio.run(send())

@@ -50,6 +50,7 @@ def test_sockets_per_token_and_on_the_server_are_capped(tmp_path: Path) -> None:
             dad_codes = await asyncio.gather(*(outcome(c) for c in dads))
             for conn in mums + dads:
                 conn.close()
+            await asyncio.sleep(0.3)  # let the closing handshakes end inside this loop
             return mum_codes, dad_codes
 
         mum_codes, dad_codes = asyncio.run(run())
@@ -109,6 +110,7 @@ def test_a_token_spelt_otherwise_in_the_url_authenticates_nothing_and_is_not_log
             )
             doubled = await outcome(twice)
             twice.close()
+            await asyncio.sleep(0.3)  # let the closing handshakes end inside this loop
             return refused, str(hello), doubled
 
         refused, hello, twice = asyncio.run(run())
