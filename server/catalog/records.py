@@ -122,6 +122,14 @@ class ImageRecord:
 
 
 @dataclass(frozen=True)
+class OpenUploads:
+    """A user's unfinished uploads: how many, and the bytes they declare in all."""
+
+    count: int
+    length: int
+
+
+@dataclass(frozen=True)
 class UploadRecord:
     """A tus upload: its declared length, what is durably received, and how it ended."""
 

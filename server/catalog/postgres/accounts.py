@@ -93,6 +93,20 @@ class PostgresAccounts(Connection):
 
         return await self._write(work)
 
+    async def pairing_guess_failed(self, now: float, limit: int) -> int:
+        async def work(conn: Conn) -> int:
+            await conn.execute(
+                "UPDATE pairing_codes SET failures = failures + 1 "
+                "WHERE used_at IS NULL AND expires_at >= %s",
+                (now,),
+            )
+            cursor = await conn.execute(
+                "DELETE FROM pairing_codes WHERE used_at IS NULL AND failures >= %s", (limit,)
+            )
+            return cursor.rowcount
+
+        return await self._write(work)
+
     async def find_user(self, name: str) -> User | None:
         async def work(conn: Conn) -> User | None:
             row = await one(conn, "SELECT id, name FROM users WHERE name = %s", (name,))

@@ -110,6 +110,12 @@ class Connection:
     async def close(self) -> None:
         await self._pool.close()
 
+    async def reclaim_space(self) -> int:
+        """Nothing to hand back by hand: PostgreSQL's autovacuum makes dead rows' space
+        reusable as it goes, and returning it to the file system (VACUUM FULL) would
+        lock the tables. The server's own budget on disk is SQLite's concern."""
+        return 0
+
     async def _call(self, work: Work[T], transaction: bool, synced: bool = True) -> T:
         fresh_tried = False
         attempt = 0

@@ -99,6 +99,12 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX uploads_expires_at ON uploads(expires_at);
     """,
+    # 2: budgets. Wrong pairing guesses each live code has outlived; a user's open
+    # uploads are counted at every creation.
+    """
+    ALTER TABLE pairing_codes ADD COLUMN failures integer NOT NULL DEFAULT 0;
+    CREATE INDEX uploads_user ON uploads(user_id, expires_at);
+    """,
 ]
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..fields import UPLOAD_FIELDS, columns, upload_from_row, upload_values
-from ..records import UploadRecord
+from ..records import OpenUploads, UploadRecord
 from .connection import Conn, Connection, one, rows
 
 _UPLOAD_COLUMNS = columns(UPLOAD_FIELDS)
@@ -19,6 +21,32 @@ class PostgresUploads(Connection):
             )
 
         await self._write(work)
+
+    async def add_upload_within(
+        self, upload: UploadRecord, max_open: int, max_bytes: int
+    ) -> OpenUploads | None:
+        async def work(conn: Conn) -> OpenUploads | None:
+            # The user's row, locked: two processes creating uploads for one user count
+            # one after the other.
+            await conn.execute("SELECT 1 FROM users WHERE id = %s FOR UPDATE", (upload.user_id,))
+            row = await one(
+                conn,
+                "SELECT count(*) AS n, coalesce(sum(length), 0) AS bytes FROM uploads "
+                "WHERE user_id = %s AND expires_at > %s AND image_sha256 IS NULL "
+                'AND "offset" < length',
+                (upload.user_id, upload.created_at),
+            )
+            assert row is not None
+            held = OpenUploads(int(row["n"]), int(row["bytes"]))
+            if held.count + 1 > max_open or held.length + upload.length > max_bytes:
+                return held
+            await conn.execute(
+                f"INSERT INTO uploads ({_UPLOAD_COLUMNS}) VALUES ({_MARKS})",
+                upload_values(upload, truth=bool),
+            )
+            return None
+
+        return await self._write(work)
 
     async def get_upload(self, upload_id: str) -> UploadRecord | None:
         async def work(conn: Conn) -> UploadRecord | None:
@@ -64,14 +92,33 @@ class PostgresUploads(Connection):
 
         return await self._write(work)
 
-    async def expired_uploads(self, now: float) -> list[UploadRecord]:
+    async def expired_uploads(
+        self, now: float, after: tuple[float, str] | None = None, limit: int = 500
+    ) -> list[UploadRecord]:
+        """Uploads expired by `now`, oldest first, `limit` at a time after `after`
+        (the expiry and id of the last one of the batch before)."""
+        start = after or (float("-inf"), "")
+
         async def work(conn: Conn) -> list[UploadRecord]:
             found = await rows(
                 conn,
-                f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE expires_at <= %s ORDER BY expires_at",
-                (now,),
+                f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE expires_at <= %s "
+                "AND (expires_at, id) > (%s, %s) ORDER BY expires_at, id LIMIT %s",
+                (now, start[0], start[1], limit),
             )
             return [upload_from_row(row) for row in found]
+
+        return await self._read(work)
+
+    async def known_uploads(self, ids: Sequence[str]) -> set[str]:
+        """Which of these upload ids have a row."""
+        if not ids:
+            return set()
+        wanted = list(ids)
+
+        async def work(conn: Conn) -> set[str]:
+            found = await rows(conn, "SELECT id FROM uploads WHERE id = ANY(%s)", (wanted,))
+            return {row["id"] for row in found}
 
         return await self._read(work)
 

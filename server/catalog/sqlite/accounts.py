@@ -100,6 +100,20 @@ class SQLiteAccounts(Connection):
     async def redeem_pairing_code(self, code_hash: str, now: float) -> User | None:
         return await self._write(self._redeem_pairing_code, code_hash, now)
 
+    def _pairing_guess_failed(self, now: float, limit: int) -> int:
+        self._db.execute(
+            "UPDATE pairing_codes SET failures = failures + 1 "
+            "WHERE used_at IS NULL AND expires_at >= ?",
+            (now,),
+        )
+        cursor = self._db.execute(
+            "DELETE FROM pairing_codes WHERE used_at IS NULL AND failures >= ?", (limit,)
+        )
+        return cursor.rowcount
+
+    async def pairing_guess_failed(self, now: float, limit: int) -> int:
+        return await self._write(self._pairing_guess_failed, now, limit)
+
     def _find_user(self, name: str) -> User | None:
         row = self._db.execute("SELECT id, name FROM users WHERE name = ?", (name,)).fetchone()
         return None if row is None else _user(row)

@@ -14,6 +14,10 @@ from .migrations import MIGRATIONS
 
 T = TypeVar("T")
 
+# Freed pages handed back to the file system per call, so that reclaiming space
+# never holds the one catalog thread for long.
+RECLAIM_PAGES = 2048
+
 
 class Connection:
     """The file in WAL mode; every call runs on the connection's one thread."""
@@ -33,6 +37,7 @@ class Connection:
         try:
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA busy_timeout = 10000")
+            self._incremental_vacuum(db)
             db.execute("PRAGMA journal_mode = WAL")
             # An acknowledged upload must survive power loss: FULL syncs the WAL on commit.
             db.execute("PRAGMA synchronous = FULL")
@@ -42,6 +47,39 @@ class Connection:
             db.close()
             raise
         return db
+
+    @staticmethod
+    def _incremental_vacuum(db: sqlite3.Connection) -> None:
+        """Free pages can be handed back (`reclaim_space`): a new catalog is made so,
+        an older one is rebuilt once (VACUUM) to become so."""
+        if db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
+            return
+        db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        if db.execute("PRAGMA page_count").fetchone()[0] > 0:
+            db.execute("VACUUM")
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+    def _reclaim_space(self, pages: int) -> int:
+        before: int = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        if before:
+            # It frees one page per step, and execute() takes only the first step of a
+            # statement without columns: sqlite3_exec (executescript) takes them all.
+            self._db.executescript(f"PRAGMA incremental_vacuum({int(pages)});")
+        after: int = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        if after == 0 and before:
+            # Hand back what the WAL grew to as well.
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        return before - after
+
+    async def reclaim_space(self) -> int:
+        """Give the file system back the catalog's free pages, a batch per catalog call;
+        how many pages were freed."""
+        freed = 0
+        while True:
+            batch = await self._run(self._reclaim_space, RECLAIM_PAGES)
+            freed += batch
+            if batch < RECLAIM_PAGES:
+                return freed
 
     @property
     def schema_version(self) -> int:

@@ -116,4 +116,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX blobs_thumbnail_pending ON blobs(created_at)
         WHERE thumbnail IS NULL AND decodable = 1 AND damage IS NULL;
     """,
+    # 8: budgets. Wrong pairing guesses each live code has outlived; a user's open
+    # uploads are counted at every creation.
+    """
+    ALTER TABLE pairing_codes ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX uploads_user ON uploads(user_id, expires_at);
+    """,
 ]
