@@ -8,7 +8,7 @@ from typing import Any
 
 from ..fields import DEVICE_FIELDS, columns, device_from_row
 from ..records import Device, User, iso
-from .connection import Conn, Connection, one, rows
+from .connection import Conn, Connection, affected, one, rows
 
 LAST_SEEN_RESOLUTION = 60.0
 
@@ -71,12 +71,13 @@ class PostgresAccounts(Connection):
                 "DELETE FROM pairing_codes WHERE expires_at < %s OR used_at IS NOT NULL",
                 (time.time(),),
             )
-            cursor = await conn.execute(
+            changed = await affected(
+                conn,
                 "INSERT INTO pairing_codes (code_hash, user_id, expires_at) VALUES (%s, %s, %s) "
                 "ON CONFLICT (code_hash) DO NOTHING",
                 (code_hash, user_id, expires_at),
             )
-            return cursor.rowcount == 1
+            return changed == 1
 
         return await self._write(work)
 
@@ -100,10 +101,10 @@ class PostgresAccounts(Connection):
                 "WHERE used_at IS NULL AND expires_at >= %s",
                 (now,),
             )
-            cursor = await conn.execute(
-                "DELETE FROM pairing_codes WHERE used_at IS NULL AND failures >= %s", (limit,)
+            changed = await affected(
+                conn, "DELETE FROM pairing_codes WHERE used_at IS NULL AND failures >= %s", (limit,)
             )
-            return cursor.rowcount
+            return changed
 
         return await self._write(work)
 

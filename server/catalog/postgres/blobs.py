@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..fields import BLOB_FIELDS, IMAGE_COLUMNS, blob_from_row, columns, image_from_row
 from ..records import BlobRecord, Damage, ImageRecord, Owner
 from . import timeline
-from .connection import Conn, Connection, one, rows
+from .connection import Conn, Connection, affected, one, rows
 
 _BLOB_COLUMNS = columns(BLOB_FIELDS)
 _PENDING = "thumbnail IS NULL AND decodable AND damage IS NULL"
@@ -133,11 +133,12 @@ class PostgresBlobs(Connection):
 
     async def clear_damage(self, sha256: str) -> bool:
         async def work(conn: Conn) -> bool:
-            cursor = await conn.execute(
+            changed = await affected(
+                conn,
                 "UPDATE blobs SET damage = NULL, damaged_at = NULL "
                 "WHERE sha256 = %s AND damage IS NOT NULL",
                 (sha256,),
             )
-            return cursor.rowcount > 0
+            return changed > 0
 
         return await self._write(work)

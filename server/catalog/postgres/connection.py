@@ -126,7 +126,9 @@ class Connection:
                 async with self._pool.connection() as conn:
                     if not transaction:
                         return await work(conn)
-                    async with conn.transaction():
+                    # One flight for BEGIN, the statements whose answers are not
+                    # awaited yet and COMMIT: fewer round trips to the database.
+                    async with conn.pipeline(), conn.transaction():
                         if not synced:
                             await conn.execute("SET LOCAL synchronous_commit = off")
                         result = await work(conn)
@@ -171,3 +173,11 @@ async def rows(conn: Conn, sql: str, params: Any = None) -> list[DictRow]:
 async def one(conn: Conn, sql: str, params: Any = None) -> DictRow | None:
     cursor = await conn.execute(sql, params)
     return await cursor.fetchone()
+
+
+async def affected(conn: Conn, sql: str, params: Any = None) -> int:
+    """Run a statement; how many rows it changed. Its answer is waited for: in a
+    pipeline, a nested pipeline block syncs on leaving."""
+    async with conn.pipeline():
+        cursor = await conn.execute(sql, params)
+    return cursor.rowcount

@@ -8,7 +8,7 @@ from typing import Any
 from ..fields import BLOB_FIELDS, blob_values, columns, image_from_row
 from ..records import BlobRecord, HashField, ImageRecord, Position, sort_time
 from . import timeline
-from .connection import Conn, Connection, one, rows
+from .connection import Conn, Connection, affected, one, rows
 
 # The blob once; the same bytes sent again teach an old row its EXIF and mend damage
 # (they were just hashed as they came).
@@ -115,21 +115,23 @@ class PostgresLibrary(Connection):
 
     async def purge(self, user_id: int, sha256: str) -> bool:
         async def work(conn: Conn) -> bool:
-            cursor = await conn.execute(
+            changed = await affected(
+                conn,
                 "DELETE FROM entries WHERE user_id = %s AND sha256 = %s AND deleted_at IS NOT NULL",
                 (user_id, sha256),
             )
-            return cursor.rowcount > 0
+            return changed > 0
 
         return await self._write(work)
 
     async def expire_trash(self, deleted_before: float) -> int:
         async def work(conn: Conn) -> int:
-            cursor = await conn.execute(
+            changed = await affected(
+                conn,
                 "DELETE FROM entries WHERE deleted_at IS NOT NULL AND deleted_at < %s",
                 (deleted_before,),
             )
-            return cursor.rowcount
+            return changed
 
         return await self._write(work)
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from ..fields import UPLOAD_FIELDS, columns, upload_from_row, upload_values
 from ..records import OpenUploads, UploadRecord
-from .connection import Conn, Connection, one, rows
+from .connection import Conn, Connection, affected, one, rows
 
 _UPLOAD_COLUMNS = columns(UPLOAD_FIELDS)
 _MARKS = ", ".join("%s::jsonb" if name == "metadata" else "%s" for name in UPLOAD_FIELDS)
@@ -87,8 +87,8 @@ class PostgresUploads(Connection):
 
     async def delete_upload(self, upload_id: str) -> bool:
         async def work(conn: Conn) -> bool:
-            cursor = await conn.execute("DELETE FROM uploads WHERE id = %s", (upload_id,))
-            return cursor.rowcount > 0
+            changed = await affected(conn, "DELETE FROM uploads WHERE id = %s", (upload_id,))
+            return changed > 0
 
         return await self._write(work)
 
