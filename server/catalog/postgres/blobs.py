@@ -68,21 +68,20 @@ class PostgresBlobs(Connection):
 
     async def settle_thumbnail(self, sha256: str, made: bool) -> list[ImageRecord]:
         async def work(conn: Conn) -> list[ImageRecord]:
-            settled = await one(
-                conn,
+            # Both sent at once; the entries are read after the update, in its transaction.
+            settling = await conn.execute(
                 "UPDATE blobs SET thumbnail = %s, thumbnail_attempts = 0 "
                 "WHERE sha256 = %s AND thumbnail IS NULL RETURNING sha256",
                 (made, sha256),
             )
-            if settled is None:
-                return []
-            found = await rows(
-                conn,
+            reading = await conn.execute(
                 f"SELECT {IMAGE_COLUMNS} {timeline.IMAGE_FROM} "
                 "WHERE e.sha256 = %s AND e.deleted_at IS NULL ORDER BY e.user_id",
                 (sha256,),
             )
-            return [image_from_row(row) for row in found]
+            if await settling.fetchone() is None:
+                return []
+            return [image_from_row(row) for row in await reading.fetchall()]
 
         return await self._write_unsynced(work)
 

@@ -21,6 +21,19 @@ _UPSERT_BLOB = (
 )
 
 
+# The blob (once), the user's entry (once; back from the trash if it was there), in one
+# statement. An entry already in the library counts as had. Every part sees the same
+# snapshot, so at most one of inserting and restoring the entry does anything.
+_ADD_IMAGE = (
+    f"WITH blob AS ({_UPSERT_BLOB} RETURNING sha256), "
+    "entry AS (INSERT INTO entries (user_id, sha256, filename, uploaded_at, taken_ts) "
+    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (user_id, sha256) DO NOTHING RETURNING sha256), "
+    "restored AS (UPDATE entries SET deleted_at = NULL "
+    "WHERE user_id = %s AND sha256 = %s AND deleted_at IS NOT NULL RETURNING sha256) "
+    "SELECT (SELECT count(*) FROM entry) AS inserted, (SELECT count(*) FROM restored) AS restored"
+)
+
+
 async def get(conn: Conn, user_id: int, sha256: str, trashed: bool) -> ImageRecord | None:
     row = await one(conn, timeline.get_sql(trashed), (user_id, sha256))
     return None if row is None else image_from_row(row)
@@ -35,28 +48,21 @@ class PostgresLibrary(Connection):
     async def add_image(
         self, user_id: int, blob: BlobRecord, filename: str, now: float
     ) -> tuple[ImageRecord, bool]:
+        entry = (user_id, blob.sha256, filename, now, sort_time(blob.taken_at, now))
+
         async def work(conn: Conn) -> tuple[ImageRecord, bool]:
-            await conn.execute(_UPSERT_BLOB, [*blob_values(blob, truth=bool), now])
-            inserted = await one(
-                conn,
-                "INSERT INTO entries (user_id, sha256, filename, uploaded_at, taken_ts) "
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (user_id, sha256) DO NOTHING "
-                "RETURNING sha256",
-                (user_id, blob.sha256, filename, now, sort_time(blob.taken_at, now)),
+            # One statement and the read of its result, sent together (the pipeline):
+            # the read sees what the statement wrote, as a later statement of the
+            # transaction does.
+            added = await conn.execute(
+                _ADD_IMAGE, [*blob_values(blob, truth=bool), now, *entry, user_id, blob.sha256]
             )
-            had = False
-            if inserted is None:
-                # Already an entry: back from the trash (not had), or in the library (had).
-                restored = await one(
-                    conn,
-                    "UPDATE entries SET deleted_at = NULL WHERE user_id = %s AND sha256 = %s "
-                    "AND deleted_at IS NOT NULL RETURNING sha256",
-                    (user_id, blob.sha256),
-                )
-                had = restored is None
-            record = await get(conn, user_id, blob.sha256, False)
-            assert record is not None
-            return record, had
+            found = await conn.execute(timeline.get_sql(False), (user_id, blob.sha256))
+            counts = await added.fetchone()
+            row = await found.fetchone()
+            assert counts is not None and row is not None
+            had = not counts["inserted"] and not counts["restored"]
+            return image_from_row(row), had
 
         return await self._write(work)
 
