@@ -27,6 +27,7 @@ import psycopg.errors
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from ...config import redact_url
 from ..records import CatalogFull, CatalogUnavailable
 from .migrations import MIGRATIONS, migrate
 
@@ -44,12 +45,6 @@ RETRIES = 5
 class PoolSettings:
     size: int = 8
     timeout: float = 10.0  # statement_timeout, and the longest wait for a connection
-
-
-def redact(url: str) -> str:
-    from ...config import redact_url
-
-    return redact_url(url)
 
 
 class Connection:
@@ -86,7 +81,7 @@ class Connection:
         except psycopg.OperationalError as error:
             reason = str(error).strip().splitlines()[-1].strip() or "no answer"
             raise CatalogUnavailable(
-                f"cannot reach the catalog at {redact(self.url)}: {reason} "
+                f"cannot reach the catalog at {redact_url(self.url)}: {reason} "
                 "(--catalog, TUBEI_CATALOG)"
             ) from None
         async with conn:
@@ -96,7 +91,7 @@ class Connection:
         except PoolTimeout:
             await self._pool.close()
             raise CatalogUnavailable(
-                f"cannot reach the catalog at {redact(self.url)} "
+                f"cannot reach the catalog at {redact_url(self.url)} "
                 f"within {self.settings.timeout:g}s (--catalog, TUBEI_CATALOG)"
             ) from None
 

@@ -111,6 +111,9 @@ MIGRATIONS: list[str] = [
 async def migrate(conn: Conn) -> int:
     """Apply what MIGRATIONS has beyond the database's version; how many were applied."""
     async with conn.transaction():
+        # Waiting for another process's migration, or building an index of a large
+        # table, may take longer than a request's statement_timeout.
+        await conn.execute("SET LOCAL statement_timeout = 0")
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
