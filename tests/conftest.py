@@ -19,6 +19,9 @@ from server.app import make_app
 from server.config import Settings
 from server.services import Services, build_services
 
+# A real Ceph RADOS Gateway, started for the tests that ask for `s3_gateway`.
+pytest_plugins = ("tests.s3_gateway",)
+
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not here")
 

@@ -1,0 +1,450 @@
+"""Blobs in an S3-compatible object store (AWS, Ceph RGW, MinIO, COS, OSS, R2).
+
+Keys under the location's prefix: `blobs/<sha256>`, `derived/<key>`,
+`quarantine/<reason>/<sha256>.<utc stamp>.<random>`. An object is written once, under
+its final name, from the local staged file: HEAD first (an object of that name and size
+is not sent again), one PUT up to `part_size`, a multipart upload above it. Every PUT
+and part carries Content-MD5, which the store checks before it keeps the bytes
+(x-amz-checksum-sha256 is not checked by every gateway: Ceph 16 ignores it); the file's
+SHA-256 is computed on the way and must match its name. Timeouts, 5xx and SlowDown are
+retried by botocore's standard retry mode (exponential backoff with jitter, bounded);
+what still fails raises StorageUnavailable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import random
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+
+import aiohttp
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+from botocore.exceptions import BotoCoreError, ClientError
+
+from . import SHA256_RE, BlobMissing
+from .home import StorageUnavailable, check_derived_key, check_range
+from .s3_config import S3Location
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3 import S3Client
+    from types_aiobotocore_s3.type_defs import CompletedPartTypeDef, CopySourceTypeDef
+
+T = TypeVar("T")
+
+MIB = 1024 * 1024
+PART_SIZE = 8 * MIB  # S3's minimum is 5 MiB; the last part may be smaller
+MAX_PARTS = 10_000
+COPY_LIMIT = 5 * 1024 * MIB  # CopyObject's limit: above it, a multipart copy
+COPY_PART = 512 * MIB
+READ_CHUNK = 256 * 1024
+DERIVED_MAX = 64 * MIB
+MISSING_CODES = frozenset({"NoSuchKey", "NotFound", "404"})
+BUSY_CODES = frozenset(
+    {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "ServiceUnavailable"}
+)
+_REASON_RE = re.compile(r"\A[a-z]+\Z")
+_TRANSIENT = (BotoCoreError, aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
+def _md5(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
+
+
+def _read_part(file: BinaryIO, size: int, hasher: Any) -> tuple[bytes, str]:
+    data = file.read(size)
+    hasher.update(data)
+    return data, _md5(data)
+
+
+class S3BlobHome:
+    """BlobHome on one bucket and prefix; `derived` stores derived images beside it."""
+
+    def __init__(
+        self,
+        client: S3Client,
+        location: S3Location,
+        *,
+        executor: Executor | None = None,
+        part_size: int = PART_SIZE,
+        concurrency: int = 2,
+        attempts: int = 4,
+        copy_limit: int = COPY_LIMIT,
+        copy_part: int = COPY_PART,
+        retry_after: int = 5,
+    ) -> None:
+        if part_size < 5 * MIB:
+            raise ValueError("S3 parts are 5 MiB at least")
+        self._client = client
+        self.location = location
+        self.bucket = location.bucket
+        self._executor = executor
+        self._part_size = part_size
+        self._concurrency = concurrency
+        self._attempts = attempts
+        self._copy_limit = copy_limit
+        self._copy_part = copy_part
+        self._retry_after = retry_after
+        self._stack: contextlib.AsyncExitStack | None = None
+        self.derived = S3DerivedStore(self)
+
+    @classmethod
+    async def open(
+        cls,
+        location: S3Location,
+        *,
+        attempts: int = 4,
+        connect_timeout: float = 5,
+        read_timeout: float = 60,
+        max_connections: int = 16,
+        **options: Any,
+    ) -> S3BlobHome:
+        """A client on `location` (a pool of `max_connections`); close() it when done."""
+        config = AioConfig(
+            region_name=location.region,
+            s3={"addressing_style": location.addressing},
+            signature_version="s3v4",
+            retries={"mode": "standard", "total_max_attempts": attempts},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_pool_connections=max_connections,
+            # Content-MD5 is what gateways check; botocore's default CRC trailers
+            # (aws-chunked bodies) are refused by older ones.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        stack = contextlib.AsyncExitStack()
+        client = await stack.enter_async_context(
+            get_session().create_client(
+                "s3",
+                endpoint_url=location.endpoint,
+                aws_access_key_id=location.access_key,
+                aws_secret_access_key=location.secret_key,
+                aws_session_token=location.session_token,
+                config=config,
+            )
+        )
+        home = cls(client, location, attempts=attempts, **options)
+        home._stack = stack
+        return home
+
+    async def close(self) -> None:
+        if self._stack is not None:
+            stack, self._stack = self._stack, None
+            await stack.aclose()
+
+    async def check(self) -> None:
+        """That the bucket is there and ours (at start-up): StorageUnavailable or ClientError."""
+        with self._errors(self.bucket):
+            await self._client.head_bucket(Bucket=self.bucket)
+
+    # keys and errors ---------------------------------------------------------------
+
+    def key(self, sha256: str) -> str:
+        if not SHA256_RE.match(sha256):
+            raise ValueError(f"not a sha256: {sha256!r}")
+        return f"{self.location.prefix}blobs/{sha256}"
+
+    @contextlib.contextmanager
+    def _errors(self, name: str) -> Iterator[None]:
+        """The store's answers as BlobMissing and StorageUnavailable (after the retries)."""
+        try:
+            yield
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+            if code in MISSING_CODES:
+                raise BlobMissing(name) from None
+            if status >= 500 or code in BUSY_CODES:
+                raise self.unavailable(f"{code or status} for {name}") from error
+            if code == "BadDigest":  # the bytes changed on the way: nothing was kept
+                raise self.unavailable(f"the store refused {name}: checksum mismatch") from error
+            raise
+        except _TRANSIENT as error:
+            raise self.unavailable(f"{type(error).__name__} for {name}: {error}") from error
+
+    def unavailable(self, why: str) -> StorageUnavailable:
+        return StorageUnavailable(f"object storage unavailable: {why}", self._retry_after)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def _head(self, key: str, name: str) -> int:
+        with self._errors(name):
+            answer = await self._client.head_object(Bucket=self.bucket, Key=key)
+        return int(answer["ContentLength"])
+
+    # writing -------------------------------------------------------------------------
+
+    async def put(self, staged: Path, sha256: str) -> bool:
+        key = self.key(sha256)
+        size = (await self._run(staged.stat)).st_size
+        with contextlib.suppress(BlobMissing):
+            if await self._head(key, sha256) == size:
+                return False
+        if size <= self._part_size:
+            await self._put_single(staged, key, sha256)
+        else:
+            await self._put_multipart(staged, key, sha256, size)
+        stored = await self._head(key, sha256)  # acknowledged only once the store says so
+        if stored != size:
+            raise self.unavailable(f"{sha256} holds {stored} bytes, not {size}")
+        return True
+
+    def _read_whole(self, staged: Path, sha256: str) -> tuple[bytes, str]:
+        data = staged.read_bytes()
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise ValueError(f"{staged} does not hash to {sha256}")
+        return data, _md5(data)
+
+    async def _put_single(self, staged: Path, key: str, sha256: str) -> None:
+        data, md5 = await self._run(self._read_whole, staged, sha256)
+        with self._errors(sha256):
+            await self._client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentMD5=md5)
+
+    async def _upload_part(
+        self, key: str, upload: str, number: int, data: bytes, md5: str, sha256: str
+    ) -> CompletedPartTypeDef:
+        with self._errors(sha256):
+            answer = await self._client.upload_part(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload,
+                PartNumber=number,
+                Body=data,
+                ContentMD5=md5,
+            )
+        return {"PartNumber": number, "ETag": answer["ETag"]}
+
+    async def _put_multipart(self, staged: Path, key: str, sha256: str, size: int) -> None:
+        part_size = max(self._part_size, -(-size // MAX_PARTS))
+        with self._errors(sha256):
+            upload = (await self._client.create_multipart_upload(Bucket=self.bucket, Key=key))[
+                "UploadId"
+            ]
+        hasher = hashlib.sha256()
+        done: list[CompletedPartTypeDef] = []
+        pending: set[asyncio.Task[CompletedPartTypeDef]] = set()
+        file: BinaryIO = await self._run(open, staged, "rb")
+        try:
+            number = 0
+            while True:
+                # Parts are read in order (SHA-256 runs over the file), sent `concurrency`
+                # at a time: memory stays at (concurrency + 1) parts.
+                data, md5 = await self._run(_read_part, file, part_size, hasher)
+                if not data:
+                    break
+                number += 1
+                while len(pending) >= self._concurrency:
+                    finished, pending = await asyncio.wait(
+                        pending, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    done.extend(task.result() for task in finished)
+                pending.add(
+                    asyncio.create_task(self._upload_part(key, upload, number, data, md5, sha256))
+                )
+                del data
+            done.extend(await asyncio.gather(*pending))
+            pending.clear()
+            if hasher.hexdigest() != sha256:
+                raise ValueError(f"{staged} does not hash to {sha256}")
+            done.sort(key=lambda part: part["PartNumber"])
+            with self._errors(sha256):
+                await self._client.complete_multipart_upload(
+                    Bucket=self.bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": done}
+                )
+        except BaseException:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            await self._abort_upload(key, upload)
+            raise
+        finally:
+            await self._run(file.close)
+
+    async def _abort_upload(self, key: str, upload: str) -> None:
+        # Best effort, and not cut short by a cancellation: parts left behind cost space
+        # until the bucket's lifecycle rule (AbortIncompleteMultipartUpload) removes them.
+        with contextlib.suppress(*_TRANSIENT, ClientError):
+            await asyncio.shield(
+                self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload)
+            )
+
+    # reading -------------------------------------------------------------------------
+
+    async def exists(self, sha256: str) -> bool:
+        try:
+            await self._head(self.key(sha256), sha256)
+        except BlobMissing:
+            return False
+        return True
+
+    async def size(self, sha256: str) -> int:
+        return await self._head(self.key(sha256), sha256)
+
+    async def read(
+        self, sha256: str, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        key = self.key(sha256)
+        stop = check_range(await self._head(key, sha256), start, end)
+        position, failures = start, 0
+        while position < stop:
+            try:
+                with self._errors(sha256):
+                    answer = await self._client.get_object(
+                        Bucket=self.bucket, Key=key, Range=f"bytes={position}-{stop - 1}"
+                    )
+                body = answer["Body"]
+                try:
+                    async for chunk in body.iter_chunks(READ_CHUNK):
+                        position += len(chunk)
+                        yield chunk
+                finally:
+                    body.close()
+                if position < stop:
+                    raise self.unavailable(f"{sha256} ended at byte {position} of {stop}")
+            except (StorageUnavailable, *_TRANSIENT) as error:
+                # Broken on the way: go on from the byte reached, a bounded number of times.
+                failures += 1
+                if failures >= self._attempts:
+                    if isinstance(error, StorageUnavailable):
+                        raise
+                    raise self.unavailable(f"reading {sha256}: {error}") from error
+                await asyncio.sleep(min(20.0, 2.0 ** (failures - 1)) * random.random())
+
+    async def rehash(self, sha256: str, progress: Callable[[int], None] | None = None) -> str:
+        hasher, read = hashlib.sha256(), 0
+        async for chunk in self.read(sha256):
+            await self._run(hasher.update, chunk)  # off the event loop, like the local store
+            read += len(chunk)
+            if progress is not None:
+                progress(read)
+        return hasher.hexdigest()
+
+    async def pages(self, page_size: int = 1000, after: str = "") -> AsyncIterator[list[str]]:
+        prefix = f"{self.location.prefix}blobs/"
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+            params["MaxKeys"] = page_size
+            if token:
+                params["ContinuationToken"] = token
+            elif after:
+                params["StartAfter"] = prefix + after
+            with self._errors(prefix):
+                answer = await self._client.list_objects_v2(**params)
+            names = [item["Key"][len(prefix) :] for item in answer.get("Contents", [])]
+            page = [name for name in names if SHA256_RE.match(name)]
+            if page:
+                yield page
+            token = answer.get("NextContinuationToken")
+            if not answer.get("IsTruncated") or not token:
+                return
+
+    async def presigned_url(self, sha256: str, expires: int) -> str | None:
+        if not 1 <= expires <= 7 * 24 * 3600:
+            raise ValueError("a presigned URL lasts from 1 second to 7 days")
+        return await self._client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": self.key(sha256)}, ExpiresIn=expires
+        )
+
+    # removing ------------------------------------------------------------------------
+
+    async def delete(self, sha256: str) -> None:
+        with self._errors(sha256):
+            await self._client.delete_object(Bucket=self.bucket, Key=self.key(sha256))
+
+    async def quarantine(self, sha256: str, reason: str) -> str:
+        if not _REASON_RE.match(reason):
+            raise ValueError(f"not a quarantine reason: {reason!r}")
+        source = self.key(sha256)
+        size = await self._head(source, sha256)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        name = f"{sha256}.{stamp}.{uuid.uuid4().hex[:8]}"  # never over one already there
+        target = f"{self.location.prefix}quarantine/{reason}/{name}"
+        await self._copy(source, target, size, sha256)
+        if await self._head(target, sha256) != size:
+            raise self.unavailable(f"the quarantined copy of {sha256} is incomplete")
+        await self.delete(sha256)  # only once the copy is held
+        return f"s3://{self.bucket}/{target}"
+
+    async def _copy(self, source: str, target: str, size: int, sha256: str) -> None:
+        copy_source: CopySourceTypeDef = {"Bucket": self.bucket, "Key": source}
+        if size <= self._copy_limit:
+            with self._errors(sha256):
+                await self._client.copy_object(
+                    Bucket=self.bucket, Key=target, CopySource=copy_source
+                )
+            return
+        part = max(self._copy_part, -(-size // MAX_PARTS))
+        with self._errors(sha256):
+            upload = (await self._client.create_multipart_upload(Bucket=self.bucket, Key=target))[
+                "UploadId"
+            ]
+        try:
+            parts: list[CompletedPartTypeDef] = []
+            for number, offset in enumerate(range(0, size, part), start=1):
+                last = min(size, offset + part) - 1
+                with self._errors(sha256):
+                    answer = await self._client.upload_part_copy(
+                        Bucket=self.bucket,
+                        Key=target,
+                        UploadId=upload,
+                        PartNumber=number,
+                        CopySource=copy_source,
+                        CopySourceRange=f"bytes={offset}-{last}",
+                    )
+                parts.append({"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]})
+            with self._errors(sha256):
+                await self._client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=target,
+                    UploadId=upload,
+                    MultipartUpload={"Parts": parts},
+                )
+        except BaseException:
+            await self._abort_upload(target, upload)
+            raise
+
+
+class S3DerivedStore:
+    """DerivedStore under `derived/` beside the blobs, on the same client."""
+
+    def __init__(self, home: S3BlobHome) -> None:
+        self._home = home
+
+    def _key(self, key: str) -> str:
+        return f"{self._home.location.prefix}derived/{check_derived_key(key)}"
+
+    async def put(self, key: str, data: bytes) -> None:
+        home = self._home
+        with home._errors(key):
+            await home._client.put_object(
+                Bucket=home.bucket, Key=self._key(key), Body=data, ContentMD5=_md5(data)
+            )
+
+    async def get(self, key: str) -> bytes:
+        home = self._home
+        with home._errors(key):
+            answer = await home._client.get_object(Bucket=home.bucket, Key=self._key(key))
+            body = answer["Body"]
+            try:
+                if answer["ContentLength"] > DERIVED_MAX:
+                    raise ValueError(f"derived image {key} is over {DERIVED_MAX} bytes")
+                return await body.read()
+            finally:
+                body.close()
+
+    async def delete(self, key: str) -> None:
+        home = self._home
+        with home._errors(key):
+            await home._client.delete_object(Bucket=home.bucket, Key=self._key(key))
