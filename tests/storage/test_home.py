@@ -67,6 +67,10 @@ async def read_all(home: BlobHome, sha256: str, start: int = 0, end: int | None 
     return b"".join([chunk async for chunk in home.read(sha256, start, end)])
 
 
+def read_file(path: str) -> bytes:
+    return Path(path).read_bytes()
+
+
 MISSING = "0" * 64
 DATA = os.urandom(700_001)
 
@@ -173,7 +177,7 @@ async def test_quarantine_moves_aside(home: BlobHome, tmp_path: Path) -> None:
     assert not await home.exists(sha256)
     assert [page async for page in home.pages()] == []
     if isinstance(home, LocalBlobHome):
-        assert Path(where).read_bytes() == DATA
+        assert read_file(where) == DATA
     else:
         assert isinstance(home, S3BlobHome)
         key = where.removeprefix(f"s3://{home.bucket}/")
@@ -251,4 +255,3 @@ async def test_derived_images(home: BlobHome) -> None:
         with pytest.raises(ValueError):
             await derived.put(bad, b"x")
     assert [page async for page in home.pages()] == []  # not among the blobs
-
