@@ -127,6 +127,10 @@ mon allow pool delete = true
 mon warn on pool no redundancy = false
 osd crush chooseleaf type = 0
 osd objectstore = memstore
+# Placed in the CRUSH map by hand before it starts: no updates of its own at start-up
+# (which the monitor may refuse while it is still settling in).
+osd crush update on start = false
+osd class update on start = false
 memstore device bytes = 4294967296
 run dir = {root}/run
 log file = {root}/log/$name.log

@@ -52,6 +52,8 @@ MISSING_CODES = frozenset({"NoSuchKey", "NotFound", "404"})
 BUSY_CODES = frozenset(
     {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "ServiceUnavailable"}
 )
+# Content-MD5, and the payload's SHA-256 in the signature (signed over plain http).
+CHECKSUM_CODES = frozenset({"BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest"})
 _REASON_RE = re.compile(r"\A[a-z]+\Z")
 _TRANSIENT = (BotoCoreError, aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
@@ -106,12 +108,21 @@ class S3BlobHome:
         connect_timeout: float = 5,
         read_timeout: float = 60,
         max_connections: int = 16,
+        sign_payload: bool | None = None,
         **options: Any,
     ) -> S3BlobHome:
-        """A client on `location` (a pool of `max_connections`); close() it when done."""
+        """A client on `location` (a pool of `max_connections`); close() it when done.
+
+        `sign_payload`: whether the SigV4 signature covers the body's SHA-256 (None:
+        botocore's choice, yes over http, no over https, where TLS and Content-MD5 guard
+        the bytes).
+        """
+        s3_options: dict[str, Any] = {"addressing_style": location.addressing}
+        if sign_payload is not None:
+            s3_options["payload_signing_enabled"] = sign_payload
         config = AioConfig(
             region_name=location.region,
-            s3={"addressing_style": location.addressing},
+            s3=s3_options,
             signature_version="s3v4",
             retries={"mode": "standard", "total_max_attempts": attempts},
             connect_timeout=connect_timeout,
@@ -166,7 +177,7 @@ class S3BlobHome:
                 raise BlobMissing(name) from None
             if status >= 500 or code in BUSY_CODES:
                 raise self.unavailable(f"{code or status} for {name}") from error
-            if code == "BadDigest":  # the bytes changed on the way: nothing was kept
+            if code in CHECKSUM_CODES:  # the bytes changed on the way: nothing was kept
                 raise self.unavailable(f"the store refused {name}: checksum mismatch") from error
             raise
         except _TRANSIENT as error:
