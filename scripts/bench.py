@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import bench_download
+import bench_s3
 import bench_timeline
 from bench_http import (
     API,
@@ -734,6 +735,7 @@ CASES: dict[str, Callable[[Bench], list[Row]]] = {
     "timeline": bench_timeline.case_timeline,
     "memory": case_memory,
     "load": case_load,
+    "s3": bench_s3.case_s3,
 }
 
 
