@@ -15,6 +15,7 @@ fixture on it).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import shutil
@@ -35,6 +36,7 @@ ACCESS_KEY = "TUBEITESTACCESSKEY00"
 SECRET_KEY = "tubei-test-secret-key-0000000000000000000"
 START_TIMEOUT = 150.0
 # Where `scripts/s3-gateway start` leaves the state of the gateway it started.
+PR_SET_PDEATHSIG = 1
 STATE = Path(tempfile.gettempdir()) / "tubei-s3-gateway.json"
 
 
@@ -77,6 +79,8 @@ class Gateway:
     access_key: str = ACCESS_KEY
     secret_key: str = SECRET_KEY
     pids: dict[str, int] = field(default_factory=dict)
+    # Daemons die with this process (tests, bench); not for `scripts/s3-gateway start`.
+    tied: bool = True
     # The children started from this process (kept, so they are waited for).
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
 
@@ -98,9 +102,10 @@ class Gateway:
     # start-up ----------------------------------------------------------------
 
     @classmethod
-    def start(cls, timeout: float = START_TIMEOUT) -> Gateway:
+    def start(cls, timeout: float = START_TIMEOUT, tied: bool = True) -> Gateway:
         install()
-        gateway = cls(Path(tempfile.mkdtemp(prefix="tubei-s3-")), free_port(), free_port())
+        root = Path(tempfile.mkdtemp(prefix="tubei-s3-"))
+        gateway = cls(root, free_port(), free_port(), tied=tied)
         try:
             gateway._bootstrap(time.monotonic() + timeout)
         except BaseException:
@@ -190,6 +195,7 @@ log file = {root}/log/rgw.log
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=_die_with_parent if self.tied else None,
             )
         self.pids[name] = process.pid
         self.children[name] = process
@@ -309,7 +315,14 @@ log file = {root}/log/rgw.log
             int(str(state["mon_port"])),
             int(str(state["rgw_port"])),
             pids={str(k): int(v) for k, v in pids.items()},
+            tied=False,
         )
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the process that started it goes (Linux prctl)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _kill(pid: int, process: subprocess.Popen[bytes] | None = None, grace: float = 10.0) -> None:
@@ -352,7 +365,7 @@ def main(argv: list[str]) -> int:
             print(f"a gateway is running already ({STATE}); stop it first", file=sys.stderr)
             return 1
         try:
-            gateway = Gateway.start()
+            gateway = Gateway.start(tied=False)
         except GatewayUnavailable as error:
             print(f"S3 gateway unavailable: {error}", file=sys.stderr)
             return 1

@@ -241,7 +241,8 @@ async def test_the_gateway_stopped_and_started_again(
             await read_all(home, kept_sha)
         with pytest.raises(StorageUnavailable):
             await anext(home.pages())
-        await asyncio.get_running_loop().run_in_executor(None, s3_running.start_rgw, 90)
+        # On this thread, not an executor's: the daemons die with the thread that made them.
+        s3_running.start_rgw(wait=90)
         # radosgw alone was restarted: what the store held is still there.
         assert await read_all(home, kept_sha) == kept.read_bytes()
         assert await home.put(staged, sha256) is True
