@@ -62,12 +62,6 @@ def _md5(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode()
 
 
-def _read_part(file: BinaryIO, size: int, hasher: Any) -> tuple[bytes, str]:
-    data = file.read(size)
-    hasher.update(data)
-    return data, _md5(data)
-
-
 class S3BlobHome:
     """BlobHome on one bucket and prefix; `derived` stores derived images beside it."""
 
@@ -251,9 +245,11 @@ class S3BlobHome:
             while True:
                 # Parts are read in order (SHA-256 runs over the file), sent `concurrency`
                 # at a time: memory stays at (concurrency + 1) parts.
-                data, md5 = await self._run(_read_part, file, part_size, hasher)
+                data = await self._run(file.read, part_size)
                 if not data:
                     break
+                # SHA-256 and MD5 side by side on two threads (hashlib lets go of the GIL).
+                _, md5 = await asyncio.gather(self._run(hasher.update, data), self._run(_md5, data))
                 number += 1
                 while len(pending) >= self._concurrency:
                     finished, pending = await asyncio.wait(
