@@ -81,6 +81,8 @@ class Gateway:
     pids: dict[str, int] = field(default_factory=dict)
     # Daemons die with this process (tests, bench); not for `scripts/s3-gateway start`.
     tied: bool = True
+    _timeout: float = START_TIMEOUT
+    _deadline: float = 0.0
     # The children started from this process (kept, so they are waited for).
     children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict, repr=False)
 
@@ -107,7 +109,9 @@ class Gateway:
         root = Path(tempfile.mkdtemp(prefix="tubei-s3-"))
         gateway = cls(root, free_port(), free_port(), tied=tied)
         try:
-            gateway._bootstrap(time.monotonic() + timeout)
+            gateway._timeout = timeout
+            gateway._deadline = time.monotonic() + timeout
+            gateway._bootstrap(gateway._deadline)
         except BaseException:
             gateway.stop()
             raise
@@ -155,9 +159,9 @@ log file = {root}/log/rgw.log
 """
         )
 
-    def _ceph(self, *args: str, patience: float = 60) -> str:
+    def _ceph(self, *args: str) -> str:
         """A `ceph` command, tried again while the monitor is still settling in."""
-        deadline = time.monotonic() + patience
+        deadline = self._deadline
         while True:
             run = subprocess.run(
                 ["ceph", "-c", str(self.conf), "--connect-timeout", "20", *args],
@@ -170,7 +174,9 @@ log file = {root}/log/rgw.log
                 return run.stdout.decode()
             if time.monotonic() > deadline:
                 said = run.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
-                raise GatewayUnavailable(f"ceph {' '.join(args)}: {said[0]}")
+                raise GatewayUnavailable(
+                    f"ceph {' '.join(args)}: {said[0]} (given up after {self._timeout:.0f} s)"
+                )
             time.sleep(0.5)
 
     def _run(self, *command: str) -> None:
@@ -252,8 +258,8 @@ log file = {root}/log/rgw.log
         while not self._answers():
             if time.monotonic() > deadline:
                 raise GatewayUnavailable(
-                    f"the gateway did not answer S3 on {self.endpoint} in time "
-                    f"(logs in {self.root / 'log'})"
+                    f"the gateway did not answer S3 on {self.endpoint} within "
+                    f"{self._timeout:.0f} s (radosgw said: {self._last_words('rgw')})"
                 )
             for name, process in self.children.items():
                 if process.poll() is not None:

@@ -4,17 +4,19 @@
 test asks for it, and stops it at the end of the session. Where it cannot, one line
 says why and every test that asks for it is skipped; nothing else is.
 `s3_location` is a fresh prefix in the session's bucket for each test.
+TUBEI_S3_START_TIMEOUT (seconds, default 150) bounds the start-up.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
 import botocore.session
 import pytest
 
-from scripts.s3_gateway import Gateway, GatewayUnavailable
+from scripts.s3_gateway import START_TIMEOUT, Gateway, GatewayUnavailable
 from server.storage.s3_config import S3Location
 
 BUCKET = "tubei-test"
@@ -43,13 +45,15 @@ def gateway_client(gateway: Gateway) -> object:
 @pytest.fixture(scope="session")
 def s3_gateway(pytestconfig: pytest.Config) -> Iterator[Gateway]:
     try:
-        gateway = Gateway.start()
-    except GatewayUnavailable as error:
-        message = f"S3 tests skipped: {error}"
+        gateway = Gateway.start(float(os.environ.get("TUBEI_S3_START_TIMEOUT", START_TIMEOUT)))
+    except (GatewayUnavailable, ValueError) as error:
+        # One line, past the output capture; each test then skips with a short reason.
+        capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
         reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            reporter.write_line(f"\n{message}")
-        pytest.skip(message)
+        if capture is not None and reporter is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(f"\nS3 tests skipped: {error}")
+        pytest.skip("no S3 gateway here (the reason is printed above)")
     try:
         client = gateway_client(gateway)
         client.create_bucket(Bucket=BUCKET)  # type: ignore[attr-defined]
