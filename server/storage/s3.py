@@ -29,7 +29,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
 from . import SHA256_RE, BlobMissing
-from .home import StorageUnavailable, check_derived_key, check_range
+from .home import check_derived_key, check_range
 from .s3_config import S3Location
 from .s3_parts import (
     COPY_LIMIT,
@@ -198,27 +198,26 @@ class S3BlobHome(S3Parts):
         stop = check_range(await self._head(key, sha256), start, end)
         position, failures = start, 0
         while position < stop:
+            with self._errors(sha256):  # botocore has retried the request itself already
+                answer = await self._client.get_object(
+                    Bucket=self.bucket, Key=key, Range=f"bytes={position}-{stop - 1}"
+                )
+            body = answer["Body"]
+            broken: BaseException | None = None
             try:
-                with self._errors(sha256):
-                    answer = await self._client.get_object(
-                        Bucket=self.bucket, Key=key, Range=f"bytes={position}-{stop - 1}"
-                    )
-                body = answer["Body"]
-                try:
-                    async for chunk in body.iter_chunks(READ_CHUNK):
-                        position += len(chunk)
-                        yield chunk
-                finally:
-                    body.close()
-                if position < stop:
-                    raise self.unavailable(f"{sha256} ended at byte {position} of {stop}")
-            except (StorageUnavailable, *TRANSIENT) as error:
-                # Broken on the way: go on from the byte reached, a bounded number of times.
+                async for chunk in body.iter_chunks(READ_CHUNK):
+                    position += len(chunk)
+                    yield chunk
+            except TRANSIENT as error:
+                broken = error
+            finally:
+                body.close()
+            if position < stop:
+                # Cut short on the way: go on from the byte reached, a bounded number of times.
                 failures += 1
                 if failures >= self._attempts:
-                    if isinstance(error, StorageUnavailable):
-                        raise
-                    raise self.unavailable(f"reading {sha256}: {error}") from error
+                    why = f"reading {sha256} broke at byte {position} of {stop}: {broken!r}"
+                    raise self.unavailable(why) from broken
                 await asyncio.sleep(min(20.0, 2.0 ** (failures - 1)) * random.random())
 
     async def rehash(self, sha256: str, progress: Callable[[int], None] | None = None) -> str:

@@ -251,3 +251,25 @@ async def test_the_gateway_stopped_and_started_again(
             await home.size("b" * 64)
     finally:
         await home.close()
+
+
+@pytest.mark.gen_test(timeout=TIMEOUT)
+async def test_the_gateway_stopped_in_the_middle_of_a_read(
+    s3_running: Gateway, s3_location: S3Location, tmp_path: Path
+) -> None:
+    home = await S3BlobHome.open(s3_location, attempts=2)
+    try:
+        data = os.urandom(40 * 1024 * 1024)  # more than the sockets between us can hold
+        staged, sha256 = stage(tmp_path, data)
+        await home.put(staged, sha256)
+        received = 0
+        with pytest.raises(StorageUnavailable):
+            async for chunk in home.read(sha256):
+                received += len(chunk)
+                if "rgw" in s3_running.pids:
+                    s3_running.stop_rgw()
+        assert 0 < received < len(data)
+        s3_running.start_rgw(wait=90)
+        assert await home.rehash(sha256) == sha256  # all there once it is back
+    finally:
+        await home.close()
