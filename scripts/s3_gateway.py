@@ -35,9 +35,12 @@ BINARIES = ("ceph-mon", "ceph-osd", "radosgw", "radosgw-admin", "monmaptool", "c
 ACCESS_KEY = "TUBEITESTACCESSKEY00"
 SECRET_KEY = "tubei-test-secret-key-0000000000000000000"
 START_TIMEOUT = 150.0
-# Where `scripts/s3-gateway start` leaves the state of the gateway it started.
 PR_SET_PDEATHSIG = 1
-STATE = Path(tempfile.gettempdir()) / "tubei-s3-gateway.json"
+# Where `scripts/s3-gateway start` leaves the state of the gateway it started.
+STATE = Path(
+    os.environ.get("TUBEI_S3_GATEWAY_STATE")
+    or Path(tempfile.gettempdir()) / "tubei-s3-gateway.json"
+)
 
 
 class GatewayUnavailable(Exception):
