@@ -38,6 +38,7 @@ from pathlib import Path
 
 import bench_catalog
 import bench_download
+import bench_s3
 import bench_timeline
 from bench_events import case_redis
 from bench_http import (
@@ -738,6 +739,7 @@ CASES: dict[str, Callable[[Bench], list[Row]]] = {
     "load": case_load,
     "redis": case_redis,
     "catalog": bench_catalog.case_catalog,
+    "s3": bench_s3.case_s3,
 }
 
 

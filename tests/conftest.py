@@ -23,6 +23,9 @@ from tests.postgres_server import postgres_database, postgres_url
 
 __all__ = ["postgres_database", "postgres_url"]
 
+# A real Ceph RADOS Gateway, started for the tests that ask for `s3_gateway`.
+pytest_plugins = ("tests.s3_gateway",)
+
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not here")
 
