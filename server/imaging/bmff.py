@@ -68,7 +68,7 @@ def walk(f: BinaryIO) -> Movie:
     size = os.fstat(f.fileno()).st_size
     movie = Movie()
     _walk(f, 0, size, 0, movie, None)
-    if movie.moov and movie.video is None:
+    if movie.moov and movie.video is None and not movie.truncated:
         raise NotAVideo("no video track")
     return movie
 
