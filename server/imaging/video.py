@@ -95,6 +95,8 @@ def _read(container: Any, kind: Kind, movie: bmff.Movie | None) -> VideoMetadata
     if len(container.streams) > MAX_STREAMS:
         return _undecodable(kind, f"{len(container.streams)} streams")
     if not container.streams.video:
+        if movie is not None and movie.truncated:
+            return _from_walk(kind, movie, "cut short")
         raise NotAVideo("no video stream")
     stream = container.streams.video[0]
     width, height = stream.codec_context.width, stream.codec_context.height
