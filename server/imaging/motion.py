@@ -54,7 +54,9 @@ def find_motion_video(path: Path) -> EmbeddedVideo | None:
             walk(f, kind)
             with open_image(f, kind) as img:
                 xmp = img.info.get("xmp")
-        except (TooComplex, *BAD_IMAGE_ERRORS):
+        except TooComplex:
+            return None
+        except BAD_IMAGE_ERRORS:
             return None
         if not isinstance(xmp, bytes) or len(xmp) > MAX_XMP:
             return None
@@ -82,7 +84,7 @@ def video_range(xmp: bytes, size: int) -> tuple[int, int] | None:
         trailing += length + padding
         if item.get("Semantic") == "MotionPhoto":
             start = size - trailing
-            return (start, length) if 0 < start and start + length <= size else None
+            return (start, length) if start > 0 and start + length <= size else None
     match = _MICRO_VIDEO_OFFSET.search(xmp, 0, MAX_XMP)
     if match is not None:
         from_end = int(match[1])
@@ -117,7 +119,9 @@ def apple_content_identifier(note: bytes) -> str | None:
             tag, kind, length, value = struct.unpack_from(">HHI4s", note, 16 + 12 * n)
             if tag != _APPLE_CONTENT_ID or kind != 2:
                 continue
-            data = value if length <= 4 else note[(at := struct.unpack(">I", value)[0]) : at + length]
+            data = (
+                value if length <= 4 else note[(at := struct.unpack(">I", value)[0]) : at + length]
+            )
             text = data[:length].split(b"\x00", 1)[0].decode("ascii", "strict").strip()
             return text[:256] or None
     except (struct.error, UnicodeDecodeError):

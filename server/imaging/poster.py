@@ -83,13 +83,10 @@ def _frame(container: Any, limits: Limits, duration: float | None) -> tuple[Imag
         except av.error.FFmpegError:
             container.seek(0)
     chosen = None
-    decoded = 0
-    for frame in container.decode(stream):
+    half_frame = 0.5 / float(stream.guessed_rate or 30)
+    for decoded, frame in enumerate(container.decode(stream), 1):
         chosen = frame
-        decoded += 1
-        if frame.time is None or frame.time >= target - 0.5 / float(stream.guessed_rate or 30):
-            break
-        if decoded >= MAX_FRAMES:
+        if frame.time is None or frame.time >= target - half_frame or decoded >= MAX_FRAMES:
             break
     if chosen is None:
         return "no frame could be decoded"

@@ -137,7 +137,7 @@ def _duration(container: Any, stream: Any) -> float | None:
     if stream.duration and stream.time_base:
         return float(stream.duration * stream.time_base)
     if container.duration:
-        return container.duration / av.time_base
+        return float(container.duration / av.time_base)
     return None
 
 
@@ -149,7 +149,9 @@ def _taken_at(tags: dict[str, str], movie: bmff.Movie | None) -> str | None:
         if parsed is not None:
             return parsed
     if movie is not None and movie.created and movie.created > 0:
-        return datetime.fromtimestamp(movie.created, UTC).replace(tzinfo=None).isoformat() + "+00:00"
+        return (
+            datetime.fromtimestamp(movie.created, UTC).replace(tzinfo=None).isoformat() + "+00:00"
+        )
     return None
 
 
@@ -173,9 +175,9 @@ def _iso(value: str | None) -> str | None:
 
 def _has_gps(tags: dict[str, str]) -> bool:
     for key, value in tags.items():
-        if key == _APPLE_LOCATION or key.startswith("location"):
-            if value and _ISO6709.match(value.strip()):
-                return True
+        is_location = key == _APPLE_LOCATION or key.startswith("location")
+        if is_location and value and _ISO6709.match(value.strip()):
+            return True
     return False
 
 

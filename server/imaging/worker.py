@@ -12,8 +12,8 @@ nobody vouches for.
 from __future__ import annotations
 
 import ctypes
-import dataclasses
 import ctypes.util
+import dataclasses
 import json
 import os
 import resource

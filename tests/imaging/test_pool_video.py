@@ -68,7 +68,10 @@ async def test_bombs_are_never_decoded_and_the_worker_goes_on(tmp_path: Path) ->
             await small.close()
         # Photos still decode in the same worker afterwards.
         out = tmp_path / "photo.jpg"
-        assert await pool.render(photo(tmp_path / "p.jpg"), {360: out}, MAX_PIXELS, urgent=True) is None
+        assert (
+            await pool.render(photo(tmp_path / "p.jpg"), {360: out}, MAX_PIXELS, urgent=True)
+            is None
+        )
         assert out.exists() and pool.pids == pids
     finally:
         await pool.close()

@@ -39,8 +39,12 @@ def _head(path: Path) -> bytes:
 
 @pytest.mark.parametrize(
     ("fmt", "codec", "kind"),
-    [("mp4", "libx264", MP4), ("mov", "libx264", MOV), ("webm", "libvpx-vp9", WEBM),
-     ("matroska", "libx264", MATROSKA)],
+    [
+        ("mp4", "libx264", MP4),
+        ("mov", "libx264", MOV),
+        ("webm", "libvpx-vp9", WEBM),
+        ("matroska", "libx264", MATROSKA),
+    ],
 )
 def test_sniffs_videos_from_their_bytes(tmp_path: Path, fmt: str, codec: str, kind: object) -> None:
     path = make_video(tmp_path / f"v.{fmt}", fmt=fmt, codec=codec)
@@ -178,7 +182,9 @@ def test_truncated_before_its_movie_header(tmp_path: Path) -> None:
         ({"tracks": 3000}, "tracks"),
     ],
 )
-def test_bombs_are_refused_from_the_header(tmp_path: Path, declared: dict[str, int], why: str) -> None:
+def test_bombs_are_refused_from_the_header(
+    tmp_path: Path, declared: dict[str, int], why: str
+) -> None:
     path = tmp_path / "bomb.mp4"
     path.write_bytes(bomb_mp4(**declared))
     facts = read_video_metadata(path)

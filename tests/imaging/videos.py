@@ -79,7 +79,9 @@ def _mvhd(timescale: int, duration: int) -> bytes:
 
 def _video_trak(width: int, height: int) -> bytes:
     hdlr = box(b"hdlr", bytes(8) + b"vide" + bytes(12) + b"\x00")
-    entry = box(b"avc1", bytes(6) + b"\x00\x01" + bytes(16) + struct.pack(">HH", width, height) + bytes(50))
+    entry = box(
+        b"avc1", bytes(6) + b"\x00\x01" + bytes(16) + struct.pack(">HH", width, height) + bytes(50)
+    )
     stsd = box(b"stsd", bytes(4) + struct.pack(">I", 1) + entry)
     mdhd = box(b"mdhd", bytes(4) + struct.pack(">IIII", 0, 0, 1000, 1000) + bytes(4))
     stbl = box(b"stbl", stsd)
