@@ -38,6 +38,7 @@ from pathlib import Path
 
 import bench_download
 import bench_timeline
+import bench_video
 from bench_events import case_redis
 from bench_http import (
     API,
@@ -736,6 +737,7 @@ CASES: dict[str, Callable[[Bench], list[Row]]] = {
     "memory": case_memory,
     "load": case_load,
     "redis": case_redis,
+    "video": bench_video.case_video,
 }
 
 

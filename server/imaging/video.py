@@ -1,11 +1,13 @@
 """A video's metadata from its container headers, by PyAV, under caps.
 
-Blocking, and not free: FFmpeg's `avformat_find_stream_info` (which PyAV always runs on
-open) may decode a few frames to learn a stream's pixel format. So this runs in a
+Blocking: FFmpeg's `avformat_find_stream_info` (which PyAV always runs on open) reads
+up to `probesize` bytes and would decode frames to learn a stream's pixel format; here
+its decoders are told to discard every frame (`skip_frame=all`), so only the demuxer
+and the bitstream parsers run. It is still FFmpeg on hostile bytes, so it runs in a
 decoding worker (the `probe` job in worker.py), under its address-space cap and CPU
 timeout, never on the request path. An MP4/MOV/3GP is walked first (bmff.py): a header
-that declares more than any camera writes is refused before FFmpeg sees it. Probing is
-capped by `probesize` and `analyzeduration`; the file is never read through.
+that declares more than any camera writes is refused before FFmpeg sees it. The file is
+never read through: the demuxer seeks to the movie header.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ from .formats import SNIFF_BYTES, Kind, sniff_video
 
 # What FFmpeg may read and decode while it learns the streams' parameters.
 PROBE_OPTIONS = {"probesize": str(1024 * 1024), "analyzeduration": str(500_000)}
+# For metadata alone: less read, and the decoders told to discard every frame, so the
+# probe runs the bitstream parsers only (no pixel format is learnt; none is needed).
+METADATA_OPTIONS = {"probesize": str(256 * 1024), "analyzeduration": str(500_000)}
+_DISCARD_FRAMES = {"skip_frame": "all"}
 MAX_STREAMS = bmff.MAX_TRACKS
 MAX_SIDE = bmff.MAX_SIDE
 MAX_DURATION = bmff.MAX_DURATION
@@ -56,10 +62,14 @@ class VideoMetadata:
     reason: str | None = None  # why not, when not
 
 
-def open_video(path: Path) -> av.container.InputContainer:
+def open_video(path: Path, *, decode: bool = True) -> av.container.InputContainer:
+    """Open for decoding (the streams' pixel formats probed), or for metadata alone."""
+    if decode:
+        return av.open(str(path), container_options=PROBE_OPTIONS, metadata_errors="replace")
     return av.open(
         str(path),
-        container_options=PROBE_OPTIONS,
+        container_options=METADATA_OPTIONS,
+        options=_DISCARD_FRAMES,
         metadata_errors="replace",
     )
 
@@ -83,7 +93,7 @@ def read_video_metadata(path: Path, kind: Kind | None = None) -> VideoMetadata:
             if not movie.moov and not movie.mdat:
                 raise NotAVideo("no movie header and no media data")
     try:
-        container = open_video(path)
+        container = open_video(path, decode=False)
     except av.error.FFmpegError as error:
         # A video cut before its movie header: kept, nothing more can be said.
         return _from_walk(kind, movie, f"cannot be demuxed: {error}")
