@@ -15,8 +15,11 @@ import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-# Phones write 2 to 4 tracks (video, audio, timed metadata) and a few hundred boxes.
+# Phones write 2 to 4 tracks (video, audio, timed metadata) and a few hundred boxes in
+# their movie header. A fragmented MP4 has a `moof` and an `mdat` at the top for every
+# fragment (a second or two each): a day of them stays under the top-level cap.
 MAX_BOXES = 4096
+MAX_TOP_LEVEL_BOXES = 200_000
 MAX_TRACKS = 16
 MAX_DEPTH = 12
 # 8K is 7680 x 4320; an 8K panorama a little more. Declared sides past this are refused.
@@ -55,7 +58,8 @@ class Movie:
     moov: bool = False
     mdat: bool = False
     truncated: bool = False  # a box runs past the end of the file: it was cut short
-    boxes: int = 0
+    boxes: int = 0  # inside the top-level boxes
+    top_level: int = 0
 
     @property
     def video(self) -> Track | None:
@@ -78,9 +82,14 @@ def _walk(f: BinaryIO, start: int, end: int, depth: int, movie: Movie, track: Tr
         raise TooComplex(f"boxes nested deeper than {MAX_DEPTH}")
     at = start
     while at + 8 <= end:
-        movie.boxes += 1
-        if movie.boxes > MAX_BOXES:
-            raise TooComplex(f"more than {MAX_BOXES} boxes")
+        if depth == 0:
+            movie.top_level += 1
+            if movie.top_level > MAX_TOP_LEVEL_BOXES:
+                raise TooComplex(f"more than {MAX_TOP_LEVEL_BOXES} top-level boxes")
+        else:
+            movie.boxes += 1
+            if movie.boxes > MAX_BOXES:
+                raise TooComplex(f"more than {MAX_BOXES} boxes in the movie header")
         f.seek(at)
         head = f.read(16)
         if len(head) < 8:

@@ -7,6 +7,7 @@ import struct
 from pathlib import Path
 
 import av
+import pillow_heif
 import pytest
 from PIL import Image
 
@@ -18,6 +19,8 @@ from server.imaging.motion import (
 )
 
 from .videos import frame_image, jpeg_bytes, make_video
+
+pillow_heif.register_heif_opener()
 
 MICRO_VIDEO = (
     b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
@@ -66,6 +69,16 @@ def test_the_video_part_is_located_and_plays(tmp_path: Path, template: bytes) ->
     # The still is still a photo as sent: Pillow opens the same bytes.
     with Image.open(path) as img:
         assert img.format == "JPEG" and img.size == (64, 48)
+
+
+def test_a_heic_motion_photo(tmp_path: Path) -> None:
+    video = make_video(tmp_path / "part.mp4").read_bytes()
+    out = io.BytesIO()
+    frame_image(64, 48).save(out, "HEIF", xmp=MICRO_VIDEO % len(video))
+    path = tmp_path / "motion.heic"
+    path.write_bytes(out.getvalue() + video)
+    found = find_motion_video(path)
+    assert found is not None and (found.offset, found.length) == (len(out.getvalue()), len(video))
 
 
 def test_an_offset_pointing_at_no_video_is_ignored(tmp_path: Path) -> None:

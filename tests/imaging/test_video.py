@@ -23,7 +23,7 @@ from server.imaging.formats import (
 from server.imaging.video import NotAVideo, read_video_metadata
 
 from . import bombs
-from .videos import bomb_mp4, make_video, patch_dimensions
+from .videos import bomb_mp4, box, make_video, patch_dimensions
 
 APPLE = {
     "creation_time": "2024-05-01T10:20:30.000000Z",
@@ -200,10 +200,21 @@ def test_a_real_video_declaring_a_huge_frame(tmp_path: Path) -> None:
 
 
 def test_box_count_is_capped(tmp_path: Path) -> None:
-    from .videos import box
-
     free = box(b"free", b"") * (bmff.MAX_BOXES + 10)
     path = tmp_path / "boxes.mp4"
     path.write_bytes(bomb_mp4()[:32] + box(b"moov", free))
     facts = read_video_metadata(path)
-    assert not facts.decodable and "boxes" in (facts.reason or "")
+    assert not facts.decodable and "boxes in the movie header" in (facts.reason or "")
+
+
+def test_fragments_at_the_top_level_are_walked(tmp_path: Path) -> None:
+    """A fragmented MP4's many moof/mdat pairs are not a bomb; past the cap they are."""
+    real = make_video(tmp_path / "v.mp4").read_bytes()
+    pairs = (box(b"moof", b"") + box(b"free", b"")) * 3000
+    path = tmp_path / "fragments.mp4"
+    path.write_bytes(real + pairs)
+    assert read_video_metadata(path).decodable
+    many = bmff.MAX_TOP_LEVEL_BOXES // 2 + 10
+    path.write_bytes(real + (box(b"moof", b"") + box(b"free", b"")) * many)
+    facts = read_video_metadata(path)
+    assert not facts.decodable and "top-level" in (facts.reason or "")
