@@ -110,3 +110,11 @@ def video_frame(width: int, height: int, bits_per_pixel: int | None) -> Estimate
     total = frames + pixels * 7
     detail = f"{width}x{height} at {bits} bits a pixel x {1 + VIDEO_REFERENCE_FRAMES} frames + RGB"
     return Estimate(total, detail)
+
+
+def rough_video(width: int | None, height: int | None, budget: int) -> int:
+    """The pool's weight of a poster job from the catalog's facts: the frame estimate at
+    24 bits a pixel (10-bit 4:2:0, as HDR phone video is stored), capped at the budget."""
+    if not width or not height:
+        return budget
+    return min(budget, video_frame(width, height, 24).bytes)

@@ -65,6 +65,7 @@ def render_poster(source: Path, outputs: Mapping[int, Path], limits: Limits) -> 
 
 
 def _frame(container: Any, limits: Limits, duration: float | None) -> tuple[Image.Image, int] | str:
+    """The poster's frame as an RGB image and its rotation, or why it cannot be had."""
     stream = container.streams.video[0]
     context = stream.codec_context
     width, height = context.width, context.height
