@@ -23,7 +23,7 @@ from server.imaging.formats import (
 from server.imaging.video import NotAVideo, read_video_metadata
 
 from . import bombs
-from .videos import bomb_mp4, box, make_video, patch_dimensions
+from .videos import bomb_mp4, box, frame_image, make_video, patch_dimensions
 
 APPLE = {
     "creation_time": "2024-05-01T10:20:30.000000Z",
@@ -218,3 +218,20 @@ def test_fragments_at_the_top_level_are_walked(tmp_path: Path) -> None:
     path.write_bytes(real + (box(b"moof", b"") + box(b"free", b"")) * many)
     facts = read_video_metadata(path)
     assert not facts.decodable and "top-level" in (facts.reason or "")
+
+
+def test_a_webm_with_too_many_streams(tmp_path: Path) -> None:
+    """WebM has no walk of its own: its stream count is checked once FFmpeg opened it."""
+    path = tmp_path / "streams.webm"
+    with av.open(str(path), "w", format="webm") as out:
+        streams = []
+        for _ in range(bmff.MAX_TRACKS + 2):
+            stream = out.add_stream("libvpx-vp9", rate=10)
+            stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
+            streams.append(stream)
+        picture = av.VideoFrame.from_image(frame_image(16, 16))
+        for stream in streams:
+            for packet in [*stream.encode(picture), *stream.encode()]:
+                out.mux(packet)
+    facts = read_video_metadata(path)
+    assert not facts.decodable and "streams" in (facts.reason or "")
