@@ -40,6 +40,7 @@ import bench_catalog
 import bench_download
 import bench_s3
 import bench_timeline
+import bench_video
 from bench_events import case_redis
 from bench_http import (
     API,
@@ -740,6 +741,7 @@ CASES: dict[str, Callable[[Bench], list[Row]]] = {
     "redis": case_redis,
     "catalog": bench_catalog.case_catalog,
     "s3": bench_s3.case_s3,
+    "video": bench_video.case_video,
 }
 
 
