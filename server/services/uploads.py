@@ -31,8 +31,8 @@ from typing import TypeVar
 from .. import errors
 from ..catalog import Catalog, UploadRecord, User
 from ..storage import BlobStore, ResumableWriter, StorageFull
-from ..views import image_json
-from .events import EventHub, TransferReporter
+from .events import EventHub
+from .ingest import UploadReporter
 from .library import LibraryService
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class ExpiryReport:
 class _Live:
     """What the process keeps about an upload between its requests."""
 
-    reporter: TransferReporter
+    reporter: UploadReporter
     writer: ResumableWriter | None = None
     used_at: float = 0.0  # time.monotonic() of the last request that wrote
 
@@ -279,9 +279,7 @@ class UploadService:
                 return Transfer(self, user, upload, None)
             live = self._live.get(upload.id)
             if live is None:
-                reporter = TransferReporter(
-                    self._events, upload.user_id, "upload", upload.id, total=upload.length
-                )
+                reporter = self._library.reporter(user, upload.id, upload.length)
                 live = self._live[upload.id] = _Live(reporter)
             if live.writer is None:
                 live.writer, upload = await self._resume(upload)
@@ -342,8 +340,10 @@ class UploadService:
             filename = metadata_value(upload.metadata, "filename")
             if filename is None:
                 filename = metadata_value(upload.metadata, "name") or ""
-            staged = await self._library.stage(writer, filename, FIELD, borrowed=True)
-            ingested = await self._library.commit(user, staged)
+            # The writer stays this service's: what a failure leaves of it is decided here.
+            ingest = self._library.ingest(user)
+            await ingest.add(writer, filename, FIELD)
+            ingested = (await ingest.commit()).ingested[0]
         except BaseException as error:
             if isinstance(error, errors.ApiError) and error.kind is errors.INSUFFICIENT_STORAGE:
                 # Not the upload's fault: it stays at its durable offset (this request's
@@ -353,9 +353,7 @@ class UploadService:
             await writer.abort()
             await self._drop(upload.id)
             self._live.pop(upload.id, None)
-            failure = error if isinstance(error, errors.ApiError) else None
-            failure = failure or errors.ApiError(errors.INTERNAL)
-            live.reporter.finish("failed", error=failure.to_json()["error"])
+            live.reporter.failed(error)
             raise
         self._live.pop(upload.id, None)
         expires_at = time.time() + self.expiry
@@ -375,7 +373,7 @@ class UploadService:
             )
         if done is None:
             raise errors.ApiError(errors.UPLOAD_NOT_FOUND)
-        live.reporter.finish("done", image=image_json(ingested.image), duplicate=ingested.duplicate)
+        live.reporter.done([ingested], batch=False)
         return done
 
     async def _back_to_durable(self, upload: UploadRecord, writer: ResumableWriter) -> None:
