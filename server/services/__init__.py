@@ -162,7 +162,6 @@ def build_services(settings: Settings) -> Services:
         catalog,
         store,
         library,
-        events,
         settings.tus_dir,
         io_executor,
         settings.upload_expiry,

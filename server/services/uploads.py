@@ -7,7 +7,11 @@ handler; this service owns the state that outlives one request:
 - the staged file `DATA/tmp/tus/<id>` and, while the process lives, a writer on
   it whose running digests mean bytes are hashed once, as they stream in;
 - one writer at a time per upload (`begin` refuses a second with 423);
-- one progress reporter per upload, so that throttling spans requests.
+- one progress reporter per upload (the library's, as for every transport), so
+  that throttling spans requests.
+
+A finished upload goes through the library's one ingest like any other; the
+upload's file stays this service's to keep or drop.
 
 Offsets are durable: bytes are fsynced before their offset is recorded, and a
 writer resumed after a restart first cuts its file back to the recorded offset.
@@ -31,7 +35,6 @@ from typing import TypeVar
 from .. import errors
 from ..catalog import Catalog, UploadRecord, User
 from ..storage import BlobStore, ResumableWriter, StorageFull
-from .events import EventHub
 from .library import LibraryService
 from .transfers import Live, Transfer
 
@@ -75,7 +78,6 @@ class UploadService:
         catalog: Catalog,
         store: BlobStore,
         library: LibraryService,
-        events: EventHub,
         folder: Path,
         executor: Executor,
         expiry: float,
@@ -86,7 +88,6 @@ class UploadService:
         self._catalog = catalog
         self._store = store
         self._library = library
-        self._events = events
         self.folder = folder
         self._executor = executor
         self.expiry = expiry
