@@ -231,9 +231,7 @@ class UploadService:
             if filename is None:
                 filename = metadata_value(upload.metadata, "name") or ""
             # The writer stays this service's: what a failure leaves of it is decided here.
-            ingest = self._library.ingest(user)
-            await ingest.add(writer, filename, FIELD)
-            ingested = (await ingest.commit()).ingested[0]
+            ingested = await self._library.ingest_one(user, writer, filename, FIELD)
         except BaseException as error:
             if isinstance(error, errors.ApiError) and error.kind is errors.INSUFFICIENT_STORAGE:
                 # Not the upload's fault: it stays at its durable offset (this request's
