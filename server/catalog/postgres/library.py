@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..fields import BLOB_FIELDS, blob_values, columns, image_from_row
@@ -39,6 +39,24 @@ async def get(conn: Conn, user_id: int, sha256: str, trashed: bool) -> ImageReco
     return None if row is None else image_from_row(row)
 
 
+async def add(
+    conn: Conn, user_id: int, blob: BlobRecord, filename: str, now: float
+) -> tuple[ImageRecord, bool]:
+    entry = (user_id, blob.sha256, filename, now, sort_time(blob.taken_at, now))
+    # One statement and the read of its result, sent together (the pipeline):
+    # the read sees what the statement wrote, as a later statement of the
+    # transaction does.
+    added = await conn.execute(
+        _ADD_IMAGE, [*blob_values(blob, truth=bool), now, *entry, user_id, blob.sha256]
+    )
+    found = await conn.execute(timeline.get_sql(False), (user_id, blob.sha256))
+    counts = await added.fetchone()
+    row = await found.fetchone()
+    assert counts is not None and row is not None
+    had = not counts["inserted"] and not counts["restored"]
+    return image_from_row(row), had
+
+
 class PostgresLibrary(Connection):
     async def get_image(
         self, user_id: int, sha256: str, *, trashed: bool = False
@@ -48,21 +66,15 @@ class PostgresLibrary(Connection):
     async def add_image(
         self, user_id: int, blob: BlobRecord, filename: str, now: float
     ) -> tuple[ImageRecord, bool]:
-        entry = (user_id, blob.sha256, filename, now, sort_time(blob.taken_at, now))
+        return await self._write(lambda conn: add(conn, user_id, blob, filename, now))
 
-        async def work(conn: Conn) -> tuple[ImageRecord, bool]:
-            # One statement and the read of its result, sent together (the pipeline):
-            # the read sees what the statement wrote, as a later statement of the
-            # transaction does.
-            added = await conn.execute(
-                _ADD_IMAGE, [*blob_values(blob, truth=bool), now, *entry, user_id, blob.sha256]
-            )
-            found = await conn.execute(timeline.get_sql(False), (user_id, blob.sha256))
-            counts = await added.fetchone()
-            row = await found.fetchone()
-            assert counts is not None and row is not None
-            had = not counts["inserted"] and not counts["restored"]
-            return image_from_row(row), had
+    async def add_images(
+        self, user_id: int, items: Sequence[tuple[BlobRecord, str]], now: float
+    ) -> list[tuple[ImageRecord, bool]]:
+        wanted = list(items)
+
+        async def work(conn: Conn) -> list[tuple[ImageRecord, bool]]:
+            return [await add(conn, user_id, blob, filename, now) for blob, filename in wanted]
 
         return await self._write(work)
 
