@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import tornado.web
 from tornado.httputil import format_timestamp
 
-from .. import errors
+from .. import errors, metrics
 from ..catalog import UploadRecord
 from ..services.uploads import SHA256_HEX_RE, Transfer, metadata_value
 from ..views import API
@@ -283,6 +283,8 @@ class TusHandler(ApiHandler):
                 upload = await transfer.keep()
             except errors.ApiError as error:
                 raise self.explained(error, transfer) from None
+            if upload.complete:
+                metrics.count_upload(self.application, "tus", upload.length, upload.duplicate)
         self.set_header("Upload-Offset", str(upload.offset))
         self.describe_outcome(upload)
         return upload

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from .. import errors
+from .. import errors, metrics
 from ..services.events import TransferReporter
 from ..views import image_json
 from .base import ApiHandler
@@ -37,6 +37,7 @@ class UploadMixin(ApiHandler):
 
     upload: MultipartUpload | None = None
     reporter: TransferReporter | None = None
+    transport = "multipart"  # for the metrics
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -98,6 +99,7 @@ class UploadMixin(ApiHandler):
         finally:
             self.upload = None
             await upload.abort()
+        metrics.count_ingested(self.application, self.transport, result.ingested)
         if self.reporter is not None:
             first = result.ingested[0]
             self.reporter.finish(
