@@ -28,6 +28,7 @@ from .cors import PreflightHandler
 log = logging.getLogger(__name__)
 
 PATH = "/metrics"
+FORWARDING_HEADERS = ("X-Forwarded-For", "X-Real-Ip", "Forwarded")
 
 
 def is_loopback(address: str) -> bool:
@@ -47,15 +48,25 @@ def route_name(spec: URLSpec) -> str:
 
 
 class MetricsHandler(ErrorsMixin):
-    def initialize(self, metrics: Metrics, loopback_only: bool) -> None:
+    def initialize(self, metrics: Metrics, loopback_only: bool, trust_forwarded: bool) -> None:
         self.metrics = metrics
         self.loopback_only = loopback_only
+        self.trust_forwarded = trust_forwarded
 
     def set_default_headers(self) -> None:
         self.set_header("Cache-Control", "no-store")
 
+    def from_loopback(self) -> bool:
+        """Called from this machine, and not through a proxy that Tubei does not trust
+        (whose callers would all seem to be on the loopback)."""
+        if not self.trust_forwarded and any(
+            name in self.request.headers for name in FORWARDING_HEADERS
+        ):
+            return False
+        return is_loopback(client_address(self.request))
+
     def get(self) -> None:
-        if self.loopback_only and not is_loopback(client_address(self.request)):
+        if self.loopback_only and not self.from_loopback():
             raise errors.ApiError(errors.NOT_FOUND)
         self.set_header("Content-Type", CONTENT_TYPE)
         self.finish(self.metrics.exposition())
@@ -75,13 +86,20 @@ def routes(settings: Settings, metrics: Metrics | None) -> list[URLSpec]:
     """`/metrics` on the main port: when on, and no port of its own is set."""
     if metrics is None or settings.metrics_port:
         return []
-    return [tornado.web.url(PATH, MetricsHandler, {"metrics": metrics, "loopback_only": True})]
+    where = {"metrics": metrics, "loopback_only": True, "trust_forwarded": settings.trust_forwarded}
+    return [tornado.web.url(PATH, MetricsHandler, where)]
 
 
 def metrics_app(metrics: Metrics) -> tornado.web.Application:
     """The application of --metrics-port: /metrics and nothing else."""
     return tornado.web.Application(
-        [tornado.web.url(PATH, MetricsHandler, {"metrics": metrics, "loopback_only": False})],
+        [
+            tornado.web.url(
+                PATH,
+                MetricsHandler,
+                {"metrics": metrics, "loopback_only": False, "trust_forwarded": False},
+            )
+        ],
         compress_response=False,
     )
 

@@ -90,6 +90,15 @@ async def test_on_the_main_port_only_loopback_callers_are_answered(api: Api) -> 
 
 
 @pytest.mark.gen_test
+async def test_through_a_proxy_tubei_does_not_trust_nobody_is_answered(api: Api) -> None:
+    # Without --trust-forwarded, a proxy's callers would all seem to be on the loopback.
+    for header in ("X-Forwarded-For", "X-Real-Ip", "Forwarded"):
+        response = await api.fetch("/metrics", headers={header: "127.0.0.1"})
+        assert response.code == 404, header
+    await scrape(api)
+
+
+@pytest.mark.gen_test
 async def test_no_label_names_a_user_a_path_or_a_hash(api: Api) -> None:
     data = unique_jpeg()
     await upload_one(api, data)
