@@ -175,8 +175,9 @@ class LocalEventHub:
     def publish(self, user_id: int, event: Event) -> None:
         self.published += 1
         for mailbox in list(self._subscribers.get(user_id, ())):
-            self.delivered += 1
             lost = mailbox.put(event)
+            if lost is None or lost == DROPPED_SUPERSEDED:  # superseded: an older one went
+                self.delivered += 1
             if lost is not None:
                 self.lost[lost] += 1
 

@@ -227,6 +227,8 @@ async def test_events_dropped_by_a_stalled_mailbox(api: Api, services: Services)
         == 4
     )
     assert value(after, dropped, reason="overflow") - value(before, dropped, reason="overflow") == 1
+    delivered = value(after, "tubei_events_delivered_total")
+    assert delivered - value(before, "tubei_events_delivered_total") == 5 + MAX_PENDING_FINAL
     published = value(after, "tubei_events_published_total")
     assert published - value(before, "tubei_events_published_total") == 5 + MAX_PENDING_FINAL + 1
     assert stalled.overflowed
