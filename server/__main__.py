@@ -27,7 +27,7 @@ from .services import Services, build_services
 from .services.auth import DEFAULT_USER, PairingCode
 from .services.events_redis import EventsUnavailable
 from .services.scrub import Scrubber
-from .serving import http_server, tls_context
+from .serving import fit_capacity, http_server, raise_open_file_limit, tls_context
 
 log = logging.getLogger("tubei")
 
@@ -141,6 +141,7 @@ async def serve(settings: Settings) -> int:
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
+    capacity = fit_capacity(settings, raise_open_file_limit())
     services = build_services(settings)
     try:
         await services.start()
@@ -148,11 +149,12 @@ async def serve(settings: Settings) -> int:
         log.error("%s (--events, TUBEI_EVENTS)", error)
         await services.close()
         return 1
+    services.sockets.limit = capacity.sockets
     recovered = await services.library.recover()
     if any(vars(recovered).values()):
         log.info("recovered after an unclean stop: %s", recovered)
     app = make_app(settings, services)
-    server = http_server(settings, app, tls)
+    server = http_server(settings, app, tls, capacity)
     try:
         server.listen(settings.port, settings.host)
     except OSError as error:

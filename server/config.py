@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import math
 import re
 import urllib.parse
@@ -68,6 +69,28 @@ def parse_seconds(text: str) -> float:
     if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"{text!r} is not a positive number of seconds")
     return seconds
+
+
+def parse_networks(text: str) -> tuple[str, ...]:
+    """`127.0.0.1,10.0.0.0/8,::1` -> networks as written by ipaddress (strict=False)."""
+    networks: list[str] = []
+    for part in text.split(","):
+        if part.strip():
+            try:
+                networks.append(str(ipaddress.ip_network(part.strip(), strict=False)))
+            except ValueError:
+                raise ValueError(f"{part.strip()!r} is not an IP address or network") from None
+    return tuple(dict.fromkeys(networks))
+
+
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
+
+
+def parse_header_name(text: str) -> str:
+    name = text.strip()
+    if not _HEADER_NAME.fullmatch(name):
+        raise ValueError(f"{text!r} is not an HTTP header name")
+    return name
 
 
 def parse_log_level(text: str) -> str:
@@ -278,9 +301,88 @@ class Settings:
     )
     trust_forwarded: bool = setting(
         False,
-        "trust X-Forwarded-For, X-Real-Ip and X-Forwarded-Proto (only behind a reverse proxy "
-        "that sets them)",
+        "believe --forwarded-header and X-Forwarded-Proto, from --trusted-proxies only "
+        "(behind a reverse proxy that sets them)",
         parse=parse_bool,
+    )
+    forwarded_header: str = setting(
+        "X-Forwarded-For",
+        "the header a trusted proxy puts the client's address in (X-Forwarded-For: the "
+        "rightmost address that is not a trusted proxy; any other header: its whole value)",
+        parse=parse_header_name,
+        metavar="HEADER",
+    )
+    trusted_proxies: tuple[str, ...] = setting(
+        ("127.0.0.1/32", "::1/128"),
+        "comma-separated addresses or networks of the reverse proxies whose forwarded "
+        "headers are believed with --trust-forwarded",
+        parse=parse_networks,
+        metavar="NETWORKS",
+    )
+    max_connections: int = setting(
+        1000,
+        "open connections at most (lowered to fit the open-file limit at start-up)",
+        parse=parse_positive,
+        metavar="N",
+    )
+    max_connections_per_address: int = setting(
+        64,
+        "open connections at most from one address (an IPv6 /64); trusted proxies are exempt",
+        parse=parse_positive,
+        metavar="N",
+    )
+    header_timeout: float = setting(
+        10.0,
+        "seconds a connection may take to send a request's headers, or sit idle between requests",
+        parse=parse_seconds,
+        metavar="SECONDS",
+    )
+    body_timeout: float = setting(
+        60.0,
+        "seconds a request body may go without a byte arriving (however long it takes in all)",
+        parse=parse_seconds,
+        metavar="SECONDS",
+    )
+    max_unauthenticated_body: int = setting(
+        64 * 1024,
+        "largest body a request may send before its token is checked (and any public route)",
+        parse=parse_size,
+        metavar="SIZE",
+    )
+    max_pairing_attempts_total: int = setting(
+        100,
+        "pairing attempts per minute from all addresses together",
+        parse=parse_positive,
+        metavar="N",
+    )
+    pairing_code_guesses: int = setting(
+        100,
+        "wrong pairing guesses a code outlives; past them every live code is void",
+        parse=parse_positive,
+        metavar="N",
+    )
+    max_sockets_per_device: int = setting(
+        5,
+        "event sockets open at once on one token; a new one closes the oldest",
+        parse=parse_positive,
+        metavar="N",
+    )
+    max_sockets: int = setting(
+        500, "event sockets open at once on the server", parse=parse_positive, metavar="N"
+    )
+    max_open_uploads: int = setting(
+        200,
+        "unfinished resumable (tus) uploads one user may have at once",
+        group="common",
+        parse=parse_positive,
+        metavar="N",
+    )
+    max_staged_bytes: int = setting(
+        16 * 1024**3,
+        "bytes of unfinished resumable (tus) uploads one user may have declared at once",
+        group="common",
+        parse=parse_size,
+        metavar="SIZE",
     )
     cors_origins: tuple[str, ...] = setting(
         (),
@@ -407,6 +509,11 @@ def from_sources(
     settings = Settings(**values)
     if settings.log_level not in LOG_LEVELS:
         raise SettingsError(f"log_level: {settings.log_level!r} is not one of {LOG_LEVELS}")
+    if settings.max_staged_bytes < settings.max_upload_size:
+        raise SettingsError(
+            f"--max-staged-bytes ({settings.max_staged_bytes}) is less than --max-upload-size "
+            f"({settings.max_upload_size}): the largest upload could never be started"
+        )
     for one, other in (("certfile", "keyfile"), ("wechat_appid", "wechat_secret")):
         if bool(getattr(settings, one)) != bool(getattr(settings, other)):
             raise SettingsError(

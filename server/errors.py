@@ -88,6 +88,17 @@ METHOD_NOT_ALLOWED = ErrorKind("method_not_allowed", 405, "This method is not al
 TOO_MANY_ATTEMPTS = ErrorKind(
     "too_many_attempts", 429, "Too many attempts; wait a little and try again."
 )
+HEADERS_TOO_LARGE = ErrorKind(
+    "headers_too_large",
+    431,
+    "The request line and headers are larger than this server accepts.",
+)
+TOO_MANY_UPLOADS = ErrorKind(
+    "too_many_uploads",
+    429,
+    "You have too many unfinished uploads: finish or delete some (DELETE), or wait for "
+    "them to expire, then try again.",
+)
 PAYLOAD_TOO_LARGE = ErrorKind("payload_too_large", 413, "The request body is too large.")
 UNSUPPORTED_MEDIA_TYPE = ErrorKind(
     "unsupported_media_type", 415, "The file is not an image format Tubei keeps."
@@ -154,6 +165,7 @@ _BY_STATUS = {
     413: PAYLOAD_TOO_LARGE,
     415: UNSUPPORTED_MEDIA_TYPE,
     416: RANGE_NOT_SATISFIABLE,
+    431: HEADERS_TOO_LARGE,
     507: INSUFFICIENT_STORAGE,
 }
 

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 # A `_created` series beside every counter and histogram (when it began) doubles the
 # series for nothing a scrape needs: rate() copes with restarts by itself.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 UNMATCHED = "unmatched"

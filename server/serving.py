@@ -1,27 +1,73 @@
 """The HTTP(S) server in front of the application: its limits, TLS and proxy trust.
 
-Limits on what a client may send before a handler sees it: request headers (the
-request line and every header together) at most `MAX_HEADER_SIZE`; bodies at
-most `MAX_BODY_SIZE` unless a streaming handler raises its own limit for an
-upload; headers must arrive within `IDLE_TIMEOUT` and a body within
-`BODY_TIMEOUT`. Forwarded-for headers are believed only with `trust_forwarded`.
+Request headers (the request line and every header together) may be at most
+`MAX_HEADER_SIZE`; the other limits are settings (see `connections.Policy`).
+The open-file limit is raised to its hard limit at start-up, and the connection
+caps are fitted under it.
 """
 
 from __future__ import annotations
 
+import logging
+import resource
 import ssl
+from dataclasses import dataclass
 from pathlib import Path
 
-import tornado.httpserver
 import tornado.web
 
 from .config import Settings, SettingsError
+from .connections import LimitedHTTPServer, Policy
+
+log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1024 * 1024
-MAX_BODY_SIZE = 1024 * 1024
 MAX_HEADER_SIZE = 16 * 1024
-IDLE_TIMEOUT = 120.0
-BODY_TIMEOUT = 600.0
+# Descriptors kept for everything but client sockets: the catalog, blobs being
+# written and read, thumbnails, the executors' files, logs.
+RESERVED_FILES = 128
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """Connections and event sockets the open-file limit leaves room for."""
+
+    open_files: int
+    connections: int
+    sockets: int
+
+
+def raise_open_file_limit() -> int:
+    """Lift the soft open-file limit to the hard one; the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as error:
+            log.warning("cannot raise the open-file limit from %d to %d: %s", soft, target, error)
+    return int(soft) if soft != resource.RLIM_INFINITY else 1 << 20
+
+
+def fit_capacity(settings: Settings, open_files: int) -> Capacity:
+    """--max-connections and --max-sockets, shrunk in proportion if they do not fit."""
+    room = max(open_files - RESERVED_FILES, 2)
+    wanted = settings.max_connections + settings.max_sockets
+    if wanted <= room:
+        return Capacity(open_files, settings.max_connections, settings.max_sockets)
+    connections = max(1, settings.max_connections * room // wanted)
+    sockets = max(1, room - connections)
+    log.warning(
+        "the open-file limit is %d: serving at most %d connections (--max-connections %d) "
+        "and %d event sockets (--max-sockets %d); raise the hard limit (ulimit -Hn) for more",
+        open_files,
+        connections,
+        settings.max_connections,
+        sockets,
+        settings.max_sockets,
+    )
+    return Capacity(open_files, connections, sockets)
 
 
 def _readable(flag: str, path: Path) -> None:
@@ -60,16 +106,30 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-def http_server(
-    settings: Settings, app: tornado.web.Application, tls: ssl.SSLContext | None = None
-) -> tornado.httpserver.HTTPServer:
-    return tornado.httpserver.HTTPServer(
-        app,
-        ssl_options=tls,
-        xheaders=settings.trust_forwarded,
-        chunk_size=CHUNK_SIZE,
+def policy(settings: Settings, capacity: Capacity | None = None) -> Policy:
+    return Policy(
+        max_connections=settings.max_connections if capacity is None else capacity.connections,
+        per_address=settings.max_connections_per_address,
         max_header_size=MAX_HEADER_SIZE,
-        max_body_size=MAX_BODY_SIZE,
-        idle_connection_timeout=IDLE_TIMEOUT,
-        body_timeout=BODY_TIMEOUT,
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        unauthenticated_body=settings.max_unauthenticated_body,
+        trust_forwarded=settings.trust_forwarded,
+        forwarded_header=settings.forwarded_header,
+        trusted_proxies=settings.trusted_proxies,
+    )
+
+
+def http_server(
+    settings: Settings,
+    app: tornado.web.Application,
+    tls: ssl.SSLContext | None = None,
+    capacity: Capacity | None = None,
+) -> LimitedHTTPServer:
+    return LimitedHTTPServer(
+        app,
+        policy=policy(settings, capacity),
+        ssl_options=tls,
+        chunk_size=CHUNK_SIZE,
+        max_body_size=settings.max_unauthenticated_body,
     )

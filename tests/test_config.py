@@ -123,6 +123,13 @@ def test_commands_only_read_their_groups() -> None:
         ({}, ["--upload-expiry", "-60"], "--upload-expiry"),
         ({"TUBEI_LOG_LEVEL": "chatty"}, [], "TUBEI_LOG_LEVEL"),
         ({}, ["--log-level", "chatty"], "--log-level"),
+        ({"TUBEI_TRUSTED_PROXIES": "10.0.0.0/8,nginx"}, [], "TUBEI_TRUSTED_PROXIES"),
+        ({}, ["--forwarded-header", "X Real Ip"], "--forwarded-header"),
+        ({}, ["--header-timeout", "0"], "--header-timeout"),
+        ({"TUBEI_BODY_TIMEOUT": "inf"}, [], "TUBEI_BODY_TIMEOUT"),
+        ({}, ["--max-connections", "0"], "--max-connections"),
+        ({}, ["--max-sockets-per-device", "-1"], "--max-sockets-per-device"),
+        ({"TUBEI_MAX_UNAUTHENTICATED_BODY": "lots"}, [], "TUBEI_MAX_UNAUTHENTICATED_BODY"),
     ],
 )
 def test_malformed_settings_name_their_source(
@@ -284,3 +291,15 @@ def test_only_serve_and_revoke_take_events() -> None:
         with pytest.raises(SystemExit):
             build_parser().parse_args([command, "--events", "local"])
     assert from_sources(None, {"TUBEI_EVENTS": "nonsense"}, ("common",)).events == "local"
+
+
+def test_budget_settings_parse_and_agree() -> None:
+    argv = ["--trusted-proxies", "10.1.2.3, 192.168.0.0/16,::1", "--body-timeout", "2.5"]
+    argv += ["--max-unauthenticated-body", "16K", "--forwarded-header", "X-Real-Ip"]
+    settings = from_sources(parser().parse_args(argv), {"TUBEI_MAX_OPEN_UPLOADS": "7"})
+    assert settings.trusted_proxies == ("10.1.2.3/32", "192.168.0.0/16", "::1/128")
+    assert settings.body_timeout == 2.5 and settings.max_unauthenticated_body == 16 * 1024
+    assert settings.forwarded_header == "X-Real-Ip" and settings.max_open_uploads == 7
+    with pytest.raises(SettingsError) as raised:
+        from_sources(parser().parse_args(["--max-staged-bytes", "1G"]), {})
+    assert "--max-staged-bytes" in str(raised.value)

@@ -211,6 +211,23 @@ def test_every_error_status_is_documented_with_the_error_schema() -> None:
             assert content["application/json"]["schema"]["$ref"] in ERROR_SCHEMAS
 
 
+def test_the_server_wide_refusals_are_documented() -> None:
+    """Any request may be answered 431 (the connection policy answers before any route),
+    and a tus creation 429 past the user's budget: the spec says so everywhere."""
+    from server import errors
+
+    spec = load_spec()
+    text = json.dumps(spec)
+    for kind in (errors.HEADERS_TOO_LARGE, errors.TOO_MANY_UPLOADS):
+        assert f"`{kind.code}`" in text
+    for path, item in spec["paths"].items():
+        for method in HTTP_METHODS:
+            if method in item:
+                assert "431" in item[method]["responses"], (method, path)
+    creation = spec["paths"]["/uploads/"]["post"]["responses"]["429"]
+    assert "too_many_uploads" in creation["description"]
+
+
 def test_operation_ids_are_unique() -> None:
     ids = [op["operationId"] for _, _, op in operations(load_spec()) if "operationId" in op]
     assert len(ids) == len(set(ids)) == len(operations(load_spec()))

@@ -26,7 +26,13 @@ from server.app import make_app
 from server.config import Settings
 from server.services import build_services
 from server.services.auth import PAIRING_ATTEMPTS
-from server.serving import MAX_HEADER_SIZE, http_server
+from server.serving import (
+    MAX_HEADER_SIZE,
+    RESERVED_FILES,
+    fit_capacity,
+    http_server,
+    raise_open_file_limit,
+)
 from tests.conftest import multipart, unique_jpeg
 from tests.fake_wechat import APPID, SECRET, FakeWeChat, start_fake_wechat
 from tests.handlers.helpers import raw_exchange
@@ -89,11 +95,14 @@ async def test_forwarded_headers_are_trusted_behind_a_proxy(start: Start) -> Non
     for _ in range(PAIRING_ATTEMPTS):
         assert await guess(base_url, {"X-Forwarded-For": "203.0.113.7"}) == 401
     assert await guess(base_url, {"X-Forwarded-For": "203.0.113.7"}) == 429
-    # Behind the proxy, other people are other clients...
+    # Behind the proxy (loopback, trusted by default), other people are other clients...
     assert await guess(base_url, {"X-Forwarded-For": "198.51.100.1"}) == 401
-    assert await guess(base_url, {"X-Real-Ip": "198.51.100.2"}) == 401
     # ...and the proxy's own appended address is the one that counts.
     assert await guess(base_url, {"X-Forwarded-For": "10.9.9.9, 203.0.113.7"}) == 429
+    # Only the configured header (--forwarded-header) is read: X-Real-Ip is not.
+    for _ in range(PAIRING_ATTEMPTS):
+        assert await guess(base_url, {"X-Real-Ip": "198.51.100.2"}) == 401
+    assert await guess(base_url, {"X-Real-Ip": "198.51.100.3"}) == 429
 
 
 async def assert_refused(base_url: str, head: str) -> None:
@@ -376,3 +385,13 @@ def test_the_secret_is_kept_out_of_logs_at_start_up(tmp_path: Path) -> None:
         output, _ = process.communicate(timeout=15)
     assert process.returncode == 0, output
     assert b"Tubei" in output and SECRET.encode() not in output
+
+
+def test_the_connection_caps_are_fitted_under_the_open_file_limit(tmp_path: Path) -> None:
+    settings = Settings(data=tmp_path, max_connections=1000, max_sockets=500)
+    roomy = fit_capacity(settings, 20_000)
+    assert (roomy.connections, roomy.sockets) == (1000, 500)
+    tight = fit_capacity(settings, 1024)
+    assert tight.connections + tight.sockets <= 1024 - RESERVED_FILES
+    assert abs(tight.connections - 2 * tight.sockets) <= 2  # in proportion
+    assert raise_open_file_limit() >= 1024  # soft lifted to the hard limit here

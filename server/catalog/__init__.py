@@ -119,6 +119,14 @@ class ImageRecord:
 
 
 @dataclass(frozen=True)
+class OpenUploads:
+    """A user's unfinished uploads: how many, and the bytes they declare in all."""
+
+    count: int
+    length: int
+
+
+@dataclass(frozen=True)
 class UploadRecord:
     """A tus upload: its declared length, what is durably received, and how it ended."""
 
@@ -158,6 +166,10 @@ class Catalog(Protocol):
 
     async def redeem_pairing_code(self, code_hash: str, now: float) -> User | None:
         """Use a code once: its user if it is known, unused and unexpired."""
+
+    async def pairing_guess_failed(self, now: float, limit: int) -> int:
+        """A wrong guess against every live code; void those that have outlived `limit`
+        wrong guesses, and say how many."""
 
     async def find_user(self, name: str) -> User | None: ...
 
@@ -267,6 +279,19 @@ class Catalog(Protocol):
 
     async def delete_upload(self, upload_id: str) -> bool: ...
 
-    async def expired_uploads(self, now: float) -> list[UploadRecord]: ...
+    async def add_upload_within(
+        self, upload: UploadRecord, max_open: int, max_bytes: int
+    ) -> OpenUploads | None:
+        """Add the upload unless its user would then have more than `max_open` unfinished
+        uploads or declare more than `max_bytes` in them; what they hold when refused."""
+
+    async def expired_uploads(
+        self, now: float, after: tuple[float, str] | None = None, limit: int = 500
+    ) -> list[UploadRecord]: ...
+
+    async def known_uploads(self, ids: Sequence[str]) -> set[str]: ...
 
     async def upload_ids(self) -> set[str]: ...
+
+    async def reclaim_space(self) -> int:
+        """Hand free pages back to the file system; how many."""

@@ -24,6 +24,7 @@ from . import (
     Device,
     HashField,
     ImageRecord,
+    OpenUploads,
     Owner,
     Position,
     UploadRecord,
@@ -146,7 +147,17 @@ MIGRATIONS: list[str] = [
     CREATE INDEX blobs_thumbnail_pending ON blobs(created_at)
         WHERE thumbnail IS NULL AND decodable = 1 AND damage IS NULL;
     """,
+    # 8: budgets. Wrong pairing guesses each live code has outlived; a user's open
+    # uploads are counted at every creation.
+    """
+    ALTER TABLE pairing_codes ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX uploads_user ON uploads(user_id, expires_at);
+    """,
 ]
+
+# Freed pages handed back to the file system per call, so that reclaiming space
+# never holds the one catalog thread for long.
+RECLAIM_PAGES = 2048
 
 _BLOB_COLUMNS = """
     sha256, md5, size, format, mime, width, height, orientation,
@@ -228,6 +239,7 @@ class SQLiteCatalog:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
             db.execute("PRAGMA busy_timeout = 10000")
+            self._incremental_vacuum(db)
             db.execute("PRAGMA journal_mode = WAL")
             # An acknowledged upload must survive power loss: FULL syncs the WAL on commit.
             db.execute("PRAGMA synchronous = FULL")
@@ -237,6 +249,17 @@ class SQLiteCatalog:
             db.close()
             raise
         return db
+
+    @staticmethod
+    def _incremental_vacuum(db: sqlite3.Connection) -> None:
+        """Free pages can be handed back (`reclaim_space`): a new catalog is made so,
+        an older one is rebuilt once (VACUUM) to become so."""
+        if db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
+            return
+        db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        if db.execute("PRAGMA page_count").fetchone()[0] > 0:
+            db.execute("VACUUM")
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     @staticmethod
     def _migrate(db: sqlite3.Connection) -> None:
@@ -392,6 +415,20 @@ class SQLiteCatalog:
 
     async def redeem_pairing_code(self, code_hash: str, now: float) -> User | None:
         return await self._write(self._redeem_pairing_code, code_hash, now)
+
+    def _pairing_guess_failed(self, now: float, limit: int) -> int:
+        self._db.execute(
+            "UPDATE pairing_codes SET failures = failures + 1 "
+            "WHERE used_at IS NULL AND expires_at >= ?",
+            (now,),
+        )
+        cursor = self._db.execute(
+            "DELETE FROM pairing_codes WHERE used_at IS NULL AND failures >= ?", (limit,)
+        )
+        return cursor.rowcount
+
+    async def pairing_guess_failed(self, now: float, limit: int) -> int:
+        return await self._write(self._pairing_guess_failed, now, limit)
 
     def _find_user(self, name: str) -> User | None:
         row = self._db.execute("SELECT id, name FROM users WHERE name = ?", (name,)).fetchone()
@@ -787,6 +824,28 @@ class SQLiteCatalog:
     async def add_upload(self, upload: UploadRecord) -> None:
         await self._write(self._add_upload, upload)
 
+    def _open_uploads(self, user_id: int, now: float) -> OpenUploads:
+        row = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(length), 0) FROM uploads WHERE user_id = ? "
+            'AND expires_at > ? AND image_sha256 IS NULL AND "offset" < length',
+            (user_id, now),
+        ).fetchone()
+        return OpenUploads(row[0], row[1])
+
+    def _add_upload_within(
+        self, upload: UploadRecord, max_open: int, max_bytes: int
+    ) -> OpenUploads | None:
+        held = self._open_uploads(upload.user_id, upload.created_at)
+        if held.count + 1 > max_open or held.length + upload.length > max_bytes:
+            return held
+        self._add_upload(upload)
+        return None
+
+    async def add_upload_within(
+        self, upload: UploadRecord, max_open: int, max_bytes: int
+    ) -> OpenUploads | None:
+        return await self._write(self._add_upload_within, upload, max_open, max_bytes)
+
     def _get_upload(self, upload_id: str) -> UploadRecord | None:
         row = self._db.execute(
             f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE id = ?", (upload_id,)
@@ -834,15 +893,54 @@ class SQLiteCatalog:
     async def delete_upload(self, upload_id: str) -> bool:
         return await self._write(self._delete_upload, upload_id)
 
-    def _expired_uploads(self, now: float) -> list[UploadRecord]:
+    def _expired_uploads(
+        self, now: float, after: tuple[float, str] | None, limit: int
+    ) -> list[UploadRecord]:
+        start = after or (float("-inf"), "")
         rows = self._db.execute(
-            f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE expires_at <= ? ORDER BY expires_at",
-            (now,),
-        )
+            f"SELECT {_UPLOAD_COLUMNS} FROM uploads WHERE expires_at <= ? "
+            "AND (expires_at, id) > (?, ?) ORDER BY expires_at, id LIMIT ?",
+            (now, start[0], start[1], limit),
+        ).fetchall()
         return [_upload(row) for row in rows]
 
-    async def expired_uploads(self, now: float) -> list[UploadRecord]:
-        return await self._run(self._expired_uploads, now)
+    async def expired_uploads(
+        self, now: float, after: tuple[float, str] | None = None, limit: int = 500
+    ) -> list[UploadRecord]:
+        """Uploads expired by `now`, oldest first, `limit` at a time after `after`
+        (the expiry and id of the last one of the batch before)."""
+        return await self._run(self._expired_uploads, now, after, limit)
+
+    def _known_uploads(self, ids: Sequence[str]) -> set[str]:
+        marks = ",".join("?" * len(ids))
+        rows = self._db.execute(f"SELECT id FROM uploads WHERE id IN ({marks})", tuple(ids))
+        return {row[0] for row in rows}
+
+    async def known_uploads(self, ids: Sequence[str]) -> set[str]:
+        """Which of these upload ids have a row (at most a few hundred at a time)."""
+        return await self._run(self._known_uploads, list(ids)) if ids else set()
+
+    def _reclaim_space(self, pages: int) -> int:
+        before: int = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        if before:
+            # It frees one page per step, and execute() takes only the first step of a
+            # statement without columns: sqlite3_exec (executescript) takes them all.
+            self._db.executescript(f"PRAGMA incremental_vacuum({int(pages)});")
+        after: int = self._db.execute("PRAGMA freelist_count").fetchone()[0]
+        if after == 0 and before:
+            # Hand back what the WAL grew to as well.
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        return before - after
+
+    async def reclaim_space(self) -> int:
+        """Give the file system back the catalog's free pages, a batch per catalog call;
+        how many pages were freed."""
+        freed = 0
+        while True:
+            batch = await self._run(self._reclaim_space, RECLAIM_PAGES)
+            freed += batch
+            if batch < RECLAIM_PAGES:
+                return freed
 
     def _upload_ids(self) -> set[str]:
         return {row[0] for row in self._db.execute("SELECT id FROM uploads")}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-import re
+import urllib.parse
 from types import TracebackType
 from typing import Any
 
@@ -29,15 +29,42 @@ def bearer_token(request: tornado.httputil.HTTPServerRequest) -> str | None:
     return None
 
 
-_TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&#]*", re.IGNORECASE)
+def query_token(request: tornado.httputil.HTTPServerRequest) -> str | None:
+    """The documented `?token=`, spelt exactly so; None if the URL carries a token any
+    other way (`?%74oken=`, `?TOKEN=`, twice...), which is then no token at all."""
+    found: list[str] = []
+    for part in request.query.split("&"):
+        name, _, value = part.partition("=")
+        if urllib.parse.unquote_plus(name).lower() == "token":
+            if name != "token":
+                return None
+            found.append(urllib.parse.unquote_plus(value))
+    return found[0] if len(found) == 1 else None
+
+
+def blank_tokens(uri: str) -> str:
+    """`uri` with the value of every query parameter named token, however its name is
+    encoded, replaced by `***`."""
+    path, mark, query = uri.partition("?")
+    if not mark:
+        return uri
+    query, hash_mark, fragment = query.partition("#")
+    parts = []
+    for part in query.split("&"):
+        name, equals, _ = part.partition("=")
+        if equals and "token" in urllib.parse.unquote_plus(name).lower():
+            part = f"{name}=***"
+        parts.append(part)
+    return f"{path}?{'&'.join(parts)}{hash_mark}{fragment}"
 
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
-    """Tornado's access log line, with `?token=` (the events socket's) blanked out."""
+    """Tornado's access log line, with any token in the query (the events socket's
+    `?token=`, or one spelt otherwise) blanked out."""
     status = handler.get_status()
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
     request = handler.request
-    uri = _TOKEN_IN_QUERY.sub(r"\1***", request.uri or "")
+    uri = blank_tokens(request.uri or "")
     tornado.log.access_log.log(
         level,
         "%d %s %s (%s) %.2fms",
@@ -50,8 +77,8 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
 
 
 def client_address(request: tornado.httputil.HTTPServerRequest) -> str:
-    """The caller's IP: the peer's, or the proxy's word for it with --trust-forwarded
-    (the HTTP server applies X-Forwarded-For / X-Real-Ip only then)."""
+    """The caller's IP: the peer's, or, with --trust-forwarded and a peer among
+    --trusted-proxies, what --forwarded-header says (see server/request_policy.py)."""
     return request.remote_ip or "unknown"
 
 
@@ -113,16 +140,28 @@ class ErrorsMixin(tornado.web.RequestHandler):
         super().log_exception(typ, value, tb)
 
 
+@tornado.web.stream_request_body
 class ApiHandler(ErrorsMixin):
-    """A JSON API handler; authenticated unless `public` is set."""
+    """A JSON API handler; authenticated unless `public` is set.
+
+    Every handler streams its body, so that `prepare` (who is calling) runs before
+    any of it is read: a stranger, or a public route, may send at most
+    --max-unauthenticated-body; a caller with a valid token up to `max_body`. A
+    request refused in `prepare` (401, 404...) reads nothing into memory.
+    """
 
     public = False
+    max_body = MAX_JSON_BODY
     services: Services
     user: User
     device: Device
+    _body: bytearray
+    _body_limit: int
 
     def initialize(self, services: Services) -> None:
         self.services = services
+        self._body = bytearray()
+        self._body_limit = services.settings.max_unauthenticated_body
 
     def set_default_headers(self) -> None:
         self.set_header("Cache-Control", "no-store")
@@ -131,6 +170,31 @@ class ApiHandler(ErrorsMixin):
     async def prepare(self) -> None:
         if not self.public:
             await self.authenticate()
+            self.limit_body(self.authenticated_body_limit())
+        self.refuse_declared_excess()
+
+    def authenticated_body_limit(self) -> int:
+        return self.max_body
+
+    def limit_body(self, size: int) -> None:
+        """The most this request's body may be (Tornado cuts the connection past it)."""
+        self._body_limit = size
+        self.request.connection.set_max_body_size(size)  # type: ignore[union-attr]
+
+    def refuse_declared_excess(self) -> None:
+        length = self.request.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > self._body_limit:
+            raise errors.ApiError(
+                errors.PAYLOAD_TOO_LARGE,
+                f"The request body may be at most {self._body_limit} bytes here.",
+            )
+
+    async def data_received(self, chunk: bytes) -> None:
+        # Tornado stops a body past the connection's limit (set_max_body_size) before
+        # it gets here: the check only guards that promise.
+        if self._finished or len(self._body) + len(chunk) > self._body_limit:
+            return
+        self._body += chunk
 
     async def authenticate(self) -> None:
         token = bearer_token(self.request)
@@ -145,10 +209,10 @@ class ApiHandler(ErrorsMixin):
         self.finish(json.dumps(body, ensure_ascii=False))
 
     def json_body(self) -> dict[str, Any]:
-        if len(self.request.body) > MAX_JSON_BODY:
+        if len(self._body) > MAX_JSON_BODY:
             raise errors.ApiError(errors.PAYLOAD_TOO_LARGE)
         try:
-            body = json.loads(self.request.body or b"null")
+            body = json.loads(bytes(self._body) or b"null")
         except (ValueError, UnicodeDecodeError):
             raise errors.ApiError(errors.INVALID_JSON) from None
         except RecursionError:  # `[[[[...]]]]` nested deeper than the parser goes

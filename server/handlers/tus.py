@@ -30,7 +30,8 @@ from tornado.httputil import format_timestamp
 
 from .. import errors, metrics
 from ..catalog import UploadRecord
-from ..services.uploads import SHA256_HEX_RE, Transfer, metadata_value
+from ..services.transfers import Transfer
+from ..services.uploads import SHA256_HEX_RE, metadata_value
 from ..views import API
 from .base import ApiHandler
 from .uploading import TORNADO_LIMIT_SLACK
@@ -209,9 +210,6 @@ class TusHandler(ApiHandler):
         self.finish_empty(204)
 
     # the body ------------------------------------------------------------------
-
-    def limit_body(self, size: int) -> None:
-        self.request.connection.set_max_body_size(size)  # type: ignore[union-attr]
 
     def content_type(self) -> str:
         return self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()

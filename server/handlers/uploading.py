@@ -39,6 +39,11 @@ class UploadMixin(ApiHandler):
     reporter: TransferReporter | None = None
     transport = "multipart"  # for the metrics
 
+    def authenticated_body_limit(self) -> int:
+        if self.request.method == "POST":
+            return self.services.settings.max_upload_size + TORNADO_LIMIT_SLACK
+        return super().authenticated_body_limit()
+
     async def prepare(self) -> None:
         await super().prepare()
         if self.request.method == "POST":

@@ -14,7 +14,7 @@ from ..config import EVENTS_LOCAL, Settings
 from ..imaging import DecodePool, PoolLimits
 from ..storage.local import LocalBlobStore
 from .auth import AuthService
-from .events import EventHub, LocalEventHub
+from .events import EventHub, LocalEventHub, SocketLimits
 from .events_redis import RedisEventHub
 from .library import LibraryService
 from .thumbnails import QueueLimits, Thumbnails
@@ -32,6 +32,7 @@ class Services:
     auth: AuthService
     library: LibraryService
     events: EventHub
+    sockets: SocketLimits
     uploads: UploadService
     io_executor: ThreadPoolExecutor
 
@@ -61,6 +62,13 @@ class Services:
                 log.info("uploads expired: %s", expired)
             except Exception:
                 log.exception("expiring uploads failed")
+            try:
+                # What the purges and expiry freed goes back to the file system.
+                freed = await self.catalog.reclaim_space()
+                if freed:
+                    log.info("catalog: %d free pages handed back", freed)
+            except Exception:
+                log.exception("reclaiming the catalog's free pages failed")
 
     async def run_revocation_sweeps_forever(self, interval: float) -> None:
         """Close sockets of devices revoked from another process (the admin command)."""
@@ -136,14 +144,23 @@ def build_services(settings: Settings) -> Services:
         settings.tus_dir,
         io_executor,
         settings.upload_expiry,
+        max_open=settings.max_open_uploads,
+        max_staged=settings.max_staged_bytes,
     )
     return Services(
         settings=settings,
         catalog=catalog,
         store=store,
-        auth=AuthService(catalog, events, wechat=wechat_client(settings)),
+        auth=AuthService(
+            catalog,
+            events,
+            wechat=wechat_client(settings),
+            max_pairing_attempts_total=settings.max_pairing_attempts_total,
+            pairing_code_guesses=settings.pairing_code_guesses,
+        ),
         library=library,
         events=events,
+        sockets=SocketLimits(settings.max_sockets, settings.max_sockets_per_device),
         uploads=uploads,
         io_executor=io_executor,
     )

@@ -18,6 +18,7 @@ revoke`) is noticed by `sweep_revoked`, which the server runs every so often.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -25,13 +26,19 @@ from dataclasses import dataclass
 from .. import errors
 from ..catalog import Catalog, Device, User
 from .events import DEVICE_REVOKED, EventHub
-from .throttle import AttemptLimiter
+from .throttle import LocalThrottle, Throttle
 from .wechat import WeChatClient
+
+log = logging.getLogger(__name__)
 
 PAIRING_TTL = 600.0
 # A 6-digit code lives 10 minutes: without a cap on attempts it can be brute-forced.
 PAIRING_ATTEMPTS = 20
 PAIRING_ATTEMPT_WINDOW = 60.0
+# ...and from everyone together, however many addresses they guess from.
+PAIRING_ATTEMPTS_TOTAL = 100
+# Wrong guesses a live code outlives (see `pair`).
+PAIRING_CODE_GUESSES = 100
 # A WeChat login costs a call on the AppID's quota; a person needs one a session.
 WECHAT_ATTEMPTS = 10
 WECHAT_ATTEMPT_WINDOW = 60.0
@@ -80,14 +87,20 @@ class AuthService:
         pairing_ttl: float = PAIRING_TTL,
         max_pairing_attempts: int = PAIRING_ATTEMPTS,
         attempt_window: float = PAIRING_ATTEMPT_WINDOW,
+        max_pairing_attempts_total: int = PAIRING_ATTEMPTS_TOTAL,
+        pairing_code_guesses: int = PAIRING_CODE_GUESSES,
         max_wechat_attempts: int = WECHAT_ATTEMPTS,
+        pairing_throttle: Throttle | None = None,
     ) -> None:
         self._catalog = catalog
         self._events = events
         self._wechat = wechat
         self._pairing_ttl = pairing_ttl
-        self._pairing_attempts = AttemptLimiter(max_pairing_attempts, attempt_window)
-        self._wechat_attempts = AttemptLimiter(max_wechat_attempts, WECHAT_ATTEMPT_WINDOW)
+        self._pairing_attempts: Throttle = pairing_throttle or LocalThrottle(
+            max_pairing_attempts, attempt_window, max_pairing_attempts_total
+        )
+        self._code_guesses = pairing_code_guesses
+        self._wechat_attempts: Throttle = LocalThrottle(max_wechat_attempts, WECHAT_ATTEMPT_WINDOW)
 
     @property
     def wechat_enabled(self) -> bool:
@@ -124,14 +137,32 @@ class AuthService:
                 return PairingCode(code, user, expires_at)
 
     async def pair(self, code: str, device: str, *, address: str) -> Issued:
-        """A one-time code for a token; `address` is the client's, for the throttle."""
+        """A one-time code for a token; `address` is the client's, for the throttle.
+
+        A wrong guess is a guess against every live code (a 6-digit code names no
+        code in particular), so each wrong guess counts against all of them, in the
+        catalog; a code that has outlived `pairing_code_guesses` of them is void.
+        Whatever the rate, a guesser then has at most that many tries per code:
+        with 100, a chance of 1 in 10,000 of any one code, after which its owner
+        makes a new one.
+        """
         # Counted before the lookup, so that concurrent guesses cannot slip past the cap;
         # once over it, every code from this client is refused, right ones included.
-        self._pairing_attempts.attempt(address)
+        await self._pairing_attempts.attempt(address)
         user = None
-        if len(code) == 6 and code.isdigit():
+        well_formed = len(code) == 6 and code.isdigit()
+        if well_formed:
             user = await self._catalog.redeem_pairing_code(digest(code), time.time())
         if user is None:
+            if well_formed:
+                voided = await self._catalog.pairing_guess_failed(time.time(), self._code_guesses)
+                if voided:
+                    log.warning(
+                        "%d pairing code(s) voided after %d wrong guesses: make a new one "
+                        "(python -m server pair)",
+                        voided,
+                        self._code_guesses,
+                    )
             raise errors.ApiError(errors.INVALID_PAIRING_CODE)
         return await self._issue(user, device)
 
@@ -141,7 +172,7 @@ class AuthService:
         """A `wx.login` code for a token of the user this WeChat account maps to."""
         if self._wechat is None:
             raise errors.ApiError(errors.WECHAT_LOGIN_DISABLED)
-        self._wechat_attempts.attempt(address)
+        await self._wechat_attempts.attempt(address)
         identity = await self._wechat.code_to_session(code)
         user = await self._catalog.wechat_user(identity.openid, wechat_user_names(identity.openid))
         return await self._issue(user, device)

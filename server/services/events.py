@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter, OrderedDict
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -204,6 +204,49 @@ class LocalEventHub:
     def backlog(self, user_id: int) -> list[int]:
         """How many events wait in each of the user's mailboxes."""
         return [len(m) for m in self._subscribers.get(user_id, ())]
+
+
+class SocketLimits:
+    """How many event sockets are open: at most `per_device` on one token (a new one
+    closes the oldest, so that a phone reconnecting after a lost network is never
+    locked out by its own dead sockets) and `limit` on the server (past it a new
+    one is refused).
+
+    Each socket is known by the callable that closes it.
+    """
+
+    def __init__(self, limit: int, per_device: int) -> None:
+        self.limit = limit
+        self.per_device = per_device
+        self._by_device: dict[int, deque[Callable[[], None]]] = {}
+        self._open = 0
+
+    def admit(self, device_id: int, close: Callable[[], None]) -> bool:
+        if self._open >= self.limit:
+            return False
+        sockets = self._by_device.setdefault(device_id, deque())
+        sockets.append(close)
+        self._open += 1
+        while len(sockets) > self.per_device:
+            oldest = sockets.popleft()
+            self._open -= 1
+            oldest()
+        return True
+
+    def release(self, device_id: int, close: Callable[[], None]) -> None:
+        sockets = self._by_device.get(device_id)
+        if sockets is None or close not in sockets:
+            return
+        sockets.remove(close)
+        self._open -= 1
+        if not sockets:
+            del self._by_device[device_id]
+
+    def __len__(self) -> int:
+        return self._open
+
+    def on_device(self, device_id: int) -> int:
+        return len(self._by_device.get(device_id, ()))
 
 
 class Throttle:

@@ -1,11 +1,18 @@
-"""Attempts per client address: a sliding window each, in a bounded table.
+"""Attempts per client address, per wider prefix and in all: sliding windows.
 
 One client guessing pairing codes (or hammering the WeChat login) is held back
-without locking anyone else out. The table holds at most `max_clients` windows;
-when it is full the client idle the longest is forgotten, so memory stays bounded
-whatever addresses arrive. IPv6 clients are counted per /64, the block one
-household or one machine gets, so that cycling through its own addresses does
-not buy a client fresh windows.
+without locking anyone else out. A table of windows holds at most `max_clients`
+of them; when it is full the client idle the longest is forgotten, so memory
+stays bounded whatever addresses arrive.
+
+An IPv4 client is its address. An IPv6 client is its /64 (the block one
+household or machine gets), and its /56 and /48 are counted too, with wider
+limits, so that a home's or a site's prefix full of /64s buys no fresh windows.
+A cap over every address together holds however many addresses a guesser has.
+
+`Throttle` is the interface the services use: `await throttle.attempt(address)`.
+`LocalThrottle` keeps its windows in this process; a shared one (Redis, the
+catalog) for several processes implements the same call.
 """
 
 from __future__ import annotations
@@ -15,10 +22,14 @@ import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from typing import Protocol
 
 from .. import errors
 
 MAX_CLIENTS = 10_000
+# The wider IPv6 prefixes, and how many clients' worth of attempts each may make.
+IPV6_PREFIXES = ((56, 2), (48, 4))
+EVERYONE = "*"
 
 
 def client_key(address: str) -> str:
@@ -32,6 +43,26 @@ def client_key(address: str) -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network((ip, 64), strict=False))
     return str(ip)
+
+
+def prefix_keys(address: str) -> list[tuple[str, int]]:
+    """The wider units an address is also counted in, each with its multiple of the
+    per-client limit: an IPv6 address's /56 and /48; nothing more for IPv4."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return []
+    if not isinstance(ip, ipaddress.IPv6Address) or ip.ipv4_mapped is not None:
+        return []
+    return [
+        (str(ipaddress.IPv6Network((ip, bits), strict=False)), factor)
+        for bits, factor in IPV6_PREFIXES
+    ]
+
+
+class Throttle(Protocol):
+    async def attempt(self, address: str) -> None:
+        """Count an attempt from `address`, or raise 429 `too_many_attempts`."""
 
 
 class AttemptLimiter:
@@ -57,7 +88,11 @@ class AttemptLimiter:
         A refused attempt is not counted: a client that keeps trying while held
         back is let in again once its window has moved on.
         """
-        key = client_key(address)
+        self.check(client_key(address))
+
+    def check(self, key: str, *, count: bool = True, limit: int | None = None) -> None:
+        """Raise 429 if `key` is at its limit; else count the attempt (if asked)."""
+        limit = self.limit if limit is None else limit
         now = self._clock()
         recent = self._windows.get(key)
         if recent is None:
@@ -68,11 +103,45 @@ class AttemptLimiter:
             self._windows.move_to_end(key)
         while recent and recent[0] <= now - self.window:
             recent.popleft()
-        if len(recent) >= self.limit:
+        if len(recent) >= limit:
             wait = recent[0] + self.window - now
             raise errors.ApiError(errors.TOO_MANY_ATTEMPTS, retry_after=max(1, math.ceil(wait)))
-        recent.append(now)
+        if count:
+            recent.append(now)
 
     def __len__(self) -> int:
         """How many clients are remembered."""
         return len(self._windows)
+
+
+class LocalThrottle:
+    """`per_client` attempts a window from one client (wider IPv6 prefixes: a multiple
+    of it), and at most `total` from everyone together (None: no such cap)."""
+
+    def __init__(
+        self,
+        per_client: int,
+        window: float,
+        total: int | None = None,
+        *,
+        max_clients: int = MAX_CLIENTS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.clients = AttemptLimiter(per_client, window, max_clients=max_clients, clock=clock)
+        self.total = total
+        self.window = window
+
+    async def attempt(self, address: str) -> None:
+        self.attempt_now(address)
+
+    def attempt_now(self, address: str) -> None:
+        per_client = self.clients.limit
+        units = [(client_key(address), per_client)]
+        units += [(key, per_client * factor) for key, factor in prefix_keys(address)]
+        if self.total is not None:
+            units.append((EVERYONE, self.total))
+        # Every unit is checked before any is counted: a refused attempt costs nothing.
+        for key, limit in units:
+            self.clients.check(key, count=False, limit=limit)
+        for key, limit in units:
+            self.clients.check(key, limit=limit)

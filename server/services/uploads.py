@@ -34,6 +34,7 @@ from ..storage import BlobStore, ResumableWriter, StorageFull
 from ..views import image_json
 from .events import EventHub, TransferReporter
 from .library import LibraryService
+from .transfers import Live, Transfer
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,8 @@ FIELD = "tus"
 # A writer unused this long is let go at the next gc: its running digests are rebuilt
 # from the file (read once) if its client ever comes back.
 IDLE_WRITER = 600.0
+# Expired rows, and staged files, are looked at this many at a time.
+EXPIRY_BATCH = 500
 
 
 def metadata_value(metadata: Mapping[str, str], key: str) -> str | None:
@@ -67,135 +70,6 @@ class ExpiryReport:
     orphan_files: int
 
 
-@dataclass
-class _Live:
-    """What the process keeps about an upload between its requests."""
-
-    reporter: TransferReporter
-    writer: ResumableWriter | None = None
-    used_at: float = 0.0  # time.monotonic() of the last request that wrote
-
-
-class Transfer:
-    """One request's turn at writing an upload; it holds the upload's lock until it ends.
-
-    It ends exactly once: by `keep` (the bytes so far become durable, and once they
-    are the whole file it goes to the library) or by `discard` (the bytes since it
-    began are dropped). A transfer of a finished upload holds no lock and writes
-    nothing.
-    """
-
-    def __init__(
-        self, service: UploadService, user: User, upload: UploadRecord, live: _Live | None
-    ) -> None:
-        self.upload = upload
-        self.user = user
-        self._service = service
-        self._live = live
-        # Writes, and the one ending, never overlap: a connection can close while a
-        # chunk is still being written.
-        self._io = asyncio.Lock()
-        self._ended = live is None
-        self._failed = False  # a write failed: what the writer holds is not to be kept
-
-    @property
-    def complete(self) -> bool:
-        return self.upload.complete
-
-    @property
-    def start(self) -> int:
-        """The durable offset when this transfer began: where its bytes go."""
-        return self.upload.offset
-
-    @property
-    def offset(self) -> int:
-        """The offset with the bytes received so far."""
-        writer = self._writer_or_none()
-        return self.upload.offset if writer is None else writer.size
-
-    @property
-    def received(self) -> int:
-        return self.offset - self.start
-
-    @property
-    def room(self) -> int:
-        """How many more bytes this upload takes."""
-        return self.upload.length - self.offset
-
-    def _writer_or_none(self) -> ResumableWriter | None:
-        return None if self._live is None else self._live.writer
-
-    def _writer(self) -> ResumableWriter:
-        writer = self._writer_or_none()
-        if writer is None:
-            raise RuntimeError(f"upload {self.upload.id} has no writer")
-        return writer
-
-    async def write(self, chunk: bytes) -> None:
-        async with self._io:
-            if self._ended:
-                raise RuntimeError(f"the transfer of upload {self.upload.id} has ended")
-            writer = self._writer()
-            try:
-                await writer.write(chunk)
-            except BaseException as error:
-                self._failed = True
-                if isinstance(error, StorageFull):
-                    raise errors.ApiError(errors.INSUFFICIENT_STORAGE) from None
-                raise
-        assert self._live is not None
-        self._live.reporter.progress(writer.size)
-
-    async def keep(self) -> UploadRecord:
-        """Make the bytes received durable and record the new offset; once they are
-        the whole file, ingest it as the library does any upload.
-
-        Ingesting leaves no staged file behind; when it fails, the upload is forgotten
-        too, `upload.failed` is published and the error raised.
-        """
-        if self._failed:
-            await self.discard()
-            return self.upload
-        async with self._io:
-            if self._ended:
-                return self.upload
-            self._ended = True
-            try:
-                if self.room == 0:
-                    self.upload = await self._service._complete(
-                        self.user, self.upload, self._writer()
-                    )
-                else:
-                    self.upload = await self._service._keep(self.upload, self._writer())
-            except BaseException:
-                # The writer may be ahead of the recorded offset: forget it, so that the
-                # next request resumes from the file cut back to the durable offset.
-                self._service._forget_writer(self.upload.id)
-                raise
-            finally:
-                self._release()
-            return self.upload
-
-    async def discard(self) -> None:
-        """Drop what this transfer wrote: the file and digests go back to where it began."""
-        async with self._io:
-            if self._ended:
-                return
-            self._ended = True
-            try:
-                if self.received or self._failed:
-                    await self._writer().rewind()
-            except Exception:
-                log.exception("rewinding upload %s failed; it resumes from disk", self.upload.id)
-                self._service._forget_writer(self.upload.id)
-            finally:
-                self._release()
-
-    def _release(self) -> None:
-        if self._live is not None:
-            self._service._busy.discard(self.upload.id)
-
-
 class UploadService:
     def __init__(
         self,
@@ -206,6 +80,9 @@ class UploadService:
         folder: Path,
         executor: Executor,
         expiry: float,
+        *,
+        max_open: int = 200,
+        max_staged: int = 16 * 1024**3,
     ) -> None:
         self._catalog = catalog
         self._store = store
@@ -214,7 +91,9 @@ class UploadService:
         self.folder = folder
         self._executor = executor
         self.expiry = expiry
-        self._live: dict[str, _Live] = {}
+        self.max_open = max_open
+        self.max_staged = max_staged
+        self._live: dict[str, Live] = {}
         self._busy: set[str] = set()  # the uploads a request is writing (or being removed)
         self._background: set[asyncio.Task[None]] = set()
         folder.mkdir(parents=True, exist_ok=True)
@@ -230,6 +109,8 @@ class UploadService:
     # the rows ----------------------------------------------------------------
 
     async def create(self, user: User, length: int, metadata: Mapping[str, str]) -> UploadRecord:
+        """A new upload, unless the user already has `max_open` unfinished ones, or
+        they declare `max_staged` bytes in all with this one (429)."""
         now = time.time()
         upload = UploadRecord(
             id=secrets.token_urlsafe(16),
@@ -241,9 +122,18 @@ class UploadService:
             expires_at=now + self.expiry,
         )
         try:
-            await self._catalog.add_upload(upload)
+            held = await self._catalog.add_upload_within(upload, self.max_open, self.max_staged)
         except StorageFull:
             raise errors.ApiError(errors.INSUFFICIENT_STORAGE) from None
+        if held is not None:
+            raise errors.ApiError(
+                errors.TOO_MANY_UPLOADS,
+                f"You have {held.count} unfinished uploads declaring {held.length} bytes; "
+                f"at most {self.max_open} uploads and {self.max_staged} bytes may be "
+                "unfinished at once. Finish or delete some (DELETE), or wait for them to "
+                "expire.",
+                retry_after=60,
+            )
         return upload
 
     async def _find(self, user: User, upload_id: str) -> UploadRecord:
@@ -282,7 +172,7 @@ class UploadService:
                 reporter = TransferReporter(
                     self._events, upload.user_id, "upload", upload.id, total=upload.length
                 )
-                live = self._live[upload.id] = _Live(reporter)
+                live = self._live[upload.id] = Live(reporter)
             if live.writer is None:
                 live.writer, upload = await self._resume(upload)
             live.writer.mark()
@@ -451,25 +341,36 @@ class UploadService:
         await self._run_io(self.path_for(upload_id).unlink, True)
         await self._catalog.delete_upload(upload_id)
 
-    async def expire(self) -> ExpiryReport:
-        """Remove uploads past their expiry, and staged files no upload owns."""
-        # Files first, then ids: a row is always made before its file.
-        on_disk = await self._run_io(self._list_files)
+    async def expire(self, batch: int = EXPIRY_BATCH) -> ExpiryReport:
+        """Remove uploads past their expiry, and staged files no upload owns, `batch`
+        rows or files at a time."""
         now = time.time()
-        removed: set[str] = set()
-        for upload in await self._catalog.expired_uploads(now):
-            if await self._remove_unless_busy(upload.id, expired_by=now):
-                removed.add(upload.id)
+        removed = 0
+        after: tuple[float, str] | None = None
+        while True:
+            expired = await self._catalog.expired_uploads(now, after, batch)
+            for upload in expired:
+                if await self._remove_unless_busy(upload.id, expired_by=now):
+                    removed += 1
+            if len(expired) < batch:
+                break
+            after = (expired[-1].expires_at, expired[-1].id)
         idle_since = time.monotonic() - IDLE_WRITER
         for upload_id, live in list(self._live.items()):
             if upload_id not in self._busy and live.used_at < idle_since:
                 del self._live[upload_id]
-        known = await self._catalog.upload_ids() | removed | self._busy
-        orphans = [name for name in on_disk if name not in known]
-        for name in orphans:
-            log.warning("removing %s: no upload owns it", self.folder / name)
-            await self._run_io((self.folder / name).unlink, True)
-        return ExpiryReport(len(removed), len(orphans))
+        # Files first, then their rows: a row is always made before its file.
+        on_disk = await self._run_io(self._list_files)
+        orphans = 0
+        for start in range(0, len(on_disk), batch):
+            names = on_disk[start : start + batch]
+            known = await self._catalog.known_uploads(names) | self._busy
+            for name in names:
+                if name not in known:
+                    log.warning("removing %s: no upload owns it", self.folder / name)
+                    await self._run_io((self.folder / name).unlink, True)
+                    orphans += 1
+        return ExpiryReport(removed, orphans)
 
     def _list_files(self) -> list[str]:
         return sorted(p.name for p in self.folder.iterdir() if p.is_file())

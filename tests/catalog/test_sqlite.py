@@ -63,6 +63,25 @@ def side_connection(path: Path) -> sqlite3.Connection:
 # schema -------------------------------------------------------------------------
 
 
+def test_an_older_catalog_is_rebuilt_once_to_reclaim_space(path: Path) -> None:
+    old = sqlite3.connect(path)
+    old.execute("PRAGMA journal_mode = WAL")
+    old.execute("CREATE TABLE filler (x BLOB)")
+    old.executemany("INSERT INTO filler VALUES (?)", [(b"x" * 4000,) for _ in range(200)])
+    old.commit()
+    old.execute("DELETE FROM filler")
+    old.commit()
+    assert old.execute("PRAGMA auto_vacuum").fetchone()[0] == 0
+    assert old.execute("PRAGMA freelist_count").fetchone()[0] > 100
+    old.close()
+    SQLiteCatalog(path).close_now()
+    db = side_connection(path)
+    assert db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
+    assert db.execute("PRAGMA freelist_count").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM filler").fetchone()[0] == 0  # nothing lost
+    db.close()
+
+
 def test_migrations_set_user_version_and_reopening_is_idempotent(path: Path) -> None:
     first = SQLiteCatalog(path)
     assert first.schema_version == len(MIGRATIONS)

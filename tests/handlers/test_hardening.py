@@ -50,8 +50,9 @@ async def test_an_unexpected_failure_is_a_500_without_a_stack_trace(
 @pytest.mark.parametrize(
     "body",
     [
-        b"[" * 100_000 + b"]" * 100_000,
-        b'{"a":' * 50_000 + b"1" + b"}" * 50_000,
+        # Deeper than any parser goes, within what a public route reads (64 KiB).
+        b"[" * 30_000 + b"]" * 30_000,
+        b'{"a":' * 10_000 + b"1" + b"}" * 10_000,
         b"\xff\xfe{}",
         b"\xc3\x28",
         b"NaN",

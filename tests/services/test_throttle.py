@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from server import errors
-from server.services.throttle import AttemptLimiter, client_key
+from server.errors import ApiError
+from server.services.throttle import AttemptLimiter, LocalThrottle, client_key, prefix_keys
 
 
 class Clock:
@@ -91,3 +92,47 @@ def test_the_table_is_bounded_and_forgets_the_idlest() -> None:
     limiter.attempt("10.0.0.2")
     # ...while the latest are still held back.
     refused(limiter, "10.0.1.43")
+
+
+# prefixes and everyone together -------------------------------------------------------
+
+
+def local(per_client: int, total: int | None = None) -> LocalThrottle:
+    return LocalThrottle(per_client, 60, total, clock=Clock())
+
+
+def refusals(throttle: LocalThrottle, addresses: list[str]) -> int:
+    refused = 0
+    for address in addresses:
+        try:
+            throttle.attempt_now(address)
+        except ApiError:
+            refused += 1
+    return refused
+
+
+def test_ipv6_counts_at_the_56_and_the_48_too() -> None:
+    assert [key for key, _ in prefix_keys("2001:db8:1:2::9")] == [
+        "2001:db8:1::/56",
+        "2001:db8:1::/48",
+    ]
+    assert prefix_keys("192.0.2.1") == [] and prefix_keys("::ffff:192.0.2.1") == []
+    # 100 different /64s of one /56: 5 each would be under the per-client limit.
+    in_one_56 = [f"2001:db8:1:{n:02x}::1" for n in range(100)]
+    assert refusals(local(5), in_one_56) == 100 - 10  # the /56 takes 2 x 5
+    in_one_48 = [f"2001:db8:2:{n:02x}00::1" for n in range(100)]  # a different /56 each
+    assert refusals(local(5), in_one_48) == 100 - 20  # the /48 takes 4 x 5
+
+
+def test_every_address_together_is_capped() -> None:
+    throttle = local(5, total=30)
+    many = [f"198.51.100.{n}" for n in range(60)]
+    assert refusals(throttle, many) == 30
+    # A refused attempt costs nothing: nobody's window grew past the cap.
+    assert refusals(throttle, ["203.0.113.1"]) == 1
+
+
+def test_a_refusal_at_a_wider_unit_counts_nowhere() -> None:
+    throttle = local(2, total=3)
+    assert refusals(throttle, ["192.0.2.1", "192.0.2.1", "192.0.2.2"]) == 0
+    assert refusals(throttle, ["192.0.2.3"]) == 1

@@ -210,3 +210,73 @@ async def test_an_idle_writer_is_let_go_and_rebuilt_from_its_file(
     await transfer.write(data[120_000:])
     done = await transfer.keep()
     assert done.image_sha256 == sha256(data)
+
+
+# budgets ------------------------------------------------------------------------------
+
+
+class TestBudgets:
+    @pytest.fixture
+    def settings(self, tmp_path: Path) -> Settings:
+        return Settings(data=tmp_path / "data", max_open_uploads=3, max_staged_bytes=1000)
+
+    @pytest.mark.gen_test
+    async def test_open_uploads_and_staged_bytes_are_capped_per_user(
+        self, services: Services
+    ) -> None:
+        user, other = await someone(services), await services.catalog.ensure_user("jon")
+        made = [await services.uploads.create(user, 100, {}) for _ in range(3)]
+        with pytest.raises(errors.ApiError) as raised:
+            await services.uploads.create(user, 100, {})
+        assert raised.value.kind is errors.TOO_MANY_UPLOADS and raised.value.retry_after
+        # Someone else is not held back by this user's uploads...
+        await services.uploads.create(other, 950, {})
+        # ...nor by the bytes cap, which is theirs alone: 950 + 100 > 1000 is.
+        with pytest.raises(errors.ApiError):
+            await services.uploads.create(other, 100, {})
+        # A finished or deleted upload frees its place.
+        await services.uploads.terminate(user, made[0].id)
+        await services.uploads.create(user, 100, {})
+
+    @pytest.mark.gen_test
+    async def test_concurrent_creations_cannot_slip_past_the_cap(self, services: Services) -> None:
+        user = await someone(services)
+        results = await asyncio.gather(
+            *(services.uploads.create(user, 10, {}) for _ in range(20)), return_exceptions=True
+        )
+        assert sum(not isinstance(r, Exception) for r in results) == 3
+
+
+class RecordingCatalog:
+    """Counts the rows each expiry query returns (the real catalog answers)."""
+
+    def __init__(self, services: Services) -> None:
+        self.batches: list[int] = []
+        real = services.catalog.expired_uploads
+
+        async def expired_uploads(*args: object, **kwargs: object) -> list[object]:
+            rows = await real(*args, **kwargs)  # type: ignore[arg-type]
+            self.batches.append(len(rows))
+            return list(rows)
+
+        services.catalog.expired_uploads = expired_uploads  # type: ignore[method-assign]
+
+
+@pytest.mark.gen_test
+async def test_expiry_goes_in_batches_and_the_catalog_shrinks_after(
+    services: Services, settings: Settings
+) -> None:
+    user = await someone(services)
+    metadata = {"filename": base64.b64encode(os.urandom(12_000)).decode()}
+    for _ in range(230):
+        upload = await services.uploads.create(user, 100, metadata)
+        await services.catalog.set_upload_offset(upload.id, 0, 1.0)  # long expired
+    size_full = settings.catalog_path.stat().st_size
+    recording = RecordingCatalog(services)
+    report = await services.uploads.expire(batch=50)
+    assert report.expired == 230
+    assert recording.batches == [50, 50, 50, 50, 30]
+    assert await services.catalog.upload_ids() == set()
+    assert await services.catalog.reclaim_space() > 500  # pages: the rows' 12 KB each
+    size_after = settings.catalog_path.stat().st_size
+    assert size_after < size_full / 4, (size_full, size_after)
