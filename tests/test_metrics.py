@@ -16,6 +16,8 @@ from server.config import Settings
 from server.handlers.metrics import is_loopback
 from server.metrics import Metrics, of, status_class
 from server.services import Services, build_services
+from server.services.events_redis import RedisEventHub
+from tests import redis_server
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -99,3 +101,30 @@ def test_loopback_addresses() -> None:
     assert is_loopback("::ffff:127.0.0.1")
     assert not is_loopback("192.168.1.2") and not is_loopback("::ffff:10.0.0.1")
     assert not is_loopback("unknown") and not is_loopback("")
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_with_redis_events_the_mailboxes_and_the_outbox_are_counted(
+    two: list[tuple[Settings, Services]],
+) -> None:
+    redis_server.needs_shared_redis()
+    settings, services = two[0]
+    hub = RedisEventHub(redis_server.SHARED_URL, prefix=redis_server.unique_prefix())
+    services.events = hub
+    metrics = of(make_app(settings, services))
+    assert metrics is not None
+    await hub.start()
+    try:
+        mailbox = hub.subscribe(7)
+        await hub.subscribed(7)
+        hub.publish(7, {"type": "image.deleted", "id": "x"})
+        assert await hub.flush()
+        assert (await mailbox.get() or {}).get("id") == "x"
+        found = samples(metrics)
+    finally:
+        await hub.close()
+    process = ("process", metrics.process)
+    assert found["tubei_events_published_total", frozenset({process})] == 1  # sent to Redis
+    assert found["tubei_events_delivered_total", frozenset({process})] == 1
+    assert found["tubei_sockets_open", frozenset({process})] == 1
+    assert found["tubei_events_dropped_total", frozenset({process, ("reason", "redis")})] == 0
