@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import bench_download
+import bench_s3
 import bench_timeline
 from bench_events import case_redis
 from bench_http import (
@@ -736,6 +737,7 @@ CASES: dict[str, Callable[[Bench], list[Row]]] = {
     "memory": case_memory,
     "load": case_load,
     "redis": case_redis,
+    "s3": bench_s3.case_s3,
 }
 
 

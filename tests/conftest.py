@@ -20,6 +20,9 @@ from server.config import Settings
 from server.services import Services, build_services
 from tests import redis_server
 
+# A real Ceph RADOS Gateway, started for the tests that ask for `s3_gateway`.
+pytest_plugins = ("tests.s3_gateway",)
+
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not here")
 

@@ -1,0 +1,141 @@
+"""BlobHome and DerivedStore on the local disk: LocalBlobStore's folder, seen as a home."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from . import SHA256_RE, BlobMissing
+from .home import check_derived_key, check_range
+from .local import READ_BLOCK, LocalBlobStore, fsync_dir
+
+
+def _open_at(path: Path, start: int, end: int | None) -> tuple[io.FileIO, int]:
+    """The file at `start`, and the end of the range (ValueError when outside the file)."""
+    file = io.FileIO(path, "r")
+    try:
+        stop = check_range(os.fstat(file.fileno()).st_size, start, end)
+        file.seek(start)
+    except BaseException:
+        file.close()
+        raise
+    return file, stop
+
+
+class LocalBlobHome:
+    """The blobs of a LocalBlobStore (`blobs/ab/cd/<sha256>`), as a BlobHome."""
+
+    def __init__(self, store: LocalBlobStore, derived_root: Path | None = None) -> None:
+        self.store = store
+        self.derived = LocalDerivedStore(
+            derived_root or store.root.parent / "derived", store.tmp_dir, store
+        )
+
+    async def put(self, staged: Path, sha256: str) -> bool:
+        path = self.store.path_for(sha256)
+        stat = await self.store.run(staged.stat)
+        with contextlib.suppress(FileNotFoundError):
+            if (await self.store.run(path.stat)).st_size == stat.st_size:
+                return False
+        # A file of another size under that name is damaged: the staged copy replaces it.
+        await self.store.run(self.store._commit, staged, sha256)
+        return True
+
+    async def exists(self, sha256: str) -> bool:
+        return await self.store.exists(sha256)
+
+    async def size(self, sha256: str) -> int:
+        try:
+            return (await self.store.run(self.store.path_for(sha256).stat)).st_size
+        except FileNotFoundError:
+            raise BlobMissing(sha256) from None
+
+    async def read(
+        self, sha256: str, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        path = self.store.path_for(sha256)
+        try:
+            file, stop = await self.store.run(_open_at, path, start, end)
+        except FileNotFoundError:
+            raise BlobMissing(sha256) from None
+        try:
+            remaining = stop - start
+            while remaining > 0:
+                chunk = await self.store.run(file.read, min(READ_BLOCK, remaining))
+                if not chunk:
+                    raise OSError(f"{path} shrank while it was read")
+                remaining -= len(chunk)
+                yield chunk
+        finally:
+            await self.store.run(file.close)
+
+    async def delete(self, sha256: str) -> None:
+        await self.store.delete(sha256)
+
+    async def pages(self, page_size: int = 1000, after: str = "") -> AsyncIterator[list[str]]:
+        page: list[str] = []
+        async for name in self.store.all_blobs():
+            if name <= after:
+                continue
+            page.append(name)
+            if len(page) == page_size:
+                yield page
+                page = []
+        if page:
+            yield page
+
+    async def rehash(self, sha256: str, progress: Callable[[int], None] | None = None) -> str:
+        return await self.store.rehash(sha256, progress)
+
+    async def quarantine(self, sha256: str, reason: str) -> str:
+        return await self.store.quarantine(sha256, reason)
+
+    async def presigned_url(self, sha256: str, expires: int) -> str | None:
+        if not SHA256_RE.match(sha256):
+            raise ValueError(f"not a sha256: {sha256!r}")
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class LocalDerivedStore:
+    """Derived images as files under one folder, each written whole (temp, fsync, rename)."""
+
+    def __init__(self, root: Path, tmp_dir: Path, store: LocalBlobStore) -> None:
+        self.root = root
+        self._tmp_dir = tmp_dir
+        self._store = store
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_derived_key(key)
+
+    def _put(self, path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = self._tmp_dir / f"derived-{uuid.uuid4().hex}.tmp"
+        try:
+            with open(temp, "xb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        fsync_dir(path.parent)
+
+    async def put(self, key: str, data: bytes) -> None:
+        await self._store.run(self._put, self._path(key), data)
+
+    async def get(self, key: str) -> bytes:
+        try:
+            return await self._store.run(self._path(key).read_bytes)
+        except FileNotFoundError:
+            raise BlobMissing(key) from None
+
+    async def delete(self, key: str) -> None:
+        await self._store.run(self._path(key).unlink, True)
