@@ -39,6 +39,7 @@ from pathlib import Path
 import bench_download
 import bench_s3
 import bench_timeline
+import bench_video
 from bench_events import case_redis
 from bench_http import (
     API,
@@ -738,6 +739,7 @@ CASES: dict[str, Callable[[Bench], list[Row]]] = {
     "load": case_load,
     "redis": case_redis,
     "s3": bench_s3.case_s3,
+    "video": bench_video.case_video,
 }
 
 

@@ -88,3 +88,33 @@ def rough(width: int | None, height: int | None, fmt: str, size: int, budget: in
         # The drafted image (4 B/px) and, if it is progressive, the coefficients.
         return min(budget, pixels // (scale * scale) * 4 + pixels * 6)
     return min(budget, pixels * 12)
+
+
+# Frames a video decoder holds besides the one it hands out: H.264 and HEVC keep at most
+# 6 reference frames at their largest sizes (a level's DPB), VP9 8 reference slots, and
+# FFmpeg's frame pool a spare or two.
+VIDEO_REFERENCE_FRAMES = 8
+# 4:4:4 at 16 bits a sample: what is assumed when the header does not give a pixel format.
+_WORST_VIDEO_BITS = 48
+
+
+def video_frame(width: int, height: int, bits_per_pixel: int | None) -> Estimate:
+    """Peak bytes of decoding one video frame and turning it into a Pillow image:
+
+    frames = width x height x bits per pixel / 8 x (1 + the decoder's reference frames)
+    + width x height x 3 (the RGB frame swscale writes) + x 4 (Pillow's RGB image)
+    """
+    bits = bits_per_pixel or _WORST_VIDEO_BITS
+    pixels = width * height
+    frames = pixels * bits // 8 * (1 + VIDEO_REFERENCE_FRAMES)
+    total = frames + pixels * 7
+    detail = f"{width}x{height} at {bits} bits a pixel x {1 + VIDEO_REFERENCE_FRAMES} frames + RGB"
+    return Estimate(total, detail)
+
+
+def rough_video(width: int | None, height: int | None, budget: int) -> int:
+    """The pool's weight of a poster job from the catalog's facts: the frame estimate at
+    24 bits a pixel (10-bit 4:2:0, as HDR phone video is stored), capped at the budget."""
+    if not width or not height:
+        return budget
+    return min(budget, video_frame(width, height, 24).bytes)

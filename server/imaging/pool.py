@@ -210,6 +210,45 @@ class DecodePool:
             "outputs": {str(size): str(path) for size, path in outputs.items()},
             "max_pixels": max_pixels,
         }
+        answer = await self._run(job, source, urgent, weight)
+        reason: str | None = answer["reason"]
+        return reason
+
+    async def poster(
+        self,
+        source: Path,
+        outputs: Mapping[int, Path],
+        max_pixels: int,
+        *,
+        urgent: bool,
+        weight: int = 0,
+    ) -> str | None:
+        """A video's poster at each size: as `render`, from one frame (poster.py)."""
+        job = {
+            "type": "poster",
+            "source": str(source),
+            "outputs": {str(size): str(path) for size, path in outputs.items()},
+            "max_pixels": max_pixels,
+        }
+        answer = await self._run(job, source, urgent, weight)
+        reason: str | None = answer["reason"]
+        return reason
+
+    async def probe(self, source: Path, *, urgent: bool = True) -> dict[str, Any] | None:
+        """A video's metadata (video.VideoMetadata's fields), read in a worker under its
+        CPU timeout and address-space cap; None when it holds no video at all.
+
+        Raises DecodeFailed, FileNotFoundError and OSError as `render` does.
+        """
+        answer = await self._run({"type": "probe", "source": str(source)}, source, urgent, 0)
+        if "not_a_video" in answer:
+            return None
+        metadata: dict[str, Any] = answer["metadata"]
+        return metadata
+
+    async def _run(
+        self, job: Mapping[str, Any], source: Path, urgent: bool, weight: int
+    ) -> dict[str, Any]:
         weight = min(max(weight, 0), self.limits.budget)
         worker = await self._acquire(urgent, weight)
         try:
@@ -220,8 +259,7 @@ class DecodePool:
             raise FileNotFoundError(source)
         if "error" in answer:
             raise OSError(answer.get("errno") or 0, answer["error"])
-        reason: str | None = answer["reason"]
-        return reason
+        return answer
 
     def _fits(self, weight: int) -> bool:
         return self._in_use == 0 or self._in_use + weight <= self.limits.budget

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import dataclasses
 import json
 import os
 import resource
@@ -23,6 +24,11 @@ from typing import Any
 
 from .. import memory
 from .derived import Limits, render
+
+# Imported before the address space is capped: FFmpeg's libraries map about 100 MiB,
+# which counts as what the worker holds at start, not against a decode's budget.
+from .poster import render_poster
+from .video import NotAVideo, read_video_metadata
 
 # Python's own objects, the decoders' tables and buffers, and a JPEG encoder's state.
 SLACK = 128 * 1024 * 1024
@@ -65,14 +71,30 @@ def limit_address_space(budget: int) -> int:
 
 
 def handle(job: dict[str, Any], budget: int) -> dict[str, Any]:
-    outputs = {int(size): Path(path) for size, path in job["outputs"].items()}
+    """One job: `image` (thumbnails, the default), `poster` (a video's) or `probe` (a
+    video's metadata)."""
+    kind = job.get("type", "image")
     try:
-        reason = render(Path(job["source"]), outputs, Limits(job["max_pixels"], budget))
+        if kind == "probe":
+            return _probe(Path(job["source"]))
+        outputs = {int(size): Path(path) for size, path in job["outputs"].items()}
+        limits = Limits(job["max_pixels"], budget)
+        if kind == "poster":
+            reason = render_poster(Path(job["source"]), outputs, limits)
+        else:
+            reason = render(Path(job["source"]), outputs, limits)
     except FileNotFoundError:
         return {"missing": True}
     except OSError as error:
         return {"error": f"{type(error).__name__}: {error}", "errno": error.errno}
     return {"made": reason is None, "reason": reason}
+
+
+def _probe(source: Path) -> dict[str, Any]:
+    try:
+        return {"metadata": dataclasses.asdict(read_video_metadata(source))}
+    except NotAVideo as error:
+        return {"not_a_video": str(error)}
 
 
 def main(argv: list[str]) -> int:

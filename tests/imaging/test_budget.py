@@ -71,3 +71,13 @@ def test_the_default_budget_fits_a_small_box_and_a_48_mp_heic() -> None:
     pixels = 8064 * 6048
     assert pixels * (3 + 4) < DEFAULT_BUDGET
     assert DEFAULT_BUDGET == 384 * 1024 * 1024
+
+
+def test_a_poster_weighs_its_frames() -> None:
+    from server.imaging.budget import rough_video, video_frame
+
+    budget = 384 * 1024 * 1024
+    assert rough_video(1920, 1080, budget) == video_frame(1920, 1080, 24).bytes
+    assert rough_video(1920, 1080, budget) < rough_video(3840, 2160, budget) < budget
+    assert rough_video(7680, 4320, budget) == budget
+    assert rough_video(None, 1080, budget) == budget
