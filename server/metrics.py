@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from .services import Services
     from .services.events import LocalEventHub
-    from .services.library import Ingested
+    from .services.ingest import Ingested
 
 # A `_created` series beside every counter and histogram (when it began) doubles the
 # series for nothing a scrape needs: rate() copes with restarts by itself.

@@ -1,10 +1,15 @@
-"""How records look on the wire."""
+"""How records and events look on the wire: the one place that builds JSON shapes and URLs.
+
+Services hand records and domain events (`services/domain_events.py`, in their plain
+form as the event hub carries them); handlers turn them into what clients read here.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .catalog import ImageRecord
+from .services import domain_events as de
 
 API = "/api/v1"
 
@@ -49,3 +54,23 @@ def image_json(record: ImageRecord, **extra: Any) -> dict[str, Any]:
         body["damaged"] = True
     body.update(extra)
     return body
+
+
+def event_json(event: dict[str, Any]) -> dict[str, Any]:
+    """An event as the hub carries it (its plain form) to what a socket sends."""
+    kind = event.get("type")
+    if kind in (de.IMAGE_ADDED, de.IMAGE_RESTORED):
+        return {"type": kind, "image": image_json(de.record_from_plain(event["image"]))}
+    if kind == de.UPLOAD_DONE:
+        done = de.UploadDone.from_plain(event)
+        first = done.stored[0]
+        body: dict[str, Any] = {
+            "type": kind,
+            "upload_id": done.upload_id,
+            "image": image_json(first.image),
+            "duplicate": first.duplicate,
+        }
+        if done.batch:
+            body["items"] = [image_json(s.image, duplicate=s.duplicate) for s in done.stored]
+        return body
+    return event

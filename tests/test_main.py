@@ -311,10 +311,9 @@ def test_gc_removes_orphans_and_stale_temp_files(
         try:
             user = await services.auth.issue_token("gina", "test")
             for photo in (kept, trashed):
-                writer = services.library.open_writer()
-                await writer.write(photo)
-                staged = await services.library.stage(writer, "p.jpg", "photo")
-                await services.library.commit(user.user, staged)
+                async with services.library.writing() as writer:
+                    await writer.write(photo)
+                    await services.library.ingest_one(user.user, writer, "p.jpg")
             await services.library.trash(user.user, hashlib.sha256(trashed).hexdigest())
         finally:
             await services.close()

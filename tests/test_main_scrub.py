@@ -35,10 +35,9 @@ def library(io_loop: tornado.ioloop.IOLoop, data: Path, photos: dict[str, bytes]
         try:
             user = (await services.auth.issue_token("mia", "test")).user
             for filename, photo in photos.items():
-                writer = services.library.open_writer()
-                await writer.write(photo)
-                staged = await services.library.stage(writer, filename, "photo")
-                await services.library.commit(user, staged)
+                async with services.library.writing() as writer:
+                    await writer.write(photo)
+                    await services.library.ingest_one(user, writer, filename)
             await services.library.thumbnails.drain()
         finally:
             await services.close()

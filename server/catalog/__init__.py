@@ -196,6 +196,11 @@ class Catalog(Protocol):
         An entry in the trash comes back to the library and does not count as had.
         """
 
+    async def add_images(
+        self, user_id: int, items: Sequence[tuple[BlobRecord, str]], now: float
+    ) -> list[tuple[ImageRecord, bool]]:
+        """`add_image` for each (blob, filename), in order, in one transaction: all or none."""
+
     async def get_image(
         self, user_id: int, sha256: str, *, trashed: bool = False
     ) -> ImageRecord | None: ...

@@ -574,6 +574,16 @@ class SQLiteCatalog:
     ) -> tuple[ImageRecord, bool]:
         return await self._write(self._add_image, user_id, blob, filename, now)
 
+    def _add_images(
+        self, user_id: int, items: Sequence[tuple[BlobRecord, str]], now: float
+    ) -> list[tuple[ImageRecord, bool]]:
+        return [self._add_image(user_id, blob, filename, now) for blob, filename in items]
+
+    async def add_images(
+        self, user_id: int, items: Sequence[tuple[BlobRecord, str]], now: float
+    ) -> list[tuple[ImageRecord, bool]]:
+        return await self._write(self._add_images, user_id, list(items), now)
+
     def _find_by_md5(self, user_id: int, md5: str) -> ImageRecord | None:
         row = self._db.execute(timeline.FIND_BY_MD5_SQL, (md5, user_id)).fetchone()
         return None if row is None else _image(row)

@@ -28,6 +28,7 @@ import tornado.websocket
 from ..catalog import Device, User
 from ..services import Services
 from ..services.events import Mailbox
+from ..views import event_json
 from .base import bearer_token, query_token
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class EventsHandler(tornado.websocket.WebSocketHandler):
                 # Waiting for each write to drain is the back-pressure: while a
                 # slow socket drains, progress piles up in the mailbox as one
                 # newest event per transfer.
-                await self.send(json.dumps(event, ensure_ascii=False))
+                await self.send(json.dumps(event_json(event), ensure_ascii=False))
         except tornado.websocket.WebSocketClosedError:
             return
         if mailbox.overflowed:

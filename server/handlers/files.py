@@ -77,7 +77,7 @@ class FileHandler(ApiHandler, tornado.web.StaticFileHandler):
         if self.body_start is not None and self.absolute_path is not None:
             start = self.body_start
             length = int(self._headers["Content-Length"])
-            self.sender = FileSender(self, self.services.store.run, self.progress(length))
+            self.sender = FileSender(self, self.services.run_io, self.progress(length))
             await self.sender.send(self.absolute_path, start, start + length)
 
     def progress(self, length: int) -> Callable[[int], None] | None:
@@ -112,11 +112,11 @@ class OriginalFileMixin(FileHandler):
             raise errors.ApiError(errors.IMAGE_NOT_FOUND)
         if record.blob.damaged:
             raise errors.ApiError(errors.IMAGE_DAMAGED)
-        damage = await store.run(damage_of, path, record.blob.size)
+        damage = await self.services.run_io(damage_of, path, record.blob.size)
         if damage is not None:
             await self.services.library.report_damage(record, damage)
             # An upload mending it places the bytes before it clears the mark: look again.
-            if await store.run(damage_of, path, record.blob.size) is not None:
+            if await self.services.run_io(damage_of, path, record.blob.size) is not None:
                 raise errors.ApiError(errors.IMAGE_DAMAGED)
             await self.services.library.damage_mended(record)
         self.record = record
@@ -131,7 +131,9 @@ class OriginalFileMixin(FileHandler):
                 image_id=record.sha256,
             )
         try:
-            await self.send_file(store.root, path, record.sha256, include_body)
+            await self.send_file(
+                self.services.settings.blobs_dir, path, record.sha256, include_body
+            )
         except FileNotFoundError:
             # Gone between the glance above and opening it: nothing is sent yet.
             await self.services.library.report_damage(record, "missing")

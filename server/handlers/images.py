@@ -7,10 +7,10 @@ from typing import Any
 import tornado.web
 
 from .. import errors
+from ..services.ingest import Result
 from ..services.library import DEFAULT_PAGE, MAX_CHECK, MAX_PAGE, MD5_RE, SHA256_RE, Page
 from ..views import image_json
 from .base import ApiHandler
-from .multipart import Result
 from .uploading import UploadMixin
 
 HEX_DIGITS = {"sha256": 64, "md5": 32}

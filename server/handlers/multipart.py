@@ -3,35 +3,24 @@
 `python-multipart` parses; its callbacks only collect what they saw, and the
 collected events are then applied asynchronously, in order, so that writing to
 disk never blocks the parser's caller and memory holds one chunk at a time.
+
+Each file goes into the request's one `Ingest` as soon as it has all arrived; the
+writers are this request's, dropped by `abort` however the request ends.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from .. import errors
 from ..catalog import User
-from ..services.library import Ingested, LibraryService, Staged
+from ..services.ingest import Result, UploadReporter
+from ..services.library import LibraryService
 from ..storage import BlobWriter, StorageFull
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_HEADER_BYTES = 16 * 1024
 MAX_PARTS = 1000
-
-
-@dataclass(frozen=True)
-class Rejected:
-    field: str
-    filename: str
-    error: errors.ApiError
-
-
-@dataclass
-class Result:
-    ingested: list[Ingested] = field(default_factory=list)
-    rejected: list[Rejected] = field(default_factory=list)
 
 
 def boundary_of(content_type: str) -> bytes:
@@ -47,7 +36,6 @@ def boundary_of(content_type: str) -> bytes:
 class MultipartUpload:
     def __init__(self, library: LibraryService, user: User, content_type: str) -> None:
         self._library = library
-        self._user = user
         self._events: list[tuple[str, list[bytes]]] = []
         self._parser = MultipartParser(
             boundary_of(content_type),
@@ -72,8 +60,8 @@ class MultipartUpload:
         self._field_bytes = 0
         self._parts = 0
         self._done = False
-        self._staged: list[Staged] = []
-        self.result = Result()
+        self._ingest = library.ingest(user, batch=True)
+        self._writers: list[BlobWriter] = []  # every writer opened: dropped by `abort`
         self.received = 0
 
     def _mark(self, kind: str) -> None:
@@ -137,6 +125,7 @@ class MultipartUpload:
             return
         self._filename = raw_filename.decode("utf-8", "replace")
         self._writer = self._library.open_writer()
+        self._writers.append(self._writer)
 
     async def _write(self, data: bytes) -> None:
         if self._writer is not None:
@@ -151,35 +140,19 @@ class MultipartUpload:
 
     async def _end_part(self) -> None:
         writer, self._writer = self._writer, None
-        if writer is None:
-            return
-        filename = self._filename or ""
-        try:
-            self._staged.append(await self._library.stage(writer, filename, self._field))
-        except errors.ApiError as error:
-            if error.status >= 500:
-                raise
-            self.result.rejected.append(Rejected(self._field, filename, error))
+        if writer is not None:
+            await self._ingest.add(writer, self._filename or "", self._field)
 
-    async def finish(self) -> Result:
-        """Commit every well-formed file once the whole body has arrived."""
+    async def finish(self, reporter: UploadReporter | None = None) -> Result:
+        """Commit every well-formed file, all together, once the whole body has arrived."""
         if not self._done:
             raise errors.ApiError(
                 errors.BAD_MULTIPART, "The body ended before its closing boundary."
             )
-        if not self._staged and not self.result.rejected:
-            raise errors.ApiError(errors.NO_FILES)
-        while self._staged:
-            staged = self._staged.pop(0)
-            self.result.ingested.append(await self._library.commit(self._user, staged))
-        return self.result
+        return await self._ingest.commit(reporter)
 
     async def abort(self) -> None:
-        """Drop whatever was staged (malformed body, closed connection, error)."""
-        writers = [s.writer for s in self._staged]
-        self._staged = []
-        if self._writer is not None:
-            writers.append(self._writer)
-            self._writer = None
+        """Drop every staged file (after a commit, only what did not go into the store)."""
+        writers, self._writers, self._writer = self._writers, [], None
         for writer in writers:
             await writer.abort()

@@ -6,10 +6,9 @@ import asyncio
 import sys
 
 from .. import errors, metrics
-from ..services.events import TransferReporter
-from ..views import image_json
+from ..services.ingest import Result, UploadReporter
 from .base import ApiHandler
-from .multipart import MultipartUpload, Result
+from .multipart import MultipartUpload
 
 MAX_TRANSFER_ID = 128
 
@@ -36,7 +35,7 @@ class UploadMixin(ApiHandler):
     """Streams a POST body through MultipartUpload; `receive()` commits it."""
 
     upload: MultipartUpload | None = None
-    reporter: TransferReporter | None = None
+    upload_reporter: UploadReporter | None = None
     transport = "multipart"  # for the metrics
 
     def authenticated_body_limit(self) -> int:
@@ -57,9 +56,7 @@ class UploadMixin(ApiHandler):
         upload_id = transfer_id(self, "X-Upload-Id", "upload_id")
         if upload_id is not None:
             total = int(length) if length is not None else None
-            self.reporter = TransferReporter(
-                self.services.events, self.user.id, "upload", upload_id, total
-            )
+            self.upload_reporter = self.services.library.reporter(self.user, upload_id, total)
         if length is not None and int(length) > limit:
             self.fail(
                 errors.ApiError(
@@ -79,8 +76,8 @@ class UploadMixin(ApiHandler):
             if upload.received + len(chunk) > self.services.settings.max_upload_size:
                 raise errors.ApiError(errors.PAYLOAD_TOO_LARGE)
             await upload.feed(chunk)
-            if self.reporter is not None:
-                self.reporter.progress(upload.received)
+            if self.upload_reporter is not None:
+                self.upload_reporter.progress(upload.received)
         except Exception as error:
             self.upload = None
             await upload.abort()
@@ -95,25 +92,15 @@ class UploadMixin(ApiHandler):
         if upload is None:
             raise errors.ApiError(errors.NO_FILES)
         try:
-            result = await upload.finish()
-            if not result.ingested:
-                raise result.rejected[0].error
+            result = await upload.finish(self.upload_reporter)
         except Exception as error:
             self.report_failure(error)
             raise
         finally:
+            self.upload_reporter = None
             self.upload = None
             await upload.abort()
         metrics.count_ingested(self.application, self.transport, result.ingested)
-        if self.reporter is not None:
-            first = result.ingested[0]
-            self.reporter.finish(
-                "done",
-                image=image_json(first.image),
-                duplicate=first.duplicate,
-                items=[image_json(i.image, duplicate=i.duplicate) for i in result.ingested],
-            )
-            self.reporter = None
         return result
 
     def fail(self, error: errors.ApiError) -> None:
@@ -122,12 +109,9 @@ class UploadMixin(ApiHandler):
 
     def report_failure(self, error: BaseException) -> None:
         """`upload.failed`, once, for a transfer that has an id."""
-        reporter, self.reporter = self.reporter, None
-        if reporter is None:
-            return
-        if not isinstance(error, errors.ApiError):
-            error = errors.ApiError(errors.INTERNAL)
-        reporter.finish("failed", error=error.to_json()["error"])
+        reporter, self.upload_reporter = self.upload_reporter, None
+        if reporter is not None:
+            reporter.failed(error)
 
     def on_connection_close(self) -> None:
         super().on_connection_close()

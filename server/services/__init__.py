@@ -1,4 +1,9 @@
-"""Domain services, and the one object that holds them for the handlers."""
+"""Domain services, and the one object that holds them for the handlers.
+
+`Services` knows its backends only by their protocols (`Catalog`, `BlobStore`,
+`EventHub`); which implementation serves each is chosen from the settings here,
+in `catalog_for`, `store_for` and `event_hub`, and nowhere else.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,14 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .. import memory
+from ..catalog import Catalog
 from ..catalog.sqlite import SQLiteCatalog
 from ..config import EVENTS_LOCAL, Settings
 from ..imaging import DecodePool, PoolLimits
+from ..storage import BlobStore
 from ..storage.local import LocalBlobStore
 from .auth import AuthService
 from .events import EventHub, LocalEventHub, SocketLimits
@@ -23,18 +31,24 @@ from .wechat import WeChatClient
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 @dataclass
 class Services:
     settings: Settings
-    catalog: SQLiteCatalog
-    store: LocalBlobStore
+    catalog: Catalog
+    store: BlobStore
     auth: AuthService
     library: LibraryService
     events: EventHub
     sockets: SocketLimits
     uploads: UploadService
     io_executor: ThreadPoolExecutor
+
+    async def run_io(self, fn: Callable[..., T], *args: object) -> T:
+        """Blocking file work (a stat, a read) off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self.io_executor, fn, *args)
 
     async def start(self) -> None:
         """Reach the backends that live elsewhere (Redis); EventsUnavailable if not."""
@@ -87,6 +101,16 @@ def wechat_client(settings: Settings) -> WeChatClient | None:
     return WeChatClient(settings.wechat_appid, settings.wechat_secret, settings.wechat_api)
 
 
+def catalog_for(settings: Settings) -> Catalog:
+    return SQLiteCatalog(settings.catalog_path)
+
+
+def store_for(settings: Settings, io_executor: ThreadPoolExecutor) -> BlobStore:
+    return LocalBlobStore(
+        settings.blobs_dir, settings.tmp_dir, io_executor, settings.quarantine_dir
+    )
+
+
 def event_hub(settings: Settings) -> EventHub:
     if settings.events == EVENTS_LOCAL:
         return LocalEventHub()
@@ -107,10 +131,8 @@ def build_services(settings: Settings) -> Services:
     """Open the catalog (migrating it) and the store under `settings.data`."""
     settings.data.mkdir(parents=True, exist_ok=True)
     io_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="io")
-    catalog = SQLiteCatalog(settings.catalog_path)
-    store = LocalBlobStore(
-        settings.blobs_dir, settings.tmp_dir, io_executor, settings.quarantine_dir
-    )
+    catalog = catalog_for(settings)
+    store = store_for(settings, io_executor)
     pool = DecodePool(
         PoolLimits(settings.decode_workers, settings.decode_budget, settings.decode_timeout)
     )
@@ -140,7 +162,6 @@ def build_services(settings: Settings) -> Services:
         catalog,
         store,
         library,
-        events,
         settings.tus_dir,
         io_executor,
         settings.upload_expiry,

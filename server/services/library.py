@@ -1,9 +1,8 @@
 """A person's library: ingest, browse, trash, restore, purge, and collect garbage.
 
-Ingest is two steps so that a request carrying several files is all-or-nothing
-for its well-formed parts: `stage` checks bytes already on disk in the staging
-area (not empty, an image, metadata read), `commit` puts them in the store and
-the catalog.
+Ingest goes through `ingest()` (see `ingest.py`): `check` reads bytes already on
+disk in the staging area (not empty, an image, metadata read), `commit_all` puts a
+request's files in the store and the catalog together, or none of them.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import dataclasses
 import json
 import logging
@@ -18,14 +18,16 @@ import math
 import re
 import time
 import unicodedata
+from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from .. import errors, imaging
 from ..catalog import BlobRecord, Catalog, Damage, HashField, ImageRecord, Position, User
 from ..storage import BlobStore, BlobWriter, StorageFull
-from ..views import image_json
+from .domain_events import ImageAdded, ImageDeleted, ImageRestored
 from .events import EventHub
+from .ingest import Ingest, Ingested, Staged, UploadReporter
 from .thumbnails import Thumbnails
 
 log = logging.getLogger(__name__)
@@ -38,22 +40,6 @@ STALE_STAGING = 6 * 3600.0
 MAX_PAGE = 500
 DEFAULT_PAGE = 100
 MAX_CHECK = 5000
-
-
-@dataclass
-class Staged:
-    writer: BlobWriter
-    blob: BlobRecord
-    filename: str
-    field: str
-    borrowed: bool = False  # the writer's file is the caller's to keep or drop
-
-
-@dataclass(frozen=True)
-class Ingested:
-    image: ImageRecord
-    duplicate: bool
-    field: str
 
 
 @dataclass(frozen=True)
@@ -151,16 +137,36 @@ class LibraryService:
     # ingest ------------------------------------------------------------------
 
     def open_writer(self) -> BlobWriter:
+        """A writer to stage a file in; its opener drops it (`abort`) when done with it."""
         return self._store.open_writer()
 
-    async def stage(
-        self, writer: BlobWriter, filename: str, field: str, *, borrowed: bool = False
-    ) -> Staged:
-        """Check finished bytes; raises ApiError (and drops them) when refused.
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[BlobWriter]:
+        """`open_writer`, dropped on the way out."""
+        writer = self.open_writer()
+        try:
+            yield writer
+        finally:
+            await writer.abort()
 
-        A `borrowed` writer (a resumable upload's) is never dropped here, nor by
-        `commit`: its owner decides what a failure leaves of it.
-        """
+    def ingest(self, user: User, *, batch: bool = False) -> Ingest:
+        """One request's files, committed all at once or not at all."""
+        return Ingest(self, user, batch=batch)
+
+    def reporter(self, user: User, upload_id: str, total: int | None) -> UploadReporter:
+        """The sender of one upload's `upload.*` events, whatever carries it."""
+        return UploadReporter(self._events, user.id, upload_id, total)
+
+    async def ingest_one(
+        self, user: User, writer: BlobWriter, filename: str, field: str = "photo"
+    ) -> Ingested:
+        """A single finished file: checked, placed and listed (the writer stays the caller's)."""
+        ingest = self.ingest(user)
+        await ingest.add(writer, filename, field)
+        return (await ingest.commit()).ingested[0]
+
+    async def check(self, writer: BlobWriter, filename: str, field: str) -> Staged:
+        """Check finished bytes; raises ApiError when refused. Never drops the writer."""
         try:
             if writer.size == 0:
                 raise errors.ApiError(errors.EMPTY_FILE)
@@ -176,15 +182,11 @@ class LibraryService:
                 self._max_pixels,
                 self._decode_budget,
             )
-        except BaseException as error:
-            if not borrowed:
-                await writer.abort()
-            if isinstance(error, StorageFull):
-                raise errors.ApiError(errors.INSUFFICIENT_STORAGE) from None
-            if isinstance(error, imaging.NotAnImage):
-                # It starts like an image, but no image header parses: not media at all.
-                raise errors.ApiError(errors.UNSUPPORTED_MEDIA_TYPE) from None
-            raise
+        except StorageFull:
+            raise errors.ApiError(errors.INSUFFICIENT_STORAGE) from None
+        except imaging.NotAnImage:
+            # It starts like an image, but no image header parses: not media at all.
+            raise errors.ApiError(errors.UNSUPPORTED_MEDIA_TYPE) from None
         blob = BlobRecord(
             sha256=staged.sha256,
             md5=staged.md5,
@@ -193,31 +195,43 @@ class LibraryService:
             **dataclasses.asdict(meta),
         )
         fallback = f"{staged.sha256[:16]}.{meta.format.lower()}"
-        return Staged(writer, blob, clean_filename(filename, fallback), field, borrowed)
+        return Staged(writer, blob, clean_filename(filename, fallback), field)
 
-    async def commit(self, user: User, staged: Staged) -> Ingested:
+    async def commit_all(self, user: User, staged: list[Staged]) -> list[Ingested]:
+        """Place every file, then list them all in one catalog transaction: all, or none.
+
+        Should a placement or the transaction fail, nothing is listed; the blobs placed
+        before it are in no catalog entry, orphans that gc removes (under the same lock,
+        so it never takes a blob an ingest has placed and is about to record).
+        """
         try:
             async with self._blob_lock:
-                await self._store.commit(staged.writer)
-                image, duplicate = await self._catalog.add_image(
-                    user.id, staged.blob, staged.filename, time.time()
+                for each in staged:
+                    await self._store.commit(each.writer)
+                added = await self._catalog.add_images(
+                    user.id, [(s.blob, s.filename) for s in staged], time.time()
                 )
         except StorageFull:
-            # A blob placed before the catalog failed is an orphan that gc removes.
             raise errors.ApiError(errors.INSUFFICIENT_STORAGE) from None
-        finally:
-            if not staged.borrowed:
-                await staged.writer.abort()
-        # `image.added` once the photo is ready to show: its grid thumbnail made or known
-        # impossible. A blob still waiting for it is announced, to every library that
-        # holds it by then, when it settles (the catalog hands both sides the same truth).
-        if not duplicate and image.blob.thumbnail is not None:
-            # After the upload's own answer and events, as a settled one would be.
-            task = asyncio.get_running_loop().create_task(self._announce_later(user, image))
-            self._announcing.add(task)
-            task.add_done_callback(self._announcing.discard)
-        self.thumbnails.schedule(image.blob)
-        return Ingested(image, duplicate, staged.field)
+        ingested = [
+            Ingested(image, duplicate, each.field)
+            for each, (image, duplicate) in zip(staged, added, strict=True)
+        ]
+        for done in ingested:
+            self.thumbnails.schedule(done.image.blob)
+        return ingested
+
+    def announce_later(self, user: User, ingested: list[Ingested]) -> None:
+        """`image.added` once each photo is ready to show: its grid thumbnail made or known
+        impossible. A blob still waiting for it is announced, to every library that holds
+        it by then, when it settles (the catalog hands both sides the same truth)."""
+        for done in ingested:
+            image = done.image
+            if not done.duplicate and image.blob.thumbnail is not None:
+                # After the upload's own answer and events, as a settled one would be.
+                task = asyncio.get_running_loop().create_task(self._announce_later(user, image))
+                self._announcing.add(task)
+                task.add_done_callback(self._announcing.discard)
 
     async def _announce_later(self, user: User, image: ImageRecord) -> None:
         record = await self._catalog.get_image(user.id, image.sha256)
@@ -225,7 +239,7 @@ class LibraryService:
             self._announce(record)
 
     def _announce(self, record: ImageRecord) -> None:
-        self._events.publish(record.user_id, {"type": "image.added", "image": image_json(record)})
+        self._events.publish(record.user_id, ImageAdded(record).plain())
 
     def _announce_all(self, records: list[ImageRecord]) -> None:
         for record in records:
@@ -293,14 +307,14 @@ class LibraryService:
         record = await self._catalog.trash(user.id, check_id(image_id), time.time())
         if record is None:
             raise errors.ApiError(errors.IMAGE_NOT_FOUND)
-        self._events.publish(user.id, {"type": "image.deleted", "id": record.sha256})
+        self._events.publish(user.id, ImageDeleted(record.sha256).plain())
         return record
 
     async def restore(self, user: User, image_id: str) -> ImageRecord:
         record = await self._catalog.restore(user.id, check_id(image_id))
         if record is None:
             raise errors.ApiError(errors.IMAGE_NOT_FOUND)
-        self._events.publish(user.id, {"type": "image.restored", "image": image_json(record)})
+        self._events.publish(user.id, ImageRestored(record).plain())
         return record
 
     async def purge(self, user: User, image_id: str) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from .. import errors
 from ..catalog import UploadRecord, User
 from ..storage import ResumableWriter, StorageFull
-from .events import TransferReporter
+from .ingest import UploadReporter
 
 if TYPE_CHECKING:
     from .uploads import UploadService
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 class Live:
     """What the process keeps about an upload between its requests."""
 
-    reporter: TransferReporter
+    reporter: UploadReporter
     writer: ResumableWriter | None = None
     used_at: float = 0.0  # time.monotonic() of the last request that wrote
 

@@ -7,7 +7,11 @@ handler; this service owns the state that outlives one request:
 - the staged file `DATA/tmp/tus/<id>` and, while the process lives, a writer on
   it whose running digests mean bytes are hashed once, as they stream in;
 - one writer at a time per upload (`begin` refuses a second with 423);
-- one progress reporter per upload, so that throttling spans requests.
+- one progress reporter per upload (the library's, as for every transport), so
+  that throttling spans requests.
+
+A finished upload goes through the library's one ingest like any other; the
+upload's file stays this service's to keep or drop.
 
 Offsets are durable: bytes are fsynced before their offset is recorded, and a
 writer resumed after a restart first cuts its file back to the recorded offset.
@@ -31,8 +35,6 @@ from typing import TypeVar
 from .. import errors
 from ..catalog import Catalog, UploadRecord, User
 from ..storage import BlobStore, ResumableWriter, StorageFull
-from ..views import image_json
-from .events import EventHub, TransferReporter
 from .library import LibraryService
 from .transfers import Live, Transfer
 
@@ -76,7 +78,6 @@ class UploadService:
         catalog: Catalog,
         store: BlobStore,
         library: LibraryService,
-        events: EventHub,
         folder: Path,
         executor: Executor,
         expiry: float,
@@ -87,7 +88,6 @@ class UploadService:
         self._catalog = catalog
         self._store = store
         self._library = library
-        self._events = events
         self.folder = folder
         self._executor = executor
         self.expiry = expiry
@@ -169,9 +169,7 @@ class UploadService:
                 return Transfer(self, user, upload, None)
             live = self._live.get(upload.id)
             if live is None:
-                reporter = TransferReporter(
-                    self._events, upload.user_id, "upload", upload.id, total=upload.length
-                )
+                reporter = self._library.reporter(user, upload.id, upload.length)
                 live = self._live[upload.id] = Live(reporter)
             if live.writer is None:
                 live.writer, upload = await self._resume(upload)
@@ -232,8 +230,8 @@ class UploadService:
             filename = metadata_value(upload.metadata, "filename")
             if filename is None:
                 filename = metadata_value(upload.metadata, "name") or ""
-            staged = await self._library.stage(writer, filename, FIELD, borrowed=True)
-            ingested = await self._library.commit(user, staged)
+            # The writer stays this service's: what a failure leaves of it is decided here.
+            ingested = await self._library.ingest_one(user, writer, filename, FIELD)
         except BaseException as error:
             if isinstance(error, errors.ApiError) and error.kind is errors.INSUFFICIENT_STORAGE:
                 # Not the upload's fault: it stays at its durable offset (this request's
@@ -243,9 +241,7 @@ class UploadService:
             await writer.abort()
             await self._drop(upload.id)
             self._live.pop(upload.id, None)
-            failure = error if isinstance(error, errors.ApiError) else None
-            failure = failure or errors.ApiError(errors.INTERNAL)
-            live.reporter.finish("failed", error=failure.to_json()["error"])
+            live.reporter.failed(error)
             raise
         self._live.pop(upload.id, None)
         expires_at = time.time() + self.expiry
@@ -265,7 +261,7 @@ class UploadService:
             )
         if done is None:
             raise errors.ApiError(errors.UPLOAD_NOT_FOUND)
-        live.reporter.finish("done", image=image_json(ingested.image), duplicate=ingested.duplicate)
+        live.reporter.done([ingested], batch=False)
         return done
 
     async def _back_to_durable(self, upload: UploadRecord, writer: ResumableWriter) -> None:

@@ -26,6 +26,7 @@ from server.catalog import User
 from server.config import Settings
 from server.services import Services, build_services
 from server.services.events import Event, Mailbox
+from server.views import event_json
 from tests.conftest import Api
 from tests.handlers.helpers import (
     API,
@@ -126,9 +127,10 @@ async def user_of(services: Services, api: Api) -> User:
 
 
 async def next_event(mailbox: Mailbox, seconds: float = 10.0) -> Event:
+    """The next event as the events socket would send it."""
     event = await asyncio.wait_for(mailbox.get(), seconds)
     assert event is not None
-    return event
+    return event_json(event)
 
 
 async def event_of(mailbox: Mailbox, kind: str, transfer: str) -> Event:

@@ -23,7 +23,7 @@ async def test_recover_clears_debris_and_makes_the_thumbnails_a_crash_cut_short(
     # A photo committed just before the crash: blob and row, no thumbnails yet.
     writer = library.open_writer()
     await writer.write(unique_jpeg((800, 600)))
-    staged = await library.stage(writer, "IMG_1.jpg", "photo")
+    staged = await library.check(writer, "IMG_1.jpg", "photo")
     assert staged.blob.thumbnail is None
     user = await services.catalog.ensure_user("alice")
     await services.store.commit(staged.writer)

@@ -23,10 +23,9 @@ async def someone(services: Services, name: str) -> User:
 
 
 async def ingest(services: Services, user: User, data: bytes, filename: str) -> str:
-    writer = services.library.open_writer()
-    await writer.write(data)
-    staged = await services.library.stage(writer, filename, "photo")
-    await services.library.commit(user, staged)
+    async with services.library.writing() as writer:
+        await writer.write(data)
+        await services.library.ingest_one(user, writer, filename)
     await services.library.thumbnails.drain()
     return sha256(data)
 

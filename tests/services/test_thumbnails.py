@@ -21,10 +21,9 @@ async def add_photos(services: Services, count: int) -> list[BlobRecord]:
     library, user = services.library, await services.catalog.ensure_user("alice")
     blobs = []
     for n in range(count):
-        writer = library.open_writer()
-        await writer.write(unique_jpeg((640, 480)))
-        staged = await library.stage(writer, f"IMG_{n}.jpg", "photo")
-        ingested = await library.commit(user, staged)
+        async with library.writing() as writer:
+            await writer.write(unique_jpeg((640, 480)))
+            ingested = await library.ingest_one(user, writer, f"IMG_{n}.jpg")
         blobs.append(ingested.image.blob)
     return blobs
 
