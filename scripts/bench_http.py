@@ -258,7 +258,10 @@ def proc_status(pid: int) -> dict[str, int]:
 
 
 def environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TUBEI_")}
+    # The caller's settings stay out, but for TUBEI_METRICS: runs with metrics on and off compare.
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("TUBEI_") or k == "TUBEI_METRICS"
+    }
     env["PYTHONPATH"] = str(ROOT)
     return env
 

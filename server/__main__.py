@@ -21,6 +21,7 @@ from .app import make_app
 from .catalog import CatalogTooNew, CatalogUnavailable
 from .config import Settings, SettingsError, add_arguments, from_sources
 from .errors import ApiError
+from .handlers import metrics as metrics_handler
 from .progress import ProgressDisplay
 from .services import Services, build_services
 from .services.auth import DEFAULT_USER, PairingCode
@@ -167,6 +168,11 @@ async def serve(settings: Settings) -> int:
         log.error("cannot listen on %s port %s: %s", settings.host, settings.port, error.strerror)
         await services.close()
         return 2
+    metrics_server = metrics_handler.listen(settings, app)
+    if metrics_server is False:
+        server.stop()
+        await services.close()
+        return 2
     urls = server_urls(settings)
     log.info("Tubei %s serving %s on %s", __version__, settings.data, ", ".join(urls))
     pairing = await services.auth.create_pairing_code(DEFAULT_USER)
@@ -183,6 +189,8 @@ async def serve(settings: Settings) -> int:
     gc_task.cancel()
     sweep_task.cancel()
     server.stop()
+    if metrics_server:
+        metrics_server.stop()
     await server.close_all_connections()
     await services.close()
     return 0

@@ -7,8 +7,10 @@ from tornado.routing import Rule, URLSpec
 
 from .config import Settings
 from .handlers import auth, devices, events, files, health, images, openapi, seed, tus
+from .handlers import metrics as metrics_handler
 from .handlers.base import NotFoundHandler, log_request
 from .handlers.cors import CorsPolicy, preflight_rules
+from .metrics import log_function
 from .services import Services
 from .views import API
 
@@ -40,6 +42,8 @@ def make_app(settings: Settings, services: Services) -> tornado.web.Application:
         tornado.web.url(f"{API}/uploads/?", tus.UploadsHandler, common),
         tornado.web.url(f"{API}/uploads/{ID}", tus.UploadHandler, common),
     ]
+    metrics = metrics_handler.build(settings, services, routes)  # None unless --metrics
+    routes += metrics_handler.routes(settings, metrics)
     cors = CorsPolicy(settings.cors_origins)
     # Preflights from allowed origins are answered before any route (and its auth).
     rules: list[Rule] = [*preflight_rules(cors), *routes]
@@ -49,7 +53,8 @@ def make_app(settings: Settings, services: Services) -> tornado.web.Application:
         default_handler_args=common,
         compress_response=False,
         cors=cors,
-        log_function=log_request,
+        log_function=log_function(log_request, metrics),
+        metrics=metrics,
         websocket_ping_interval=settings.ping_interval,
         websocket_ping_timeout=settings.ping_interval * 3,
         websocket_max_message_size=64 * 1024,

@@ -463,6 +463,21 @@ class Settings:
         parse=parse_seconds,
         metavar="SECONDS",
     )
+    metrics: bool = setting(
+        False,
+        "serve GET /metrics in Prometheus's text format: on the main port to loopback "
+        "callers only, or on --metrics-port",
+        parse=parse_bool,
+    )
+    metrics_port: int = setting(
+        0,
+        "serve /metrics on a listener of its own at --metrics-host instead of the main "
+        "port (0: on the main port); needs --metrics",
+        parse=parse_port,
+    )
+    metrics_host: str = setting(
+        "127.0.0.1", "address the --metrics-port listener binds (loopback by default)"
+    )
     wechat_api: str = setting(
         "https://api.weixin.qq.com",
         "base URL of WeChat's API, for jscode2session",
@@ -572,4 +587,10 @@ def from_sources(
                 f"--{one.replace('_', '-')} and --{other.replace('_', '-')} "
                 f"({env_name(one)}, {env_name(other)}) go together: set both or neither"
             )
+    if settings.metrics_port and not settings.metrics:
+        raise SettingsError("--metrics-port (TUBEI_METRICS_PORT) needs --metrics (TUBEI_METRICS)")
+    if settings.metrics_port and settings.metrics_port == settings.port:
+        raise SettingsError(
+            f"--metrics-port: {settings.metrics_port} is already --port; choose another port"
+        )
     return settings

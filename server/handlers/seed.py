@@ -40,6 +40,8 @@ def envelope(code: int, message: str, data: Any = None) -> dict[str, Any]:
 
 @tornado.web.stream_request_body
 class SeedImageHandler(UploadMixin, OriginalFileMixin):
+    transport = "seed"
+
     def error_body(self, error: errors.ApiError) -> dict[str, Any]:
         return {**envelope(result_code(error.status), error.message), **error.to_json()}
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import tornado.web
 from tornado.httputil import format_timestamp
 
-from .. import errors
+from .. import errors, metrics
 from ..catalog import UploadRecord
 from ..services.transfers import Transfer
 from ..services.uploads import SHA256_HEX_RE, metadata_value
@@ -281,6 +281,8 @@ class TusHandler(ApiHandler):
                 upload = await transfer.keep()
             except errors.ApiError as error:
                 raise self.explained(error, transfer) from None
+            if upload.complete:
+                metrics.count_upload(self.application, "tus", upload.length, upload.duplicate)
         self.set_header("Upload-Offset", str(upload.offset))
         self.describe_outcome(upload)
         return upload

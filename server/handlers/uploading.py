@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from .. import errors
+from .. import errors, metrics
 from ..services.ingest import Result, UploadReporter
 from .base import ApiHandler
 from .multipart import MultipartUpload
@@ -36,6 +36,7 @@ class UploadMixin(ApiHandler):
 
     upload: MultipartUpload | None = None
     upload_reporter: UploadReporter | None = None
+    transport = "multipart"  # for the metrics
 
     def authenticated_body_limit(self) -> int:
         if self.request.method == "POST":
@@ -91,7 +92,7 @@ class UploadMixin(ApiHandler):
         if upload is None:
             raise errors.ApiError(errors.NO_FILES)
         try:
-            return await upload.finish(self.upload_reporter)
+            result = await upload.finish(self.upload_reporter)
         except Exception as error:
             self.report_failure(error)
             raise
@@ -99,6 +100,8 @@ class UploadMixin(ApiHandler):
             self.upload_reporter = None
             self.upload = None
             await upload.abort()
+        metrics.count_ingested(self.application, self.transport, result.ingested)
+        return result
 
     def fail(self, error: errors.ApiError) -> None:
         self.report_failure(error)

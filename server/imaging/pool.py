@@ -173,6 +173,21 @@ class DecodePool:
         self._in_use = 0  # the weights of the jobs running
 
     @property
+    def busy(self) -> int:
+        """Workers running a job."""
+        return len(self._workers) - len(self._idle)
+
+    @property
+    def waiting(self) -> int:
+        """Jobs waiting for a worker or for room in the budget."""
+        return sum(len(queue) for queue in self._waiting.values())
+
+    @property
+    def budget_in_use(self) -> int:
+        """Bytes of the decode budget the running jobs are expected to take."""
+        return self._in_use
+
+    @property
     def pids(self) -> list[int]:
         return [w.pid for w in self._workers if w.pid is not None]
 

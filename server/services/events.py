@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -28,6 +28,11 @@ Event = dict[str, Any]
 PROGRESS_TYPES = {"upload.progress": "upload_id", "download.progress": "download_id"}
 MAX_PENDING_FINAL = 1000
 DEVICE_REVOKED = "device.revoked"
+# Why a mailbox let an event go: a newer progress event of the same transfer took its
+# place, the mailbox overflowed (and closed), or it was already closed.
+DROPPED_SUPERSEDED = "superseded"
+DROPPED_OVERFLOW = "overflow"
+DROPPED_CLOSED = "closed"
 
 
 def progress_key(event: Event) -> tuple[str, str] | None:
@@ -53,9 +58,10 @@ class Mailbox:
         self.overflowed = False
         self.revoked = False
 
-    def put(self, event: Event) -> None:
+    def put(self, event: Event) -> str | None:
+        """Queue the event; what was lost by it, if anything (for the metrics)."""
         if self.closed:
-            return
+            return DROPPED_CLOSED
         if (
             event.get("type") == DEVICE_REVOKED
             and self.device_id is not None
@@ -67,10 +73,12 @@ class Mailbox:
             self.close()
             if self._on_revoked is not None:
                 self._on_revoked()
-            return
+            return None
         key: object = progress_key(event)
+        lost: str | None = None
         if key is not None and key in self._pending:
             self._pending[key] = event  # keeps its place, carries the newest numbers
+            lost = DROPPED_SUPERSEDED
         else:
             if key is None:
                 self._serial += 1
@@ -80,9 +88,10 @@ class Mailbox:
                     # so the client reconnects and reloads, rather than grow.
                     self.overflowed = True
                     self.close()
-                    return
+                    return DROPPED_OVERFLOW
             self._pending[key] = event
         self._ready.set()
+        return lost
 
     async def get(self) -> Event | None:
         """The next event, or None once closed."""
@@ -132,6 +141,9 @@ class LocalEventHub:
 
     def __init__(self) -> None:
         self._subscribers: dict[int, set[Mailbox]] = {}
+        self.published = 0  # publish() calls
+        self.delivered = 0  # events put into a mailbox
+        self.lost: Counter[str] = Counter()  # events a mailbox let go, by reason
 
     async def start(self) -> None:
         pass
@@ -161,8 +173,13 @@ class LocalEventHub:
                 del self._subscribers[user_id]
 
     def publish(self, user_id: int, event: Event) -> None:
+        self.published += 1
         for mailbox in list(self._subscribers.get(user_id, ())):
-            mailbox.put(event)
+            lost = mailbox.put(event)
+            if lost is None or lost == DROPPED_SUPERSEDED:  # superseded: an older one went
+                self.delivered += 1
+            if lost is not None:
+                self.lost[lost] += 1
 
     def connected_devices(self) -> set[int]:
         return {
@@ -174,6 +191,15 @@ class LocalEventHub:
 
     def listeners(self, user_id: int) -> int:
         return len(self._subscribers.get(user_id, ()))
+
+    @property
+    def mailbox_hub(self) -> LocalEventHub:
+        """Where this process's mailboxes are: itself."""
+        return self
+
+    def mailboxes(self) -> int:
+        """Open mailboxes, one for each socket of this process."""
+        return sum(len(mailboxes) for mailboxes in self._subscribers.values())
 
     def backlog(self, user_id: int) -> list[int]:
         """How many events wait in each of the user's mailboxes."""

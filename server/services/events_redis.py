@@ -195,6 +195,11 @@ class RedisEventHub:
     def dropped(self) -> int:
         return self._outbox.dropped
 
+    @property
+    def mailbox_hub(self) -> LocalEventHub:
+        """This process's mailboxes, with their counts (for the metrics)."""
+        return self._local
+
     def connected_devices(self) -> set[int]:
         return self._local.connected_devices()
 

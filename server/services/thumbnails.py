@@ -18,7 +18,7 @@ import contextlib
 import errno
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -43,6 +43,14 @@ ALL_SIZES: tuple[int, ...] = tuple(sorted(set(imaging.THUMBNAIL_SIZES.values()))
 class QueueLimits:
     attempts: int = 3  # failed decodes before a photo is kept without thumbnails
     queue_size: int = 1000  # hashes held in memory; the rest wait in the catalog
+
+
+@dataclass(frozen=True)
+class QueueState:
+    queued: int  # hashes in the in-memory queue
+    active: int  # taken from it, being made
+    in_catalog: bool  # more wait in the catalog than the queue holds
+    lag: float  # seconds the oldest queued hash has waited (0 when none waits)
 
 
 class Thumbnails:
@@ -73,6 +81,8 @@ class Thumbnails:
         self._closing = False
         self._progress = asyncio.Event()  # set whenever a job or a refill ends
         self._decoding: dict[str, asyncio.Future[None]] = {}
+        self._queued_at: dict[str, float] = {}  # when each queued hash joined the queue
+        self.outcomes: Counter[str] = Counter()  # decode attempts by how they ended
         self.on_settled: Callable[[list[ImageRecord]], None] | None = None
         self.on_idle: Callable[[], None] | None = None  # the queue has just run dry
         root.mkdir(parents=True, exist_ok=True)
@@ -150,14 +160,17 @@ class Thumbnails:
             )
         except DecodeFailed as error:
             log.warning("decoding %s failed (attempt %d): %s", sha256, attempts, error)
+            self.outcomes["failed"] += 1
             if attempts >= self._limits.attempts:
                 await self._settle(sha256, False)
                 return False
             return None
         if reason is not None:
+            self.outcomes["undecodable"] += 1
             log.info("no thumbnail for %s: %s", sha256, reason)
             await self._settle(sha256, False)
             return False
+        self.outcomes["made"] += 1
         if attempts > 1 or urgent:
             # Settling clears the count too: only a photo settled already needs this write.
             await self._catalog.thumbnail_succeeded(sha256)
@@ -180,9 +193,23 @@ class Thumbnails:
         if len(self._queue) >= self._limits.queue_size:
             self._overflowed = True  # it is pending in the catalog: a refill finds it
         else:
-            self._queue.append(blob.sha256)
-            self._queued.add(blob.sha256)
+            self._enqueue(blob.sha256)
         self._wake.set()
+
+    def _enqueue(self, sha256: str) -> None:
+        self._queue.append(sha256)
+        self._queued.add(sha256)
+        self._queued_at[sha256] = time.monotonic()
+
+    def queue_state(self) -> QueueState:
+        """What waits for thumbnails and for how long (for the metrics)."""
+        oldest = self._queued_at.get(self._queue[0]) if self._queue else None
+        return QueueState(
+            queued=len(self._queue),
+            active=len(self._active),
+            in_catalog=self._overflowed,
+            lag=time.monotonic() - oldest if oldest is not None else 0.0,
+        )
 
     def resume(self) -> None:
         """Pick up what the catalog says is pending (at start-up)."""
@@ -200,6 +227,7 @@ class Thumbnails:
         while True:
             sha256 = await self._next()
             self._queued.discard(sha256)
+            self._queued_at.pop(sha256, None)
             if self._closing:
                 return  # still pending in the catalog: the next start makes it
             self._active.add(sha256)
@@ -245,8 +273,7 @@ class Thumbnails:
             if len(self._queue) >= self._limits.queue_size:
                 self._overflowed = True
                 break
-            self._queue.append(sha256)
-            self._queued.add(sha256)
+            self._enqueue(sha256)
 
     async def _background(self, sha256: str) -> None:
         blob = await self._catalog.get_blob(sha256)
@@ -260,8 +287,7 @@ class Thumbnails:
         if made:
             await self._settle(sha256, True)
         elif made is None and len(self._queue) < self._limits.queue_size:
-            self._queue.append(sha256)  # failed: tried again after the others
-            self._queued.add(sha256)
+            self._enqueue(sha256)  # failed: tried again after the others
         elif made is None:
             self._overflowed = True
 

@@ -48,6 +48,7 @@ async def test_the_queue_holds_a_few_hashes_and_the_catalog_the_rest(services: S
     def watching(blob: BlobRecord) -> None:
         real(blob)
         seen.append(len(thumbnails._queue))
+        assert thumbnails.queue_state().queued == len(thumbnails._queue)
 
     thumbnails.schedule = watching  # type: ignore[method-assign]
     blobs = await add_photos(services, 7)
@@ -58,6 +59,8 @@ async def test_the_queue_holds_a_few_hashes_and_the_catalog_the_rest(services: S
         assert stored is not None and stored.thumbnail is True
         assert thumbnails.path(blob.sha256, GRID).is_file()
     assert await services.catalog.pending_thumbnails() == []
+    drained = thumbnails.queue_state()
+    assert (drained.queued, drained.active, drained.in_catalog, drained.lag) == (0, 0, False, 0)
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -80,6 +83,7 @@ async def test_a_photo_that_keeps_killing_its_decode_is_kept_without_thumbnails(
     stored = await services.catalog.get_blob(bad.sha256)
     assert stored is not None and stored.thumbnail is False
     assert await thumbnails.ensure(stored, GRID) is None
+    assert thumbnails.outcomes == {"made": 1, "failed": 2}  # what the metrics count
     # The others are served as ever.
     assert await thumbnails.ensure(blob, GRID) == thumbnails.path(blob.sha256, GRID)
 

@@ -29,6 +29,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ...config import redact_url
 from ..records import CatalogFull, CatalogUnavailable
+from ..use import CatalogUse
 from .migrations import MIGRATIONS, migrate
 
 T = TypeVar("T")
@@ -104,6 +105,16 @@ class Connection:
 
     async def close(self) -> None:
         await self._pool.close()
+
+    def use(self) -> CatalogUse:
+        """The pool: connections open, those lent out, and calls waiting for one."""
+        stats = self._pool.get_stats()
+        size = stats.get("pool_size", 0)
+        return CatalogUse(
+            size=size,
+            in_use=size - stats.get("pool_available", 0),
+            waiting=stats.get("requests_waiting", 0),
+        )
 
     async def reclaim_space(self) -> int:
         """Nothing to hand back by hand: PostgreSQL's autovacuum makes dead rows' space

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..records import CatalogFull, CatalogTooNew
+from ..use import CatalogUse
 from .migrations import MIGRATIONS
 
 T = TypeVar("T")
@@ -25,6 +26,7 @@ class Connection:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog")
+        self._calls = 0  # queries submitted and not yet answered
         try:
             self._db: sqlite3.Connection = self._executor.submit(self._connect).result()
         except BaseException:
@@ -86,12 +88,19 @@ class Connection:
         return len(MIGRATIONS)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        self._calls += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
         except sqlite3.OperationalError as error:
             if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
                 raise CatalogFull(str(error)) from error
             raise
+        finally:
+            self._calls -= 1
+
+    def use(self) -> CatalogUse:
+        """One connection on one thread: one query runs, the others queue for it."""
+        return CatalogUse(size=1, in_use=min(self._calls, 1), waiting=max(self._calls - 1, 0))
 
     def _transaction(self, fn: Callable[..., T], *args: Any) -> T:
         self._db.execute("BEGIN IMMEDIATE")
