@@ -36,6 +36,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import bench_catalog
 import bench_download
 import bench_s3
 import bench_timeline
@@ -738,6 +739,7 @@ CASES: dict[str, Callable[[Bench], list[Row]]] = {
     "memory": case_memory,
     "load": case_load,
     "redis": case_redis,
+    "catalog": bench_catalog.case_catalog,
     "s3": bench_s3.case_s3,
     "video": bench_video.case_video,
 }

@@ -18,7 +18,7 @@ import segno
 
 from . import __version__
 from .app import make_app
-from .catalog import CatalogTooNew
+from .catalog import CatalogTooNew, CatalogUnavailable
 from .config import Settings, SettingsError, add_arguments, from_sources
 from .errors import ApiError
 from .handlers import metrics as metrics_handler
@@ -109,6 +109,9 @@ def run_async(settings: Settings, work: Callable[[Services], Awaitable[int]]) ->
         try:
             try:
                 await services.start()
+            except CatalogUnavailable as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 1
             except EventsUnavailable as error:
                 # The catalog is what a command changes; running servers notice at their
                 # next check (every --ping-interval) what they are not told now.
@@ -145,6 +148,10 @@ async def serve(settings: Settings) -> int:
     services = build_services(settings)
     try:
         await services.start()
+    except CatalogUnavailable as error:
+        log.error("%s", error)
+        await services.close()
+        return 1
     except EventsUnavailable as error:
         log.error("%s (--events, TUBEI_EVENTS)", error)
         await services.close()

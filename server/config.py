@@ -175,6 +175,36 @@ def parse_events(text: str) -> str:
     return value
 
 
+def parse_catalog(text: str) -> str:
+    """Where the catalog is: `sqlite:///absolute/path.sqlite3`, or a PostgreSQL URL
+    `postgresql://user[:password]@host[:port]/database[?sslmode=...]`; "" for the
+    SQLite file under --data."""
+    value = text.strip()
+    if not value:
+        return ""
+    example = "sqlite:///path/to/catalog.sqlite3 or postgresql://user@host:5432/database"
+    shown = redact_url(value)
+    try:
+        url = urllib.parse.urlsplit(value)
+        port = url.port  # raises ValueError when it is not a port number
+    except ValueError:
+        raise ValueError(f"{shown!r} is not {example}") from None
+    if url.scheme == "sqlite":
+        good = not url.netloc and url.path.startswith("/") and len(url.path) > 1
+        good = good and not url.query and not url.path.endswith("/")
+    elif url.scheme in ("postgresql", "postgres"):
+        good = (
+            port != 0
+            and re.fullmatch(r"/[^/]+", url.path) is not None
+            and re.fullmatch(r"([a-z_]+=[^&]*)?(&[a-z_]+=[^&]*)*", url.query) is not None
+        )
+    else:
+        good = False
+    if not good or url.fragment:
+        raise ValueError(f"{shown!r} is not {example}")
+    return value
+
+
 def setting(
     default: Any,
     help: str,
@@ -408,6 +438,31 @@ class Settings:
         metavar="URL",
         secret=True,  # a Redis URL may carry a password
     )
+    catalog: str = setting(
+        "",
+        "where the catalog is: sqlite:///path/catalog.sqlite3 (the default is "
+        "catalog.sqlite3 under --data) or postgresql://user@host:5432/database, which "
+        "several server processes can share",
+        group="common",
+        parse=parse_catalog,
+        metavar="URL",
+        secret=True,  # a PostgreSQL URL may carry a password
+    )
+    catalog_pool: int = setting(
+        8,
+        "PostgreSQL catalog: connections this process keeps open at most",
+        group="common",
+        parse=parse_positive,
+        metavar="N",
+    )
+    catalog_timeout: float = setting(
+        10.0,
+        "PostgreSQL catalog: seconds a statement may run, and a request may wait for a "
+        "connection, before it is answered 503 backend_unavailable",
+        group="common",
+        parse=parse_seconds,
+        metavar="SECONDS",
+    )
     metrics: bool = setting(
         False,
         "serve GET /metrics in Prometheus's text format: on the main port to loopback "
@@ -451,7 +506,19 @@ class Settings:
         return self.data / "quarantine"
 
     @property
+    def catalog_url(self) -> str:
+        """The catalog's URL, the SQLite file under --data unless --catalog says otherwise."""
+        return self.catalog or f"sqlite://{self.catalog_path.absolute()}"
+
+    @property
+    def catalog_is_sqlite(self) -> bool:
+        return self.catalog_url.startswith("sqlite:")
+
+    @property
     def catalog_path(self) -> Path:
+        """The SQLite catalog's file (only meaningful when the catalog is SQLite)."""
+        if self.catalog.startswith("sqlite://"):
+            return Path(self.catalog.removeprefix("sqlite://"))
         return self.data / "catalog.sqlite3"
 
 

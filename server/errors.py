@@ -155,6 +155,12 @@ UPLOAD_LOCKED = ErrorKind(
 CHECKSUM_MISMATCH = ErrorKind(
     "checksum_mismatch", 460, "The data does not match its checksum and was discarded."
 )
+BACKEND_UNAVAILABLE = ErrorKind(
+    "backend_unavailable",
+    503,
+    "The server's database cannot be reached just now; nothing of the request was "
+    "written. Try again after Retry-After seconds.",
+)
 INTERNAL = ErrorKind("internal_error", 500, "The server failed; the request was not completed.")
 
 _BY_STATUS = {

@@ -18,7 +18,10 @@ from PIL import Image
 from server.app import make_app
 from server.config import Settings
 from server.services import Services, build_services
-from tests import redis_server
+from tests import postgres_server, redis_server
+from tests.postgres_server import postgres_database, postgres_url
+
+__all__ = ["postgres_database", "postgres_url"]
 
 # A real Ceph RADOS Gateway, started for the tests that ask for `s3_gateway`.
 pytest_plugins = ("tests.s3_gateway",)
@@ -27,8 +30,8 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not here")
 
 
-def pytest_report_header() -> str:
-    return redis_server.report_line()
+def pytest_report_header() -> list[str]:
+    return [redis_server.report_line(), postgres_server.report_line()]
 
 
 @pytest.fixture

@@ -1,160 +1,63 @@
-"""What is known about photos, people and their devices: a protocol and its records.
+"""What is known about photos, people and their devices: protocols by aggregate.
 
-The embedded backend is SQLite (`catalog.sqlite`); a PostgreSQL one will take the
-same calls. Every call is a coroutine so that no backend blocks the event loop.
+`Accounts`, `Library` and `Uploads` are what services ask of the catalog; `Catalog`
+is all three. Two backends take the same calls: SQLite (`catalog.sqlite`, the default,
+one file under --data) and PostgreSQL (`catalog.postgres`, for several processes).
+Every call is a coroutine so that no backend blocks the event loop. Records and the
+one list of each record's columns live in `records` and `fields`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Literal, Protocol
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
-from ..storage import StorageFull
+from .records import (
+    BlobRecord,
+    CatalogFull,
+    CatalogTooNew,
+    CatalogUnavailable,
+    Damage,
+    Device,
+    HashField,
+    ImageRecord,
+    OpenUploads,
+    Owner,
+    Position,
+    UploadRecord,
+    User,
+    iso,
+    sort_time,
+    utc_now,
+)
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime | float) -> str:
-    if isinstance(moment, float | int):
-        moment = datetime.fromtimestamp(moment, UTC)
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def sort_time(taken_at: str | None, fallback: float) -> float:
-    """Seconds since the epoch for ordering; a time without offset counts as UTC."""
-    if taken_at:
-        try:
-            moment = datetime.fromisoformat(taken_at)
-        except ValueError:
-            return fallback
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        return moment.timestamp()
-    return fallback
-
-
-class CatalogTooNew(RuntimeError):
-    """The catalog was written by a newer Tubei; opening it could damage it."""
-
-
-@dataclass(frozen=True)
-class User:
-    id: int
-    name: str
-
-
-@dataclass(frozen=True)
-class Device:
-    id: int
-    user_id: int
-    name: str
-    created_at: str
-    last_seen_at: str | None
+__all__ = [
+    "Accounts",
+    "BlobRecord",
+    "Catalog",
+    "CatalogFull",
+    "CatalogTooNew",
+    "CatalogUnavailable",
+    "Damage",
+    "Device",
+    "HashField",
+    "ImageRecord",
+    "Library",
+    "OpenUploads",
+    "Owner",
+    "Position",
+    "UploadRecord",
+    "Uploads",
+    "User",
+    "iso",
+    "sort_time",
+    "utc_now",
+]
 
 
-Damage = Literal["missing", "mismatch"]
-"""The file is gone, or its bytes no longer hash to its name."""
+class Accounts(Protocol):
+    """People, their tokens and devices, pairing codes and WeChat logins."""
 
-
-@dataclass(frozen=True)
-class BlobRecord:
-    sha256: str
-    md5: str
-    size: int
-    format: str
-    mime: str
-    width: int | None
-    height: int | None
-    orientation: int | None
-    taken_at: str | None
-    camera_make: str | None
-    camera_model: str | None
-    has_gps: bool
-    decodable: bool
-    thumbnail: bool | None  # None: not made yet; False: cannot be made
-    damage: Damage | None = None  # what scrub (or a request) found wrong with the file
-    exif: bool | None = None  # None: stored before Tubei recorded it
-
-    @property
-    def damaged(self) -> bool:
-        return self.damage is not None
-
-
-@dataclass(frozen=True)
-class Owner:
-    """Whose a blob is: a user and the filename they gave it."""
-
-    user: str
-    filename: str
-    trashed: bool
-
-
-class CatalogFull(StorageFull):
-    """The catalog could not write: its disk is full. The write was rolled back."""
-
-
-@dataclass(frozen=True)
-class ImageRecord:
-    """One photo in one person's library (or trash), with its blob."""
-
-    blob: BlobRecord
-    user_id: int
-    filename: str
-    uploaded_at: str
-    taken_ts: float
-    deleted_at: str | None
-    deleted_ts: float | None
-
-    @property
-    def sha256(self) -> str:
-        return self.blob.sha256
-
-    @property
-    def taken_at(self) -> str:
-        return self.blob.taken_at or self.uploaded_at
-
-
-@dataclass(frozen=True)
-class OpenUploads:
-    """A user's unfinished uploads: how many, and the bytes they declare in all."""
-
-    count: int
-    length: int
-
-
-@dataclass(frozen=True)
-class UploadRecord:
-    """A tus upload: its declared length, what is durably received, and how it ended."""
-
-    id: str
-    user_id: int
-    length: int
-    offset: int
-    metadata: Mapping[str, str]  # Upload-Metadata as sent: key -> base64 value ("" for none)
-    created_at: float
-    expires_at: float
-    image_sha256: str | None = None  # set once the bytes are in the library
-    duplicate: bool | None = None
-
-    @property
-    def complete(self) -> bool:
-        return self.image_sha256 is not None
-
-
-Position = tuple[float, str]
-"""Where a page ends: (sort time, sha256) of its last item."""
-
-HashField = Literal["sha256", "md5"]
-
-
-class Catalog(Protocol):
-    async def close(self) -> None: ...
-
-    # people and devices
     async def ensure_user(self, name: str) -> User: ...
 
     async def add_token(self, user_id: int, token_hash: str, device: str) -> Device: ...
@@ -187,7 +90,11 @@ class Catalog(Protocol):
     async def revoked_devices(self, device_ids: Iterable[int]) -> list[Device]:
         """Which of these devices have been revoked."""
 
-    # the library
+
+class Library(Protocol):
+    """Blobs and the entries that put them in a library or its trash; damage found by
+    scrub; the derived-image queue (thumbnails to make, with their attempts)."""
+
     async def add_image(
         self, user_id: int, blob: BlobRecord, filename: str, now: float
     ) -> tuple[ImageRecord, bool]:
@@ -267,7 +174,10 @@ class Catalog(Protocol):
     async def clear_damage(self, sha256: str) -> bool:
         """The file is good again; True when it had been marked damaged."""
 
-    # tus uploads
+
+class Uploads(Protocol):
+    """tus uploads: declared length, durable offset, and how each ended."""
+
     async def add_upload(self, upload: UploadRecord) -> None: ...
 
     async def get_upload(self, upload_id: str) -> UploadRecord | None: ...
@@ -298,5 +208,15 @@ class Catalog(Protocol):
 
     async def upload_ids(self) -> set[str]: ...
 
+
+class Catalog(Accounts, Library, Uploads, Protocol):
+    """All of it, for what needs every aggregate (the services' holder, gc, scrub)."""
+
     async def reclaim_space(self) -> int:
         """Hand free pages back to the file system; how many."""
+
+    async def start(self) -> None:
+        """Reach the database and migrate it (SQLite did so on opening):
+        CatalogUnavailable, in one sentence, when it cannot be reached."""
+
+    async def close(self) -> None: ...

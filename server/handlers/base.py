@@ -12,7 +12,7 @@ import tornado.log
 import tornado.web
 
 from .. import errors
-from ..catalog import Device, User
+from ..catalog import CatalogUnavailable, Device, User
 from ..services import Services
 from .cors import CorsPolicy
 
@@ -103,6 +103,8 @@ class ErrorsMixin(tornado.web.RequestHandler):
         value = exc_info[1] if exc_info else None
         if isinstance(value, errors.ApiError):
             error = value
+        elif isinstance(value, CatalogUnavailable):
+            error = errors.ApiError(errors.BACKEND_UNAVAILABLE, retry_after=value.retry_after)
         elif isinstance(value, tornado.web.HTTPError):
             error = errors.ApiError(errors.for_status(value.status_code))
         else:
@@ -133,6 +135,9 @@ class ErrorsMixin(tornado.web.RequestHandler):
         value: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if isinstance(value, CatalogUnavailable):
+            log.warning("%s %s: %s", self.request.method, self.request.uri, value)
+            return
         if isinstance(value, errors.ApiError):
             if value.status >= 500:
                 log.error("%s %s: %s", self.request.method, self.request.uri, value.message)

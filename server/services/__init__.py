@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from .. import memory
 from ..catalog import Catalog
+from ..catalog.postgres import PoolSettings, PostgresCatalog
 from ..catalog.sqlite import SQLiteCatalog
 from ..config import EVENTS_LOCAL, Settings
 from ..imaging import DecodePool, PoolLimits
@@ -51,7 +52,9 @@ class Services:
         return await asyncio.get_running_loop().run_in_executor(self.io_executor, fn, *args)
 
     async def start(self) -> None:
-        """Reach the backends that live elsewhere (Redis); EventsUnavailable if not."""
+        """Reach the backends that live elsewhere (PostgreSQL, Redis): CatalogUnavailable
+        or EventsUnavailable if one cannot be reached."""
+        await self.catalog.start()
         await self.events.start()
 
     async def close(self) -> None:
@@ -102,7 +105,12 @@ def wechat_client(settings: Settings) -> WeChatClient | None:
 
 
 def catalog_for(settings: Settings) -> Catalog:
-    return SQLiteCatalog(settings.catalog_path)
+    """The catalog --catalog names: SQLite (opened and migrated now) or PostgreSQL
+    (reached and migrated by `start()`)."""
+    if settings.catalog_is_sqlite:
+        return SQLiteCatalog(settings.catalog_path)
+    pool = PoolSettings(size=settings.catalog_pool, timeout=settings.catalog_timeout)
+    return PostgresCatalog(settings.catalog_url, pool)
 
 
 def store_for(settings: Settings, io_executor: ThreadPoolExecutor) -> BlobStore:

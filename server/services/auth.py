@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 
 from .. import errors
-from ..catalog import Catalog, Device, User
+from ..catalog import Accounts, Device, User
 from .events import DEVICE_REVOKED, EventHub
 from .throttle import LocalThrottle, Throttle
 from .wechat import WeChatClient
@@ -80,7 +80,7 @@ def clean_device_name(name: object) -> str:
 class AuthService:
     def __init__(
         self,
-        catalog: Catalog,
+        catalog: Accounts,
         events: EventHub,
         *,
         wechat: WeChatClient | None = None,

@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..catalog import BlobRecord, Catalog, Damage, Owner
+from ..catalog import BlobRecord, Damage, Library, Owner
 from ..progress import human_bytes
 from ..storage import BlobMissing, BlobStore
 from .thumbnails import Thumbnails
@@ -159,7 +159,7 @@ class _Tracker:
 
 
 class Scrubber:
-    def __init__(self, catalog: Catalog, store: BlobStore, thumbnails: Thumbnails) -> None:
+    def __init__(self, catalog: Library, store: BlobStore, thumbnails: Thumbnails) -> None:
         self._catalog = catalog
         self._store = store
         self._thumbnails = thumbnails

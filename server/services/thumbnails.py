@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import errors, imaging
-from ..catalog import BlobRecord, Catalog, ImageRecord
+from ..catalog import BlobRecord, CatalogUnavailable, ImageRecord, Library
 from ..imaging import DecodeFailed, DecodePool
 from ..imaging.budget import rough
 from ..storage import BlobStore, StorageFull
@@ -58,7 +58,7 @@ class Thumbnails:
         self,
         root: Path,
         store: BlobStore,
-        catalog: Catalog,
+        catalog: Library,
         pool: DecodePool,
         executor: Executor,
         max_pixels: int,
@@ -233,6 +233,9 @@ class Thumbnails:
             self._active.add(sha256)
             try:
                 await self._background(sha256)
+            except CatalogUnavailable as error:
+                # Still pending in the catalog: the next start (or a view) makes them.
+                log.warning("thumbnails of %s wait for the catalog: %s", sha256, error)
             except Exception:
                 log.exception("making thumbnails of %s failed", sha256)
             finally:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from server.catalog import Catalog
 from server.catalog.sqlite import SQLiteCatalog
+
+# What these tests look at is SQLite's own file (a side connection, PRAGMAs).
+sqlite_only = pytest.mark.parametrize("catalog", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
@@ -17,14 +20,8 @@ def path(tmp_path: Path) -> Path:
     return tmp_path / "catalog.sqlite3"
 
 
-@pytest.fixture
-def catalog(path: Path) -> Iterator[SQLiteCatalog]:
-    opened = SQLiteCatalog(path)
-    yield opened
-    opened.close_now()
-
-
 @pytest.mark.gen_test
+@sqlite_only
 async def test_an_openid_maps_to_one_user(catalog: SQLiteCatalog, path: Path) -> None:
     first = await catalog.wechat_user("o-mum", ["wx-11111111", "wx-111111112222"])
     again = await catalog.wechat_user("o-mum", ["wx-99999999"])
@@ -38,7 +35,7 @@ async def test_an_openid_maps_to_one_user(catalog: SQLiteCatalog, path: Path) ->
 
 
 @pytest.mark.gen_test
-async def test_a_taken_name_moves_on_to_the_next(catalog: SQLiteCatalog) -> None:
+async def test_a_taken_name_moves_on_to_the_next(catalog: Catalog) -> None:
     await catalog.ensure_user("wx-abcdef01")
     user = await catalog.wechat_user("o-x", ["wx-abcdef01", "wx-abcdef012345"])
     assert user.name == "wx-abcdef012345"
@@ -48,7 +45,7 @@ async def test_a_taken_name_moves_on_to_the_next(catalog: SQLiteCatalog) -> None
 
 
 @pytest.mark.gen_test
-async def test_devices_are_listed_and_revoked_per_user(catalog: SQLiteCatalog) -> None:
+async def test_devices_are_listed_and_revoked_per_user(catalog: Catalog) -> None:
     alice = await catalog.ensure_user("alice")
     bob = await catalog.ensure_user("bob")
     phone = await catalog.add_token(alice.id, "h1", "phone")
@@ -84,7 +81,7 @@ async def test_devices_are_listed_and_revoked_per_user(catalog: SQLiteCatalog) -
 
 
 @pytest.mark.gen_test
-async def test_last_seen_is_recorded_when_a_token_is_used(catalog: SQLiteCatalog) -> None:
+async def test_last_seen_is_recorded_when_a_token_is_used(catalog: Catalog) -> None:
     alice = await catalog.ensure_user("alice")
     device = await catalog.add_token(alice.id, "h1", "phone")
     assert device.last_seen_at is None

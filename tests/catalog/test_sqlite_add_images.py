@@ -1,4 +1,4 @@
-"""SQLiteCatalog.add_images: a request's photos recorded in one transaction, or none."""
+"""add_images, on both backends: a request's photos recorded in one transaction, or none."""
 
 from __future__ import annotations
 
@@ -6,17 +6,16 @@ import dataclasses
 import sqlite3
 import time
 
+import psycopg
 import pytest
 
-from server.catalog.sqlite import SQLiteCatalog
-from tests.catalog.test_sqlite import blob, catalog, path
-
-__all__ = ["catalog", "path"]  # fixtures, used by name
+from server.catalog import Catalog
+from tests.catalog.test_sqlite import blob
 
 
 @pytest.mark.gen_test(timeout=10)
 async def test_every_photo_is_recorded_in_order_with_its_duplicate_flag(
-    catalog: SQLiteCatalog,
+    catalog: Catalog,
 ) -> None:
     user = await catalog.ensure_user("alice")
     await catalog.add_image(user.id, blob(1), "had.jpg", time.time())
@@ -32,10 +31,10 @@ async def test_every_photo_is_recorded_in_order_with_its_duplicate_flag(
 
 
 @pytest.mark.gen_test(timeout=10)
-async def test_a_failure_on_the_third_photo_records_none(catalog: SQLiteCatalog) -> None:
+async def test_a_failure_on_the_third_photo_records_none(catalog: Catalog) -> None:
     user = await catalog.ensure_user("alice")
     broken = dataclasses.replace(blob(3), md5=None)  # type: ignore[arg-type]
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises((sqlite3.IntegrityError, psycopg.errors.NotNullViolation)):
         await catalog.add_images(
             user.id, [(blob(1), "1.jpg"), (blob(2), "2.jpg"), (broken, "3.jpg")], time.time()
         )

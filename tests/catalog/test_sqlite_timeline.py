@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from server.catalog.sqlite import SQLiteCatalog
-from server.catalog.sqlite_timeline import PLANNED
+from server.catalog.sqlite.timeline import PLANNED
 from tests.catalog.test_sqlite import blob
 
 # Each step of each plan: the index searched and the keys it seeks by. A page walks

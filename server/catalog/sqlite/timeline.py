@@ -12,13 +12,11 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from . import HashField
+from ..fields import IMAGE_COLUMNS
+from ..records import HashField
 
-IMAGE_COLUMNS = """
-    b.sha256, b.md5, b.size, b.format, b.mime, b.width, b.height, b.orientation,
-    b.taken_at, b.camera_make, b.camera_model, b.has_gps, b.decodable, b.thumbnail,
-    e.user_id, e.filename, e.uploaded_at, e.taken_ts, e.deleted_at, b.damage, b.exif
-"""
+__all__ = ["IMAGE_COLUMNS", "IMAGE_FROM", "PLANNED", "plans"]
+
 # CROSS JOIN is SQLite's way to fix the order of a join, so that a plan does not
 # change with what ANALYZE finds. Most lookups go from the user's entries (their
 # indexes hold the timeline's order and the user's hashes) to each one's blob.

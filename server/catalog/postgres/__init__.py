@@ -1,0 +1,21 @@
+"""The catalog on PostgreSQL, for several server processes sharing one library.
+
+psycopg 3 (asyncio connections and psycopg_pool): one module per aggregate, each a
+mixin on the one pool (`connection`); `PostgresCatalog` is all of them. Versioned
+migrations (`migrations`) run once, under an advisory lock, when the catalog starts.
+"""
+
+from __future__ import annotations
+
+from .accounts import PostgresAccounts
+from .blobs import PostgresBlobs
+from .connection import PoolSettings
+from .library import PostgresLibrary
+from .migrations import MIGRATIONS
+from .uploads import PostgresUploads
+
+__all__ = ["MIGRATIONS", "PoolSettings", "PostgresCatalog"]
+
+
+class PostgresCatalog(PostgresAccounts, PostgresLibrary, PostgresBlobs, PostgresUploads):
+    """Every aggregate on one pool (see `server.catalog.Catalog`); `await start()` first."""

@@ -1,0 +1,133 @@
+"""The PostgreSQL catalog's schema, versioned, and migrating it once among many.
+
+The schema is written for PostgreSQL: identity keys, booleans, jsonb metadata, a
+"C" collation for hashes (bytewise order, the same as SQLite's, for keyset pages and
+scrub's walk), covering and partial indexes. Times stay seconds since the epoch
+(double precision), as the records and the page cursors carry them: a cursor's
+position must compare equal to the row it came from, to the last bit.
+
+`schema_migrations` records each version applied. Migrating runs in one transaction
+under an advisory lock: processes starting at once wait for the first, then find
+nothing left to do; a failed migration leaves no part of itself (DDL is transactional).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..records import CatalogTooNew
+
+if TYPE_CHECKING:
+    from .connection import Conn
+
+MIGRATION_LOCK = 0x7475626569  # "tubei": the advisory lock key held while migrating
+
+MIGRATIONS: list[str] = [
+    # 1: everything the SQLite catalog reached in its seven steps, at once.
+    """
+    CREATE TABLE users (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        name text NOT NULL UNIQUE,
+        created_at double precision NOT NULL,
+        wechat_openid text UNIQUE
+    );
+    CREATE TABLE tokens (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        user_id bigint NOT NULL REFERENCES users(id),
+        token_hash text COLLATE "C" NOT NULL UNIQUE,
+        device text NOT NULL,
+        created_at double precision NOT NULL,
+        last_seen_at double precision,
+        revoked_at double precision
+    );
+    CREATE INDEX tokens_user ON tokens(user_id);
+    CREATE TABLE pairing_codes (
+        code_hash text COLLATE "C" PRIMARY KEY,
+        user_id bigint NOT NULL REFERENCES users(id),
+        expires_at double precision NOT NULL,
+        used_at double precision
+    );
+    CREATE TABLE blobs (
+        sha256 text COLLATE "C" PRIMARY KEY,
+        md5 text COLLATE "C" NOT NULL,
+        size bigint NOT NULL,
+        format text NOT NULL,
+        mime text NOT NULL,
+        width integer,
+        height integer,
+        orientation smallint,
+        taken_at text,
+        camera_make text,
+        camera_model text,
+        has_gps boolean NOT NULL,
+        decodable boolean NOT NULL,
+        thumbnail boolean,
+        thumbnail_attempts integer NOT NULL DEFAULT 0,
+        damage text CHECK (damage IN ('missing', 'mismatch')),
+        damaged_at double precision,
+        exif boolean,
+        created_at double precision NOT NULL
+    );
+    CREATE INDEX blobs_md5 ON blobs(md5) INCLUDE (sha256);
+    CREATE INDEX blobs_damaged ON blobs(sha256) WHERE damage IS NOT NULL;
+    CREATE INDEX blobs_thumbnail_pending ON blobs(created_at)
+        WHERE thumbnail IS NULL AND decodable AND damage IS NULL;
+    CREATE TABLE entries (
+        user_id bigint NOT NULL REFERENCES users(id),
+        sha256 text COLLATE "C" NOT NULL REFERENCES blobs(sha256),
+        filename text NOT NULL,
+        uploaded_at double precision NOT NULL,
+        taken_ts double precision NOT NULL,
+        deleted_at double precision,
+        PRIMARY KEY (user_id, sha256)
+    );
+    CREATE INDEX entries_library ON entries(user_id, taken_ts DESC, sha256 DESC)
+        INCLUDE (filename, uploaded_at) WHERE deleted_at IS NULL;
+    CREATE INDEX entries_trash ON entries(user_id, deleted_at DESC, sha256 DESC)
+        INCLUDE (filename, uploaded_at) WHERE deleted_at IS NOT NULL;
+    CREATE INDEX entries_sha256 ON entries(sha256);
+    CREATE TABLE uploads (
+        id text COLLATE "C" PRIMARY KEY,
+        user_id bigint NOT NULL REFERENCES users(id),
+        length bigint NOT NULL CHECK (length >= 0),
+        "offset" bigint NOT NULL DEFAULT 0 CHECK ("offset" BETWEEN 0 AND length),
+        metadata jsonb NOT NULL DEFAULT '{}',
+        created_at double precision NOT NULL,
+        expires_at double precision NOT NULL,
+        image_sha256 text COLLATE "C",
+        duplicate boolean
+    );
+    CREATE INDEX uploads_expires_at ON uploads(expires_at);
+    """,
+    # 2: budgets. Wrong pairing guesses each live code has outlived; a user's open
+    # uploads are counted at every creation.
+    """
+    ALTER TABLE pairing_codes ADD COLUMN failures integer NOT NULL DEFAULT 0;
+    CREATE INDEX uploads_user ON uploads(user_id, expires_at);
+    """,
+]
+
+
+async def migrate(conn: Conn) -> int:
+    """Apply what MIGRATIONS has beyond the database's version; how many were applied."""
+    async with conn.transaction():
+        # Waiting for another process's migration, or building an index of a large
+        # table, may take longer than a request's statement_timeout.
+        await conn.execute("SET LOCAL statement_timeout = 0")
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        cursor = await conn.execute("SELECT coalesce(max(version), 0) AS v FROM schema_migrations")
+        row = await cursor.fetchone()
+        version = int(row["v"]) if row else 0
+        if version > len(MIGRATIONS):
+            raise CatalogTooNew(
+                f"the catalog is at schema {version}, newer than this server knows "
+                f"({len(MIGRATIONS)}): upgrade Tubei"
+            )
+        for number in range(version + 1, len(MIGRATIONS) + 1):
+            await conn.execute(MIGRATIONS[number - 1].encode())
+            await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (number,))
+        return len(MIGRATIONS) - version
