@@ -641,7 +641,9 @@ def case_load(bench: Bench) -> list[Row]:
     """50 uploaders and 200 open event sockets for a while: no errors, memory bounded, all kept."""
     seconds = bench.scale.load_seconds
     photo = bench.load_jpeg()
-    with TubeiServer(bench.workdir, "load") as tubei:
+    # The sockets share the users' tokens: a device may hold LOAD_SOCKETS / LOAD_USERS.
+    per_device = ["--max-sockets-per-device", str(LOAD_SOCKETS // LOAD_USERS)]
+    with TubeiServer(bench.workdir, "load", extra=per_device) as tubei:
         tokens = {f"user{n}": tubei.token(f"user{n}") for n in range(LOAD_USERS)}
         users = sorted(tokens)
         sockets = [

@@ -341,9 +341,16 @@ class RawServer(ServerProcess):
 
 
 class TubeiServer(ServerProcess):
-    def __init__(self, workdir: Path, label: str = "tubei", data: Path | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        label: str = "tubei",
+        data: Path | None = None,
+        extra: Sequence[str] = (),
+    ) -> None:
         super().__init__(workdir, label)
         self.data = data or workdir / label
+        self.extra = list(extra)  # more `serve` settings
         self.tokens: dict[str, str] = {}
 
     def command(self) -> list[str]:
@@ -360,6 +367,7 @@ class TubeiServer(ServerProcess):
             str(self.data),
             "--log-level",
             "warning",
+            *self.extra,
         ]
 
     def health_path(self) -> str:

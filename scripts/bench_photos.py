@@ -59,11 +59,7 @@ class PhotoServer(TubeiServer):
     """`python -m server serve` with extra settings."""
 
     def __init__(self, workdir: Path, label: str, *extra: str) -> None:
-        super().__init__(workdir, label)
-        self.extra = list(extra)
-
-    def command(self) -> list[str]:
-        return [*super().command(), *self.extra]
+        super().__init__(workdir, label, extra=extra)
 
     def pending_grids(self) -> int:
         """Blobs whose grid thumbnail is not settled yet, read from the catalog itself."""

@@ -298,7 +298,9 @@ def case_timeline(run: Run) -> list[Row]:
             if count == big:
                 for name, steps in query_plans(data).items():
                     run.notes.append(f"plan, {name}: " + "; ".join(steps))
-            servers[count] = TubeiServer(run.workdir, f"timeline-{count}", data)
+            # One device holds all the listening sockets (by default it may keep 5).
+            extra = ["--max-sockets-per-device", str(LISTENERS)]
+            servers[count] = TubeiServer(run.workdir, f"timeline-{count}", data, extra)
             servers[count].start()
         deep = {n: deep_cursors(s.data, n, requests, rng) for n, s in servers.items()}
         connections = {count: Connection(server.port) for count, server in servers.items()}

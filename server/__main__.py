@@ -161,6 +161,11 @@ async def serve(settings: Settings) -> int:
     if any(vars(recovered).values()):
         log.info("recovered after an unclean stop: %s", recovered)
     app = make_app(settings, services)
+    # Before the port opens: a stop asked for as soon as the server answers is a clean one.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     server = http_server(settings, app, tls, capacity)
     try:
         server.listen(settings.port, settings.host)
@@ -177,10 +182,6 @@ async def serve(settings: Settings) -> int:
     log.info("Tubei %s serving %s on %s", __version__, settings.data, ", ".join(urls))
     pairing = await services.auth.create_pairing_code(DEFAULT_USER)
     print_pairing(pairing, urls[0], sys.stderr)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     gc_task = loop.create_task(services.run_gc_forever())
     # Devices revoked from the shell: their open sockets close within a ping interval.
     sweep_task = loop.create_task(services.run_revocation_sweeps_forever(settings.ping_interval))
