@@ -38,6 +38,7 @@ from pathlib import Path
 
 import bench_catalog
 import bench_download
+import bench_hostile
 import bench_s3
 import bench_timeline
 import bench_video
@@ -744,6 +745,7 @@ CASES: dict[str, Callable[[Bench], list[Row]]] = {
     "catalog": bench_catalog.case_catalog,
     "s3": bench_s3.case_s3,
     "video": bench_video.case_video,
+    "hostile": bench_hostile.case_hostile,
 }
 
 
