@@ -38,6 +38,9 @@ class Metadata:
 _NOT_AN_IMAGE = (OSError, SyntaxError, EOFError, struct.error)
 
 
+GIF_RGBA = 4  # bytes a pixel once a GIF frame is converted to be resized
+
+
 class NotAnImage(Exception):
     """The bytes start like an accepted format but its header does not parse: not media."""
 
@@ -62,7 +65,10 @@ def read_metadata(
             raise NotAnImage(str(error)) from None
         if header.gif_canvas is not None:
             width, height = header.gif_canvas
-            if width * height > max_pixels:
+            # Pillow fills a GIF's first frame inside Image.open, here on the request
+            # path: one that could not be decoded within the budget as RGBA is never
+            # opened, so what opening may take stays under a quarter of the budget.
+            if width * height > max_pixels or width * height * GIF_RGBA > budget:
                 return _undecodable(kind, width, height)
         try:
             with open_image(f, kind) as img:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,3 +83,34 @@ def test_a_poster_weighs_its_frames() -> None:
     assert rough_video(1920, 1080, budget) < rough_video(3840, 2160, budget) < budget
     assert rough_video(7680, 4320, budget) == budget
     assert rough_video(None, 1080, budget) == budget
+
+
+_HEADERS_ONLY = """
+import pathlib, resource, sys, tempfile
+from server.imaging import read_metadata, sniff
+from tests.imaging.bombs import BOMBS
+folder = pathlib.Path(tempfile.mkdtemp())
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for name, make in BOMBS.items():
+    data, _ = make()
+    path = folder / name
+    path.write_bytes(data)
+    kind = sniff(data[:4096])
+    assert kind is not None, name
+    assert not read_metadata(path, kind, 250_000_000).decodable, name
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+def test_reading_the_bombs_headers_takes_no_memory_on_the_request_path() -> None:
+    # In a process of its own, so that the peak is this reading's alone. Pillow fills a
+    # GIF's first frame inside Image.open: a 15000 x 15000 GIF once took 216 MiB here.
+    ran = subprocess.run(
+        [sys.executable, "-c", _HEADERS_ONLY],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert int(ran.stdout.strip()) < 32  # MiB
