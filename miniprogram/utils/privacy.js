@@ -54,4 +54,23 @@ function purpose(referrer) {
   return PURPOSES[referrer] || '备份和保存你的照片'
 }
 
-module.exports = {listen, present, withdraw, answer, purpose}
+// The methods a page that shows the agreement needs: `methods: {...privacy.pageMethods, ...}`.
+const pageMethods = {
+  showPrivacy(referrer) {
+    this.setData({privacy: {purpose: purpose(referrer)}})
+  },
+  hidePrivacy() {
+    this.setData({privacy: null})
+  },
+  onAgreePrivacy() {
+    answer('agree', 'agree-privacy')
+  },
+  onDisagreePrivacy() {
+    answer('disagree')
+  },
+  openPrivacyContract() {
+    if (wx.openPrivacyContract) wx.openPrivacyContract({})
+  },
+}
+
+module.exports = {listen, present, withdraw, answer, purpose, pageMethods}

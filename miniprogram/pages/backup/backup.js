@@ -61,6 +61,7 @@ Component({
     privacy: null, // {purpose} while WeChat's privacy agreement is asked
   },
   methods: {
+    ...privacy.pageMethods, // WeChat's privacy agreement, asked on this page
     onLoad() {
       this.uploader = new Uploader({onChange: items => this.render(items)})
       if (api.isPaired()) {
@@ -145,22 +146,6 @@ Component({
     },
     goSettings() {
       wx.switchTab({url: '/pages/settings/settings'})
-    },
-    // WeChat's privacy agreement, asked on this page (utils/privacy.js).
-    showPrivacy(referrer) {
-      this.setData({privacy: {purpose: privacy.purpose(referrer)}})
-    },
-    hidePrivacy() {
-      this.setData({privacy: null})
-    },
-    onAgreePrivacy() {
-      privacy.answer('agree', 'agree-privacy')
-    },
-    onDisagreePrivacy() {
-      privacy.answer('disagree')
-    },
-    openPrivacyContract() {
-      if (wx.openPrivacyContract) wx.openPrivacyContract({})
     },
   },
 })

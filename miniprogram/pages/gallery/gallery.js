@@ -35,6 +35,7 @@ Component({
     privacy: null, // {purpose} while WeChat's privacy agreement is asked
   },
   methods: {
+    ...privacy.pageMethods, // WeChat's privacy agreement, asked on this page
     onLoad() {
       this.cursor = null
       this.offs = [
@@ -210,21 +211,6 @@ Component({
     },
     goSettings() {
       wx.switchTab({url: '/pages/settings/settings'})
-    },
-    showPrivacy(referrer) {
-      this.setData({privacy: {purpose: privacy.purpose(referrer)}})
-    },
-    hidePrivacy() {
-      this.setData({privacy: null})
-    },
-    onAgreePrivacy() {
-      privacy.answer('agree', 'agree-privacy')
-    },
-    onDisagreePrivacy() {
-      privacy.answer('disagree')
-    },
-    openPrivacyContract() {
-      if (wx.openPrivacyContract) wx.openPrivacyContract({})
     },
   },
 })
