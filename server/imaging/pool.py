@@ -205,14 +205,7 @@ class DecodePool:
         Raises DecodeFailed when the worker did not answer, FileNotFoundError when
         `source` is gone, OSError when an output could not be written.
         """
-        job = {
-            "source": str(source),
-            "outputs": {str(size): str(path) for size, path in outputs.items()},
-            "max_pixels": max_pixels,
-        }
-        answer = await self._run(job, source, urgent, weight)
-        reason: str | None = answer["reason"]
-        return reason
+        return await self._derive({}, source, outputs, max_pixels, urgent, weight)
 
     async def poster(
         self,
@@ -224,12 +217,21 @@ class DecodePool:
         weight: int = 0,
     ) -> str | None:
         """A video's poster at each size: as `render`, from one frame (poster.py)."""
-        job = {
-            "type": "poster",
-            "source": str(source),
-            "outputs": {str(size): str(path) for size, path in outputs.items()},
-            "max_pixels": max_pixels,
-        }
+        job = {"type": "poster"}
+        return await self._derive(job, source, outputs, max_pixels, urgent, weight)
+
+    async def _derive(
+        self,
+        job: dict[str, Any],
+        source: Path,
+        outputs: Mapping[int, Path],
+        max_pixels: int,
+        urgent: bool,
+        weight: int,
+    ) -> str | None:
+        job["source"] = str(source)
+        job["outputs"] = {str(size): str(path) for size, path in outputs.items()}
+        job["max_pixels"] = max_pixels
         answer = await self._run(job, source, urgent, weight)
         reason: str | None = answer["reason"]
         return reason
