@@ -86,16 +86,25 @@ function createKit({tmpDir, phone = {}, suspendAfter = 5000, socketsCloseAfter =
   // while suspended (held until the return to the front).
   // What was already on its way when the thread stopped (scheduled before, or by a
   // callback that was itself on its way) still runs: the thread finishes its turn.
+  // The thread stops only once what is on its way has run, however late the timers
+  // fire on a busy machine: `stopping` holds new deliveries, `onTheirWay` counts the rest.
   let running = 0
+  let stopping = false
+  let onTheirWay = 0
+  let stopped = null // called once nothing is on its way any more
+  const halted = () => stopping || state === 'suspended'
   function deliver(fn) {
-    const onItsWay = state !== 'suspended' || running > 0
+    const onItsWay = !halted() || running > 0
+    if (onItsWay) onTheirWay += 1
     soon(() => {
-      if (state === 'suspended' && !onItsWay) return held.push(fn)
+      if (!onItsWay && halted()) return held.push(fn)
       running += 1
       try {
         fn()
       } finally {
         running -= 1
+        if (onItsWay) onTheirWay -= 1
+        if (onTheirWay === 0 && stopped) stopped()
       }
     })
   }
@@ -122,10 +131,14 @@ function createKit({tmpDir, phone = {}, suspendAfter = 5000, socketsCloseAfter =
       timers.push(setTimeout(() => {
         // "fail interrupted" is the last thing delivered; then the JS thread stops.
         Array.from(live).filter(w => w.kind === 'task').forEach(w => w.abort('interrupted'))
-        timers.push(setTimeout(() => {
+        stopping = true
+        stopped = () => {
+          stopped = null
+          stopping = false
           state = 'suspended'
           resolve()
-        }, 5))
+        }
+        if (onTheirWay === 0) stopped()
       }, suspendAfter))
       timers.push(setTimeout(() => {
         Array.from(live).filter(w => w.kind === 'socket').forEach(w => w.abort('interrupted'))
@@ -136,6 +149,8 @@ function createKit({tmpDir, phone = {}, suspendAfter = 5000, socketsCloseAfter =
   kit.foreground = () => {
     timers.forEach(clearTimeout)
     timers = []
+    stopping = false
+    stopped = null
     if (state === 'front') return
     state = 'front'
     kit.log.push({api: '(foreground)'})
@@ -161,6 +176,8 @@ function createKit({tmpDir, phone = {}, suspendAfter = 5000, socketsCloseAfter =
   kit.restart = () => {
     timers.forEach(clearTimeout)
     timers = []
+    stopping = false
+    stopped = null
     held = []
     state = 'front'
     Array.from(live).forEach(work => work.abort('abort', {silent: true}))
