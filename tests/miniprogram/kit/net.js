@@ -30,7 +30,9 @@ function makeNet({kit, live, settle, deliver, refused, files, isOnline}) {
   function exchange({url, method, headers, body, onResponse, fail}) {
     if (!isOnline()) return deliver(() => fail(OFFLINE))
     kit.sent += 1
-    const request = http.request(url, {method, headers})
+    // A connection per exchange: a kept-alive one the server is closing for idleness
+    // (--header-timeout) would fail a request that was never read.
+    const request = http.request(url, {method, headers, agent: false})
     let failed = false
     const work = {
       kind: 'task',

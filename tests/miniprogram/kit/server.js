@@ -23,7 +23,7 @@ function freePort() {
 
 function get(url) {
   return new Promise((resolve, reject) => {
-    http.get(url, res => {
+    http.get(url, {agent: false}, res => {
       res.resume()
       res.on('end', () => resolve(res.statusCode))
     }).on('error', reject)
@@ -106,6 +106,7 @@ function uploadDirect(server, token, filePath) {
     ])
     const req = http.request(`${server.url}/api/v1/images`, {
       method: 'POST',
+      agent: false, // a connection of its own: an idle kept-alive one may be closing (--header-timeout)
       headers: {
         Authorization: `Bearer ${token}`,
         'Content-Type': `multipart/form-data; boundary=${boundary}`,
