@@ -65,14 +65,26 @@ test('errors become short Chinese sentences; the token is sent', async () => {
 })
 
 test('never more than 10 requests in flight', async () => {
+  // The stub holds every request until the test lets the batch go: each round, ten
+  // arrive (however slowly a busy machine opens their connections) and no eleventh.
   let open = 0
   let most = 0
+  let held = []
   handle = (req, res) => {
     open += 1
     most = Math.max(most, open)
-    setTimeout(() => { open -= 1; res.end('{}') }, 30)
+    held.push(() => { open -= 1; res.end('{}') })
   }
-  await Promise.all(Array.from({length: 30}, () => api().request({path: '/slow'})))
+  const all = Promise.all(Array.from({length: 30}, () => api().request({path: '/slow'})))
+  for (let round = 0; round < 3; round += 1) {
+    await until(() => held.length === 10, {what: `ten requests in round ${round}`})
+    await new Promise(r => setTimeout(r, 50)) // room for an eleventh to arrive, were it sent
+    expect(open).toBe(10)
+    const release = held
+    held = []
+    release.forEach(fn => fn())
+  }
+  await all
   expect(most).toBe(10)
   expect(api().stats()).toEqual({inFlight: 0, waiting: 0})
 })
