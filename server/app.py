@@ -56,6 +56,7 @@ def make_app(settings: Settings, services: Services) -> tornado.web.Application:
         log_function=log_function(log_request, metrics),
         metrics=metrics,
         websocket_ping_interval=settings.ping_interval,
-        websocket_ping_timeout=settings.ping_interval * 3,
+        # Tornado closes a socket whose pong has not come by the next ping (the most it allows).
+        websocket_ping_timeout=settings.ping_interval,
         websocket_max_message_size=64 * 1024,
     )
