@@ -18,7 +18,8 @@ from .. import memory
 from ..catalog import Catalog
 from ..catalog.postgres import PoolSettings, PostgresCatalog
 from ..catalog.sqlite import SQLiteCatalog
-from ..config import EVENTS_LOCAL, Settings
+from ..config import Settings
+from ..config_values import EVENTS_LOCAL
 from ..imaging import DecodePool, PoolLimits
 from ..storage import BlobStore
 from ..storage.local import LocalBlobStore

@@ -42,7 +42,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from ..config import redact_url
+from ..config_values import redact_url
 from .events import Event, LocalEventHub, Mailbox
 from .events_redis_outbox import RETRY_DELAYS, LinkErrors, RateLimitedWarning, RedisOutbox
 

@@ -27,7 +27,7 @@ import psycopg.errors
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from ...config import redact_url
+from ...config_values import redact_url
 from ..records import CatalogFull, CatalogUnavailable
 from ..use import CatalogUse
 from .migrations import MIGRATIONS, migrate
