@@ -63,6 +63,7 @@ class RequestPolicy(tornado.httputil.HTTPMessageDelegate):
         self._connection = connection
         self._refused = False
         self._timer: object | None = None
+        self._timer_loop: IOLoop | None = None  # the loop the timer is on
         self._restore: tuple[str, str] | None = None
 
     def headers_received(
@@ -123,13 +124,15 @@ class RequestPolicy(tornado.httputil.HTTPMessageDelegate):
 
     def _arm(self) -> None:
         self._disarm()
-        loop = IOLoop.current()
+        loop = self._timer_loop = IOLoop.current()
         self._timer = loop.call_later(self._server.policy.body_timeout, self._silent)
 
     def _disarm(self) -> None:
-        if self._timer is not None:
-            IOLoop.current().remove_timeout(self._timer)
-            self._timer = None
+        # On the timer's own loop: a connection closed while its loop shuts down is told
+        # so with no loop current, where IOLoop.current() would make (and leak) a new one.
+        if self._timer is not None and self._timer_loop is not None:
+            self._timer_loop.remove_timeout(self._timer)
+        self._timer = self._timer_loop = None
 
     def _silent(self) -> None:
         self._timer = None
