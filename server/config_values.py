@@ -128,6 +128,16 @@ def redact_url(url: str) -> str:
     return re.sub(r"^([a-z]+://[^:/@]*:)[^/]*@", r"\1***@", url.strip(), flags=re.IGNORECASE)
 
 
+def split_url(value: str, example: str) -> tuple[urllib.parse.SplitResult, int | None]:
+    """The URL's parts and its port, or a ValueError that shows it (password hidden)
+    beside the `example` of what was wanted."""
+    try:
+        url = urllib.parse.urlsplit(value)
+        return url, url.port  # .port raises ValueError when it is not a port number
+    except ValueError:
+        raise ValueError(f"{redact_url(value)!r} is not {example}") from None
+
+
 def parse_events(text: str) -> str:
     """`local`, or where Redis is: `redis://[:password@]host[:port][/db]`, `rediss://...`
     (TLS) or `unix:///path/to/redis.sock[?db=N]`."""
@@ -135,12 +145,8 @@ def parse_events(text: str) -> str:
     if value.lower() == EVENTS_LOCAL:
         return EVENTS_LOCAL
     example = "local, redis://host:6379/0, rediss://host:6379/0 or unix:///run/redis.sock"
+    url, port = split_url(value, example)
     shown = redact_url(value)
-    try:
-        url = urllib.parse.urlsplit(value)
-        port = url.port  # raises ValueError when it is not a port number
-    except ValueError:
-        raise ValueError(f"{shown!r} is not {example}") from None
     if url.scheme in ("redis", "rediss"):
         # rediss://...?ssl_ca_certs=/etc/tubei/ca.pem: a private CA for Redis's certificate
         query = r"(ssl_ca_certs=[^&]+)?" if url.scheme == "rediss" else ""
@@ -173,12 +179,8 @@ def parse_catalog(text: str) -> str:
     if not value:
         return ""
     example = "sqlite:///path/to/catalog.sqlite3 or postgresql://user@host:5432/database"
+    url, port = split_url(value, example)
     shown = redact_url(value)
-    try:
-        url = urllib.parse.urlsplit(value)
-        port = url.port  # raises ValueError when it is not a port number
-    except ValueError:
-        raise ValueError(f"{shown!r} is not {example}") from None
     if url.scheme == "sqlite":
         good = not url.netloc and url.path.startswith("/") and len(url.path) > 1
         good = good and not url.query and not url.path.endswith("/")
