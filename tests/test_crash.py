@@ -476,7 +476,7 @@ def unchanged(world: World, path: Path) -> bool:
 @dataclass(frozen=True)
 class Disk:
     orphans: int  # blobs no catalog row names (killed between rename and commit): gc's job
-    staging: int  # files being uploaded at the kill (gc drops them once 6 hours old)
+    staging: int  # files being uploaded at the kill (the next start-up drops them)
     thumbnail_temps: int  # thumbnails being written at the kill
 
 
@@ -519,8 +519,11 @@ def check_on_disk(data: Path, world: World) -> Disk:
     for path in tmp.rglob("*"):
         if path.parent == tmp / "tus":
             assert path.name in tus_ids, f"{path}: a tus file no upload owns (seed {seed})"
-        elif path != tmp / "tus":
-            assert path.parent == tmp and path.suffix == ".part", path
+        elif path.parent == tmp:
+            # tus/, and each server's staging folder (a killed one's until it is reclaimed)
+            assert path.is_dir() and (path.name == "tus" or path.name.startswith("staging-")), path
+        elif path.name != "lock":
+            assert path.parent.parent == tmp and path.suffix == ".part", path
             staging += 1
     for upload_id, offset, metadata, image in uploads:
         if image is not None:

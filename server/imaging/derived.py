@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
-import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import BinaryIO
 from PIL import Image, ImageCms
 from PIL.JpegImagePlugin import JpegImageFile
 
+from ..storage.held import held_temp
 from . import exif
 from .budget import DEFAULT_BUDGET, RESIZABLE, draft_box, estimate
 from .formats import BAD_IMAGE_ERRORS, SNIFF_BYTES, open_image, sniff
@@ -219,13 +218,8 @@ def _to_srgb(img: Image.Image, icc_profile: object) -> Image.Image:
 
 def _save_atomically(img: Image.Image, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(8)}.tmp")
     # A fresh info dict: Pillow's JPEG writer copies a source COM comment from img.info.
     img.info = {}
-    try:
-        with tmp.open("xb") as f:
-            img.save(f, "JPEG", quality=_JPEG_QUALITY, progressive=True)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    # Locked while written (held.py): a clean-up, in this server or another, spares it.
+    with held_temp(dest) as f:
+        img.save(f, "JPEG", quality=_JPEG_QUALITY, progressive=True)

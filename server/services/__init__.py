@@ -63,6 +63,7 @@ class Services:
         await self.uploads.close()
         # Pending thumbnails wait in the catalog for the next start; decodes under way end.
         await self.library.thumbnails.close()
+        await self.store.close()
         await self.events.close()  # after the last publisher: it sends what is left
         await self.catalog.close()
         self.io_executor.shutdown(wait=True)

@@ -352,8 +352,13 @@ class LibraryService:
     async def recover(self) -> RecoveryReport:
         """Before serving: finish or clear what a crash left half-done.
 
-        No upload can be in flight yet (the server holds the data folder's lock), so
-        every staged file is debris; thumbnails a crash cut short are made again.
+        Other processes may be serving from the same data folder (and taking uploads)
+        meanwhile: only what no live process holds is removed. That is every staging
+        folder whose lock is free (its process is gone), and every thumbnail temp file
+        no live writer holds; files older versions staged straight in `tmp/` only once
+        stale, as such a version may still be writing them. Nothing of this process's
+        own is in flight yet: what it staged so far goes too. Thumbnails a crash cut
+        short are made again.
         """
         staging = await self._store.clean_staging(0)
         temp = await self.thumbnails.remove_temp_files(0)

@@ -29,6 +29,7 @@ from ..catalog import BlobRecord, CatalogUnavailable, ImageRecord, Library
 from ..imaging import DecodeFailed, DecodePool
 from ..imaging.budget import rough
 from ..storage import BlobStore, StorageFull
+from ..storage.held import remove_unheld
 
 log = logging.getLogger(__name__)
 
@@ -354,24 +355,14 @@ class Thumbnails:
             if path.name.split("-", 1)[0] not in known
         ]
 
-    def _stale_temp_files(self, older_than: float) -> list[Path]:
-        cutoff = time.time() - older_than
-        stale = []
-        for path in self.root.glob("??/??/.*.tmp"):
-            try:
-                if path.stat().st_mtime <= cutoff:
-                    stale.append(path)
-            except FileNotFoundError:
-                continue
-        return stale
+    def _remove_temp_files(self, older_than: float) -> int:
+        return remove_unheld(self.root.glob("??/??/.*.tmp"), older_than)
 
     async def remove_temp_files(self, older_than: float) -> int:
-        """Half-written thumbnails a crash left behind (their writer renames them in place)."""
+        """Half-written thumbnails their writer left behind, untouched for `older_than`
+        seconds: never one a live writer holds, in this process or another (held.py)."""
         loop = asyncio.get_running_loop()
-        stale = await loop.run_in_executor(self._executor, self._stale_temp_files, older_than)
-        for path in stale:
-            await loop.run_in_executor(self._executor, path.unlink, True)
-        return len(stale)
+        return await loop.run_in_executor(self._executor, self._remove_temp_files, older_than)
 
     async def remove_orphans(self, known: set[str]) -> int:
         loop = asyncio.get_running_loop()

@@ -102,7 +102,12 @@ class BlobStore(Protocol):
         """
 
     async def clean_staging(self, older_than: float) -> int:
-        """Remove staged files untouched for `older_than` seconds; how many."""
+        """Remove this store's staged files untouched for `older_than` seconds, and what
+        stores of processes now gone had staged; how many. Never what another live
+        process has staged."""
+
+    async def close(self) -> None:
+        """Let go of what the store holds (the local one: its staging folder)."""
 
 
 class StorageFull(Exception):

@@ -1,4 +1,5 @@
-"""Blobs as files: `blobs/ab/cd/<sha256>`, staged in `tmp/`, fsynced, renamed."""
+"""Blobs as files: `blobs/ab/cd/<sha256>`, fsynced and renamed from this store's own
+staging folder, `tmp/staging-<pid>-<random>/` (see local_staging.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from . import SHA256_RE, BlobMissing, StagedBlob, StorageFull
+from .local_staging import STAGED_SUFFIX, StagingFolder
 
 if TYPE_CHECKING:
     from hashlib import _Hash as Hash
@@ -27,7 +29,6 @@ else:
 T = TypeVar("T")
 
 HEAD_BYTES = 4096
-STAGED_SUFFIX = ".part"
 RESUME_BLOCK = 1024 * 1024
 READ_BLOCK = 256 * 1024
 # Bytes hashed per trip to the executor: progress shows, and other work gets a turn.
@@ -89,7 +90,7 @@ class _Mark:
 class LocalBlobWriter:
     def __init__(self, store: LocalBlobStore, path: Path | None = None) -> None:
         self._store = store
-        self._path = path or store.tmp_dir / f"{uuid.uuid4().hex}{STAGED_SUFFIX}"
+        self._path = path or store.staging_dir / f"{uuid.uuid4().hex}{STAGED_SUFFIX}"
         self._file: BinaryIO | None = None
         self._sha256 = hashlib.sha256()
         self._md5 = hashlib.md5(usedforsecurity=False)
@@ -247,7 +248,12 @@ class LocalBlobWriter:
 
 
 class LocalBlobStore:
-    """The embedded backend: one folder on the local disk."""
+    """The embedded backend: one folder on the local disk.
+
+    Uploads are staged in a folder of this store's own under `tmp_dir`, locked while the
+    store is open: several processes (or stores) can share `tmp_dir`, and none of them
+    ever removes what another one still living has staged. `close()` removes it.
+    """
 
     writer_type: type[LocalBlobWriter] = LocalBlobWriter
 
@@ -264,6 +270,16 @@ class LocalBlobStore:
         self._executor = executor
         root.mkdir(parents=True, exist_ok=True)
         tmp_dir.mkdir(parents=True, exist_ok=True)
+        self._staging = StagingFolder(tmp_dir)
+
+    @property
+    def staging_dir(self) -> Path:
+        """Where this store's writers stage (resumed writers stay where their file is)."""
+        return self._staging.path
+
+    async def close(self) -> None:
+        """Remove this store's staging folder (and what is staged in it), and unlock it."""
+        await self.run(self._staging.close)
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -375,17 +391,8 @@ class LocalBlobStore:
     async def quarantine(self, sha256: str, reason: str) -> str:
         return str(await self.run(self._quarantine, sha256, reason))
 
-    def _clean(self, older_than: float) -> int:
-        cutoff = time.time() - older_than
-        removed = 0
-        for path in self.tmp_dir.glob(f"*{STAGED_SUFFIX}"):
-            try:
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                continue
-        return removed
-
     async def clean_staging(self, older_than: float) -> int:
-        return await self.run(self._clean, older_than)
+        """This store's staged files untouched for `older_than` seconds, the staging
+        folders of processes gone (their lock is free), and files older versions staged
+        straight in `tmp/` once stale: how many files were removed. tmp/tus/ is left alone."""
+        return await self.run(self._staging.clean, older_than)

@@ -32,7 +32,7 @@ class LocalBlobHome:
     def __init__(self, store: LocalBlobStore, derived_root: Path | None = None) -> None:
         self.store = store
         self.derived = LocalDerivedStore(
-            derived_root or store.root.parent / "derived", store.tmp_dir, store
+            derived_root or store.root.parent / "derived", store.staging_dir, store
         )
 
     async def put(self, staged: Path, sha256: str) -> bool:

@@ -15,6 +15,8 @@ from PIL import Image
 from tornado.tcpclient import TCPClient
 
 from server.config import Settings
+from server.storage.local_staging import LOCK_NAME
+from server.storage.local_staging import PREFIX as STAGING_PREFIX
 from tests.conftest import Api
 
 API = "/api/v1"
@@ -96,7 +98,14 @@ def sha256(data: bytes) -> str:
 
 
 def files_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+    """The files under `folder`, but for the lock files of open stores' staging folders."""
+    if not folder.exists():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not is_staging_lock(p))
+
+
+def is_staging_lock(path: Path) -> bool:
+    return path.name == LOCK_NAME and path.parent.name.startswith(STAGING_PREFIX)
 
 
 def blob_path(settings: Settings, digest: str) -> Path:

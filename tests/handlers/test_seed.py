@@ -15,6 +15,7 @@ from PIL import Image
 
 from server.config import Settings
 from tests.conftest import Api, jpeg_bytes, multipart, unique_jpeg
+from tests.handlers.helpers import files_in
 
 SEED = "/api/v1/service/image"
 
@@ -176,7 +177,7 @@ async def test_non_image_upload_is_415_and_nothing_is_kept(api: Api, settings: S
     code, page = await api.json("/api/v1/images")
     assert code == 200 and page["items"] == []
     assert [p for p in settings.blobs_dir.rglob("*") if p.is_file()] == []
-    assert [p for p in settings.tmp_dir.rglob("*") if p.is_file()] == []
+    assert files_in(settings.tmp_dir) == []
 
 
 @pytest.mark.gen_test

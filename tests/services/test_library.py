@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -13,6 +14,7 @@ from server.config import Settings
 from server.services import Services
 from server.services.thumbnails import GRID, PREVIEW
 from tests.conftest import unique_jpeg
+from tests.staging_process import Child
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -32,7 +34,7 @@ async def test_recover_clears_debris_and_makes_the_thumbnails_a_crash_cut_short(
     debris = library.open_writer()
     await debris.write(b"\xff\xd8\xff" + bytes(1000))
     await debris.finish()
-    half = settings.thumbs_dir / "ab" / "cd" / ".abcd-360-v1.jpg.1234.tmp"
+    half = settings.thumbs_dir / "ab" / "cd" / ".abcd-360-v1.jpg.1234.held.tmp"
     half.parent.mkdir(parents=True)
     half.write_bytes(b"\xff\xd8partial")
     # A blob that cannot be decoded is not tried again.
@@ -51,6 +53,40 @@ async def test_recover_clears_debris_and_makes_the_thumbnails_a_crash_cut_short(
     blob = await services.catalog.get_blob(staged.blob.sha256)
     assert isinstance(blob, BlobRecord) and blob.thumbnail is True
     assert await services.catalog.pending_thumbnails() == []
+
+
+@pytest.fixture
+def children() -> Iterator[list[Child]]:
+    started: list[Child] = []
+    yield started
+    for child in started:
+        child.stop()
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_recover_spares_what_another_live_server_is_writing(
+    services: Services, settings: Settings, children: list[Child]
+) -> None:
+    """Several servers share the data folder: one starting up takes only the dead's."""
+    folder = settings.thumbs_dir / "ab" / "cd"
+    children.append(live := Child(settings.data, folder / "abcd-360-v1.jpg"))
+    children.append(dead := Child(settings.data, folder / "abce-360-v1.jpg"))
+    dead.kill()
+    tus = settings.tus_dir / "0123abcd"
+    tus.parent.mkdir(parents=True, exist_ok=True)
+    tus.write_bytes(b"a resumable upload")
+    assert live.temp is not None and dead.temp is not None
+
+    report = await services.library.recover()
+
+    assert (report.staging_removed, report.thumbnail_temp_removed) == (1, 1)
+    assert not dead.folder.exists() and not dead.temp.exists()
+    assert live.staged.read_bytes() == b"an upload in flight"
+    assert live.temp.read_bytes() == b"half a thumbnail"
+    assert tus.read_bytes() == b"a resumable upload"
+    live.close()
+    assert not live.folder.exists() and not live.temp.exists()
+    assert (folder / "abcd-360-v1.jpg").read_bytes() == b"half a thumbnail"
 
 
 @pytest.mark.gen_test(timeout=30)

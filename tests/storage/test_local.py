@@ -14,6 +14,7 @@ import pytest
 
 from server.storage import BlobMissing, StorageFull
 from server.storage.local import HEAD_BYTES, LocalBlobStore, LocalBlobWriter
+from server.storage.local_staging import LOCK_NAME
 from tests.small_disk import fill, small_disk
 
 __all__ = ["small_disk"]  # a fixture, used by name
@@ -28,6 +29,11 @@ def store(tmp_path: Path) -> Iterator[LocalBlobStore]:
 
 def files_under(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def staged_files(store: LocalBlobStore) -> list[Path]:
+    """What is staged under the store's tmp/, its own staging folder's lock file aside."""
+    return [p for p in files_under(store.tmp_dir) if p != store.staging_dir / LOCK_NAME]
 
 
 async def staged(store: LocalBlobStore, data: bytes, chunk: int = 65536) -> LocalBlobWriter:
@@ -53,7 +59,7 @@ async def test_bytes_are_hashed_as_written(store: LocalBlobStore) -> None:
     assert result.sha256 == hashlib.sha256(PAYLOAD).hexdigest()
     assert result.md5 == hashlib.md5(PAYLOAD).hexdigest()
     assert result.size == len(PAYLOAD)
-    assert writer.staged_path.parent == store.tmp_dir
+    assert writer.staged_path.parent == store.staging_dir
     assert writer.staged_path.read_bytes() == PAYLOAD
     assert await writer.finish() == result
 
@@ -77,7 +83,7 @@ async def test_commit_places_the_blob_under_its_hash(store: LocalBlobStore) -> N
     assert store.local_path(sha256) == final
     assert await store.exists(sha256)
     assert files_under(store.root) == [final]
-    assert files_under(store.tmp_dir) == []
+    assert staged_files(store) == []
     await writer.abort()  # what the library does after every commit: must not touch the blob
     assert final.read_bytes() == PAYLOAD
 
@@ -90,7 +96,7 @@ async def test_same_bytes_twice_is_one_file(store: LocalBlobStore) -> None:
     assert await store.commit(second) is False
     sha256 = hashlib.sha256(PAYLOAD).hexdigest()
     assert [p.name for p in files_under(store.root)] == [sha256]
-    assert files_under(store.tmp_dir) == []
+    assert staged_files(store) == []
     assert store.path_for(sha256).read_bytes() == PAYLOAD
 
 
@@ -114,7 +120,7 @@ async def test_abort_removes_the_staged_file(store: LocalBlobStore) -> None:
     await writer.abort()  # twice is safe
     finished = await staged(store, PAYLOAD)
     await finished.abort()
-    assert files_under(store.tmp_dir) == []
+    assert staged_files(store) == []
     assert files_under(store.root) == []
     await store.open_writer().abort()  # never written to
 
@@ -175,11 +181,19 @@ def test_only_sha256_names_become_paths(store: LocalBlobStore, name: str) -> Non
         store.path_for(name)
 
 
-def test_store_creates_its_folders(tmp_path: Path) -> None:
+@pytest.mark.gen_test
+async def test_store_creates_its_folders_and_close_removes_its_staging(tmp_path: Path) -> None:
     with ThreadPoolExecutor(max_workers=1) as executor:
-        LocalBlobStore(tmp_path / "a" / "blobs", tmp_path / "a" / "tmp", executor)
-    assert (tmp_path / "a" / "blobs").is_dir()
-    assert (tmp_path / "a" / "tmp").is_dir()
+        store = LocalBlobStore(tmp_path / "a" / "blobs", tmp_path / "a" / "tmp", executor)
+        assert (tmp_path / "a" / "blobs").is_dir()
+        assert store.staging_dir.parent == tmp_path / "a" / "tmp"
+        assert store.staging_dir.is_dir()
+        writer = store.open_writer()
+        await writer.write(b"never finished")
+        await writer.sync()
+        await store.close()
+        await store.close()
+    assert list((tmp_path / "a" / "tmp").iterdir()) == []
 
 
 # resumable writers (tus) ----------------------------------------------------------
@@ -315,7 +329,7 @@ async def test_committing_again_replaces_a_file_gone_bad_or_missing(store: Local
     final.unlink()
     assert await store.commit(await staged(store, PAYLOAD)) is True
     assert final.read_bytes() == PAYLOAD
-    assert files_under(store.tmp_dir) == []
+    assert staged_files(store) == []
 
 
 @pytest.mark.gen_test
@@ -392,7 +406,7 @@ async def test_real_disk_full_abort_still_removes_and_finish_is_storage_full(
         with pytest.raises(StorageFull):
             await finished.finish()
         await finished.abort()
-        assert files_under(store.tmp_dir) == []
+        assert staged_files(store) == []
         filler.unlink()
     finally:
         executor.shutdown(wait=True)
