@@ -8,29 +8,33 @@ processes do not make it twice. Both take `now` from the caller (wall-clock seco
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 
 @dataclass(frozen=True)
 class Window:
-    """One key's window: attempts counted in it (this one included), and its end."""
+    """One key's window: the attempts counted in it, its end, and whether this attempt
+    was counted."""
 
     hits: int
     expires_at: float
+    counted: bool
 
 
 class Throttles(Protocol):
     async def count_attempt(
-        self, kind: str, keys: Sequence[str], now: float, window: float, max_keys: int
+        self, kind: str, limits: Mapping[str, int], now: float, window: float, max_keys: int
     ) -> dict[str, Window]:
-        """Count one attempt against each key's window, in one statement.
+        """Count one attempt against each key's window, in one statement, unless one of
+        the keys has had its limit of attempts in its window already: then against none.
 
         A key whose window has ended starts a new one of `window` seconds. A key not yet
         known is taken in only while fewer than `max_keys` rows of `kind` are held (the
         ended ones are cleared to make room first); a key left out is absent from the
-        answer. No live window is ever dropped to make room for another.
+        answer. No live window is ever dropped to make room for another. Attempts made
+        at the same moment may each be counted, taking a window past its limit.
         """
 
 

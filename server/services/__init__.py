@@ -2,7 +2,7 @@
 
 `Services` knows its backends only by their protocols (`Catalog`, `BlobStore`,
 `EventHub`); which implementation serves each is chosen from the settings here,
-in `catalog_for`, `store_for` and `event_hub`, and nowhere else.
+in `catalog_for`, `store_for`, `event_hub` and `throttles_for`, and nowhere else.
 """
 
 from __future__ import annotations
@@ -23,10 +23,13 @@ from ..config_values import EVENTS_LOCAL
 from ..imaging import DecodePool, PoolLimits
 from ..storage import BlobStore
 from ..storage.local import LocalBlobStore
+from . import auth
 from .auth import AuthService
 from .events import EventHub, LocalEventHub, SocketLimits
 from .events_redis import RedisEventHub
 from .library import LibraryService
+from .throttle import LocalThrottle, Throttle
+from .throttle_shared import PAIRING, WECHAT, SharedThrottle
 from .thumbnails import QueueLimits, Thumbnails
 from .uploads import UploadService
 from .wechat import WeChatClient
@@ -114,6 +117,20 @@ def catalog_for(settings: Settings) -> Catalog:
     return PostgresCatalog(settings.catalog_url, pool)
 
 
+def throttles_for(settings: Settings, catalog: Catalog) -> tuple[Throttle, Throttle]:
+    """The pairing and WeChat login throttles: in memory for the one process a SQLite
+    catalog serves, in the catalog for the several that share a PostgreSQL one."""
+    pairing = (
+        auth.PAIRING_ATTEMPTS,
+        auth.PAIRING_ATTEMPT_WINDOW,
+        settings.max_pairing_attempts_total,
+    )
+    wechat = (auth.WECHAT_ATTEMPTS, auth.WECHAT_ATTEMPT_WINDOW)
+    if settings.catalog_is_sqlite:
+        return LocalThrottle(*pairing), LocalThrottle(*wechat)
+    return SharedThrottle(catalog, PAIRING, *pairing), SharedThrottle(catalog, WECHAT, *wechat)
+
+
 def store_for(settings: Settings, io_executor: ThreadPoolExecutor) -> BlobStore:
     return LocalBlobStore(
         settings.blobs_dir, settings.tmp_dir, io_executor, settings.quarantine_dir
@@ -177,6 +194,7 @@ def build_services(settings: Settings) -> Services:
         max_open=settings.max_open_uploads,
         max_staged=settings.max_staged_bytes,
     )
+    pairing_throttle, wechat_throttle = throttles_for(settings, catalog)
     return Services(
         settings=settings,
         catalog=catalog,
@@ -185,8 +203,9 @@ def build_services(settings: Settings) -> Services:
             catalog,
             events,
             wechat=wechat_client(settings),
-            max_pairing_attempts_total=settings.max_pairing_attempts_total,
             pairing_code_guesses=settings.pairing_code_guesses,
+            pairing_throttle=pairing_throttle,
+            wechat_throttle=wechat_throttle,
         ),
         library=library,
         events=events,

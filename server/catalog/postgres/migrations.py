@@ -112,6 +112,7 @@ MIGRATIONS: list[str] = [
         kind text COLLATE "C" NOT NULL,
         key text COLLATE "C" NOT NULL,
         hits integer NOT NULL,
+        counted boolean NOT NULL,
         expires_at double precision NOT NULL,
         PRIMARY KEY (kind, key)
     );

@@ -129,6 +129,7 @@ MIGRATIONS: list[str] = [
         kind TEXT NOT NULL,
         key TEXT NOT NULL,
         hits INTEGER NOT NULL,
+        counted INTEGER NOT NULL,
         expires_at REAL NOT NULL,
         PRIMARY KEY (kind, key)
     ) WITHOUT ROWID;

@@ -3,33 +3,48 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping
 
 from ..coordination import Window
 from .connection import Connection
 
-# As in PostgreSQL: one statement counts the attempt against every key; a window that
-# has ended starts again; an unknown key is taken in only below the cap.
+# As in PostgreSQL: one statement counts the attempt against every key, or against
+# none when one is at its limit; a window that has ended starts again; an unknown key
+# is taken in only below the cap.
 _COUNT = """
-INSERT INTO throttles AS t (kind, key, hits, expires_at)
-SELECT :kind, u.value, 1, :ends
-FROM json_each(:keys) AS u
-WHERE EXISTS (SELECT 1 FROM throttles k WHERE k.kind = :kind AND k.key = u.value)
+WITH wanted AS (
+    SELECT j.key AS key, j.value AS lim FROM json_each(:limits) AS j
+), verdict AS (
+    SELECT NOT EXISTS (
+        SELECT 1 FROM throttles o JOIN wanted ON o.key = wanted.key
+        WHERE o.kind = :kind AND o.expires_at > :now AND o.hits >= wanted.lim
+    ) AS counted
+)
+INSERT INTO throttles AS t (kind, key, hits, counted, expires_at)
+SELECT :kind, wanted.key, verdict.counted, verdict.counted, :ends
+FROM wanted, verdict
+WHERE EXISTS (SELECT 1 FROM throttles k WHERE k.kind = :kind AND k.key = wanted.key)
    OR (SELECT count(*) FROM throttles c WHERE c.kind = :kind) < :max_keys
 ON CONFLICT (kind, key) DO UPDATE SET
-    hits = CASE WHEN t.expires_at <= :now THEN 1 ELSE min(t.hits + 1, 2147483647) END,
+    hits = CASE WHEN t.expires_at <= :now THEN excluded.hits
+                WHEN excluded.counted THEN min(t.hits + 1, 2147483647)
+                ELSE t.hits END,
+    counted = excluded.counted,
     expires_at = CASE WHEN t.expires_at <= :now THEN excluded.expires_at ELSE t.expires_at END
-RETURNING key, hits, expires_at
+RETURNING key, hits, counted, expires_at
 """
 
 
 class SQLiteThrottles(Connection):
-    def _count(self, params: dict[str, object], keys: list[str]) -> dict[str, Window]:
-        found = self._db.execute(_COUNT, {**params, "keys": json.dumps(keys)}).fetchall()
-        return {row["key"]: Window(row["hits"], row["expires_at"]) for row in found}
+    def _count(self, params: dict[str, object], limits: Mapping[str, int]) -> dict[str, Window]:
+        found = self._db.execute(_COUNT, {**params, "limits": json.dumps(dict(limits))})
+        return {
+            row["key"]: Window(row["hits"], row["expires_at"], bool(row["counted"]))
+            for row in found.fetchall()
+        }
 
     def _count_attempt(
-        self, kind: str, keys: list[str], now: float, window: float, max_keys: int
+        self, kind: str, limits: Mapping[str, int], now: float, window: float, max_keys: int
     ) -> dict[str, Window]:
         params: dict[str, object] = {
             "kind": kind,
@@ -37,17 +52,19 @@ class SQLiteThrottles(Connection):
             "ends": now + window,
             "max_keys": max_keys,
         }
-        counted = self._count(params, keys)
-        if len(counted) < len(keys):
+        counted = self._count(params, limits)
+        if len(counted) < len(limits):
             freed = self._db.execute(
                 "DELETE FROM throttles WHERE kind = ? AND expires_at <= ?", (kind, now)
             ).rowcount
             if freed:
-                counted |= self._count(params, [key for key in keys if key not in counted])
+                left_out = {key: limit for key, limit in limits.items() if key not in counted}
+                counted |= self._count(params, left_out)
         return counted
 
     async def count_attempt(
-        self, kind: str, keys: Sequence[str], now: float, window: float, max_keys: int
+        self, kind: str, limits: Mapping[str, int], now: float, window: float, max_keys: int
     ) -> dict[str, Window]:
-        unique = list(dict.fromkeys(keys))
-        return await self._write_unsynced(self._count_attempt, kind, unique, now, window, max_keys)
+        return await self._write_unsynced(
+            self._count_attempt, kind, dict(limits), now, window, max_keys
+        )
