@@ -2,7 +2,8 @@
 
 `Services` knows its backends only by their protocols (`Catalog`, `BlobStore`,
 `EventHub`); which implementation serves each is chosen from the settings here,
-in `catalog_for`, `store_for`, `event_hub` and `throttles_for`, and nowhere else.
+in `catalog_for`, `store_for`, `event_hub`, `throttles_for` and `leases_for`, and
+nowhere else.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..storage import BlobStore
 from ..storage.local import LocalBlobStore
 from . import auth
 from .auth import AuthService
+from .derived_leases import LEASE_MARGIN, DerivedLeases
 from .events import EventHub, LocalEventHub, SocketLimits
 from .events_redis import RedisEventHub
 from .library import LibraryService
@@ -131,6 +133,14 @@ def throttles_for(settings: Settings, catalog: Catalog) -> tuple[Throttle, Throt
     return SharedThrottle(catalog, PAIRING, *pairing), SharedThrottle(catalog, WECHAT, *wechat)
 
 
+def leases_for(settings: Settings, catalog: Catalog) -> DerivedLeases | None:
+    """Leases on derived images for the processes sharing a PostgreSQL catalog; none for
+    the one process a SQLite catalog serves (it makes each image once by itself)."""
+    if settings.catalog_is_sqlite:
+        return None
+    return DerivedLeases(catalog, settings.decode_timeout + LEASE_MARGIN)
+
+
 def store_for(settings: Settings, io_executor: ThreadPoolExecutor) -> BlobStore:
     return LocalBlobStore(
         settings.blobs_dir, settings.tmp_dir, io_executor, settings.quarantine_dir
@@ -170,6 +180,7 @@ def build_services(settings: Settings) -> Services:
         io_executor,
         settings.max_pixels,
         QueueLimits(settings.decode_attempts, settings.decode_queue),
+        leases=leases_for(settings, catalog),
     )
     if settings.memory_trim:
         thumbnails.on_idle = _trimming(io_executor)

@@ -1,0 +1,94 @@
+"""Derived images across processes: two services on one PostgreSQL catalog and one data
+folder make each image once, and take over from a holder that died."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from server.catalog import BlobRecord
+from server.config import Settings
+from server.services import Services, build_services
+from server.services.derived_leases import lease_key
+from server.services.thumbnails import PREVIEW
+from tests.conftest import unique_jpeg
+
+
+@asynccontextmanager
+async def two_processes(data: Path, catalog: str) -> AsyncIterator[tuple[Services, Services]]:
+    """Two servers' services over one data folder and one catalog."""
+    built: list[Services] = []
+    try:
+        for _ in range(2):
+            built.append(services := build_services(Settings(data=data, catalog=catalog)))
+            await services.start()
+        yield built[0], built[1]
+    finally:
+        for services in built:
+            await services.close()
+
+
+async def a_photo(services: Services) -> BlobRecord:
+    """A photo ingested by `services`, its grid size made (its preview not yet)."""
+    user = await services.catalog.ensure_user("alice")
+    async with services.library.writing() as writer:
+        await writer.write(unique_jpeg((2400, 1800)))
+        ingested = await services.library.ingest_one(user, writer, "IMG_1.jpg")
+    await services.library.thumbnails.drain()
+    blob = await services.catalog.get_blob(ingested.image.blob.sha256)
+    assert blob is not None and blob.thumbnail is True
+    return blob
+
+
+def made(*services: Services) -> int:
+    """Decodes that wrote images, as tubei_decode_attempts_total{outcome="made"} counts."""
+    return sum(one.library.thumbnails.outcomes["made"] for one in services)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_preview_asked_of_two_processes_at_once_is_decoded_once(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    async with two_processes(tmp_path / "data", postgres_url) as (one, two):
+        blob = await a_photo(one)
+        before = made(one, two)
+        paths = await asyncio.gather(
+            one.library.thumbnails.ensure(blob, PREVIEW),
+            two.library.thumbnails.ensure(blob, PREVIEW),
+        )
+        preview = one.library.thumbnails.path(blob.sha256, PREVIEW)
+        assert paths == [preview, preview] and preview.is_file()
+        assert made(one, two) - before == 1
+        leases = one.library.thumbnails.leases, two.library.thumbnails.leases
+        assert leases[0] is not None and leases[1] is not None
+        outcomes = leases[0].outcomes + leases[1].outcomes
+        # The grid size at ingest, then the preview: one took it, the other waited.
+        assert outcomes == {"taken": 2, "waited": 1}
+        # Released: nobody holds it now.
+        key = lease_key(blob.sha256, PREVIEW)
+        assert await one.catalog.claim_holder(key, time.time()) is None
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_lease_whose_holder_died_is_taken_over_when_it_ends(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    async with two_processes(tmp_path / "data", postgres_url) as (one, two):
+        blob = await a_photo(one)
+        # A process that claimed the preview and was killed: never released, never renewed.
+        claimed_at = time.time()
+        assert await one.catalog.claim(
+            lease_key(blob.sha256, PREVIEW), "gone:1:dead", claimed_at, 2.0
+        )
+        before = made(one, two)
+        path = await two.library.thumbnails.ensure(blob, PREVIEW)
+        assert path == two.library.thumbnails.path(blob.sha256, PREVIEW) and path.is_file()
+        assert time.time() >= claimed_at + 2.0  # not before the lease had ended
+        assert made(one, two) - before == 1
+        leases = two.library.thumbnails.leases
+        assert leases is not None and leases.outcomes == {"expired": 1}
