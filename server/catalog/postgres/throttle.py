@@ -29,7 +29,7 @@ WHERE EXISTS (SELECT 1 FROM throttles k WHERE k.kind = %(kind)s AND k.key = want
    OR (SELECT count(*) FROM throttles c WHERE c.kind = %(kind)s) < %(max_keys)s
 ON CONFLICT (kind, key) DO UPDATE SET
     hits = CASE WHEN t.expires_at <= %(now)s THEN excluded.hits
-                WHEN excluded.counted THEN least(t.hits + 1, 2147483647)
+                WHEN excluded.counted THEN least(t.hits, 2147483646) + 1
                 ELSE t.hits END,
     counted = excluded.counted,
     expires_at = CASE WHEN t.expires_at <= %(now)s THEN excluded.expires_at

@@ -27,7 +27,7 @@ WHERE EXISTS (SELECT 1 FROM throttles k WHERE k.kind = :kind AND k.key = wanted.
    OR (SELECT count(*) FROM throttles c WHERE c.kind = :kind) < :max_keys
 ON CONFLICT (kind, key) DO UPDATE SET
     hits = CASE WHEN t.expires_at <= :now THEN excluded.hits
-                WHEN excluded.counted THEN min(t.hits + 1, 2147483647)
+                WHEN excluded.counted THEN min(t.hits, 2147483646) + 1
                 ELSE t.hits END,
     counted = excluded.counted,
     expires_at = CASE WHEN t.expires_at <= :now THEN excluded.expires_at ELSE t.expires_at END
