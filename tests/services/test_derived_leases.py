@@ -1,9 +1,12 @@
 """Derived images across processes: two services on one PostgreSQL catalog and one data
-folder make each image once, and take over from a holder that died."""
+folder make each image once, and take over from a holder that died (a lease never
+released, or a real process SIGKILLed while it held one)."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -101,5 +104,51 @@ async def test_a_lease_whose_holder_died_is_taken_over_when_it_ends(
         path = await two.library.thumbnails.ensure(blob, PREVIEW)
         assert path == two.library.thumbnails.path(blob.sha256, PREVIEW) and path.is_file()
         assert time.time() >= claimed_at + 2.0  # not before the lease had ended
+        assert made(one, two) - before == 1
+        assert [leases(two, outcome) for outcome in ("taken", "waited", "expired")] == [0, 0, 1]
+
+
+HOLDER = """
+import asyncio, sys
+from server.catalog.postgres import PostgresCatalog
+from server.services.derived_leases import DerivedLeases
+
+async def hold(url: str, sha256: str, size: int) -> None:
+    catalog = PostgresCatalog(url)
+    await catalog.start()
+    leases = DerivedLeases(catalog, ttl=2.0)
+    assert await leases.claim(sha256, [size], waited=False) == [size]
+    async with leases.holding(sha256, [size]):
+        print(leases.holder, flush=True)
+        await asyncio.Event().wait()  # decoding, until killed
+
+asyncio.run(hold(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+"""
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_killed_holder_stops_renewing_and_its_lease_is_taken_over(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    async with two_processes(tmp_path / "data", postgres_url) as (one, two):
+        blob = await a_photo(one)
+        holder = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            HOLDER,
+            postgres_url,
+            blob.sha256,
+            str(PREVIEW),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert holder.stdout is not None
+        name = (await holder.stdout.readline()).decode().strip()
+        key = lease_key(blob.sha256, PREVIEW)
+        assert name and await one.catalog.claim_holder(key, time.time()) == name
+        holder.send_signal(signal.SIGKILL)  # mid-decode, as the OOM killer would
+        await holder.wait()
+        before = made(one, two)
+        path = await two.library.thumbnails.ensure(blob, PREVIEW)
+        assert path is not None and path.is_file()
         assert made(one, two) - before == 1
         assert [leases(two, outcome) for outcome in ("taken", "waited", "expired")] == [0, 0, 1]
