@@ -32,6 +32,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from .catalog.use import ReportsUse
+from .services.derived_leases import LEASE_OUTCOMES
 from .services.events import DROPPED_CLOSED, DROPPED_OVERFLOW, DROPPED_SUPERSEDED
 
 if TYPE_CHECKING:
@@ -245,6 +246,17 @@ class _ServicesCollector:
         for outcome in DECODE_OUTCOMES:
             attempts.add_metric([outcome], thumbnails.outcomes[outcome])
         yield attempts
+        leases = CounterMetricFamily(
+            "tubei_derived_leases",
+            "Leases on derived images shared with other processes, by outcome: taken "
+            "(free), waited (another process made the image), expired (its holder ended "
+            "without it: taken over)",
+            labels=["outcome"],
+        )
+        for outcome in LEASE_OUTCOMES:
+            held = thumbnails.leases
+            leases.add_metric([outcome], held.outcomes[outcome] if held is not None else 0)
+        yield leases
         pool = thumbnails.pool
         yield _gauge("tubei_decode_workers", "Decoding worker processes", pool.limits.workers)
         yield _gauge("tubei_decode_workers_busy", "Decoding workers running a job", pool.busy)

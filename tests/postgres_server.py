@@ -16,7 +16,16 @@ import psycopg
 import pytest
 
 HOST, PORT = "127.0.0.1", 5432
-TABLES = ("entries", "uploads", "pairing_codes", "tokens", "blobs", "users")
+TABLES = (
+    "entries",
+    "uploads",
+    "pairing_codes",
+    "tokens",
+    "blobs",
+    "users",
+    "throttles",
+    "leases",
+)
 
 
 def admin_url(user: str) -> str:

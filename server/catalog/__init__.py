@@ -1,10 +1,11 @@
 """What is known about photos, people and their devices: protocols by aggregate.
 
-`Accounts`, `Library` and `Uploads` are what services ask of the catalog; `Catalog`
-is all three. Two backends take the same calls: SQLite (`catalog.sqlite`, the default,
-one file under --data) and PostgreSQL (`catalog.postgres`, for several processes).
-Every call is a coroutine so that no backend blocks the event loop. Records and the
-one list of each record's columns live in `records` and `fields`.
+`Accounts`, `Library` and `Uploads` are what services ask of the catalog; `Throttles`
+and `Claims` (in `coordination`) what several processes coordinate through; `Catalog`
+is all of them. Two backends take the same calls: SQLite (`catalog.sqlite`, the
+default, one file under --data) and PostgreSQL (`catalog.postgres`, for several
+processes). Every call is a coroutine so that no backend blocks the event loop.
+Records and the one list of each record's columns live in `records` and `fields`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
+from .coordination import Claims, Throttles, Window
 from .records import (
     BlobRecord,
     CatalogFull,
@@ -38,6 +40,7 @@ __all__ = [
     "CatalogFull",
     "CatalogTooNew",
     "CatalogUnavailable",
+    "Claims",
     "Damage",
     "Device",
     "HashField",
@@ -46,9 +49,11 @@ __all__ = [
     "OpenUploads",
     "Owner",
     "Position",
+    "Throttles",
     "UploadRecord",
     "Uploads",
     "User",
+    "Window",
     "iso",
     "sort_time",
     "utc_now",
@@ -209,7 +214,7 @@ class Uploads(Protocol):
     async def upload_ids(self) -> set[str]: ...
 
 
-class Catalog(Accounts, Library, Uploads, Protocol):
+class Catalog(Accounts, Library, Uploads, Throttles, Claims, Protocol):
     """All of it, for what needs every aggregate (the services' holder, gc, scrub)."""
 
     async def reclaim_space(self) -> int:

@@ -2,7 +2,8 @@
 
 `Services` knows its backends only by their protocols (`Catalog`, `BlobStore`,
 `EventHub`); which implementation serves each is chosen from the settings here,
-in `catalog_for`, `store_for` and `event_hub`, and nowhere else.
+in `catalog_for`, `store_for`, `event_hub`, `throttles_for` and `leases_for`, and
+nowhere else.
 """
 
 from __future__ import annotations
@@ -23,10 +24,14 @@ from ..config_values import EVENTS_LOCAL
 from ..imaging import DecodePool, PoolLimits
 from ..storage import BlobStore
 from ..storage.local import LocalBlobStore
+from . import auth
 from .auth import AuthService
+from .derived_leases import LEASE_MARGIN, DerivedLeases
 from .events import EventHub, LocalEventHub, SocketLimits
 from .events_redis import RedisEventHub
 from .library import LibraryService
+from .throttle import LocalThrottle, Throttle
+from .throttle_shared import PAIRING, WECHAT, SharedThrottle
 from .thumbnails import QueueLimits, Thumbnails
 from .uploads import UploadService
 from .wechat import WeChatClient
@@ -115,6 +120,28 @@ def catalog_for(settings: Settings) -> Catalog:
     return PostgresCatalog(settings.catalog_url, pool)
 
 
+def throttles_for(settings: Settings, catalog: Catalog) -> tuple[Throttle, Throttle]:
+    """The pairing and WeChat login throttles: in memory for the one process a SQLite
+    catalog serves, in the catalog for the several that share a PostgreSQL one."""
+    pairing = (
+        auth.PAIRING_ATTEMPTS,
+        auth.PAIRING_ATTEMPT_WINDOW,
+        settings.max_pairing_attempts_total,
+    )
+    wechat = (auth.WECHAT_ATTEMPTS, auth.WECHAT_ATTEMPT_WINDOW)
+    if settings.catalog_is_sqlite:
+        return LocalThrottle(*pairing), LocalThrottle(*wechat)
+    return SharedThrottle(catalog, PAIRING, *pairing), SharedThrottle(catalog, WECHAT, *wechat)
+
+
+def leases_for(settings: Settings, catalog: Catalog) -> DerivedLeases | None:
+    """Leases on derived images for the processes sharing a PostgreSQL catalog; none for
+    the one process a SQLite catalog serves (it makes each image once by itself)."""
+    if settings.catalog_is_sqlite:
+        return None
+    return DerivedLeases(catalog, settings.decode_timeout + LEASE_MARGIN)
+
+
 def store_for(settings: Settings, io_executor: ThreadPoolExecutor) -> BlobStore:
     return LocalBlobStore(
         settings.blobs_dir, settings.tmp_dir, io_executor, settings.quarantine_dir
@@ -154,6 +181,7 @@ def build_services(settings: Settings) -> Services:
         io_executor,
         settings.max_pixels,
         QueueLimits(settings.decode_attempts, settings.decode_queue),
+        leases=leases_for(settings, catalog),
     )
     if settings.memory_trim:
         thumbnails.on_idle = _trimming(io_executor)
@@ -178,6 +206,7 @@ def build_services(settings: Settings) -> Services:
         max_open=settings.max_open_uploads,
         max_staged=settings.max_staged_bytes,
     )
+    pairing_throttle, wechat_throttle = throttles_for(settings, catalog)
     return Services(
         settings=settings,
         catalog=catalog,
@@ -186,8 +215,9 @@ def build_services(settings: Settings) -> Services:
             catalog,
             events,
             wechat=wechat_client(settings),
-            max_pairing_attempts_total=settings.max_pairing_attempts_total,
             pairing_code_guesses=settings.pairing_code_guesses,
+            pairing_throttle=pairing_throttle,
+            wechat_throttle=wechat_throttle,
         ),
         library=library,
         events=events,

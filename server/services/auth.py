@@ -91,6 +91,7 @@ class AuthService:
         pairing_code_guesses: int = PAIRING_CODE_GUESSES,
         max_wechat_attempts: int = WECHAT_ATTEMPTS,
         pairing_throttle: Throttle | None = None,
+        wechat_throttle: Throttle | None = None,
     ) -> None:
         self._catalog = catalog
         self._events = events
@@ -100,7 +101,9 @@ class AuthService:
             max_pairing_attempts, attempt_window, max_pairing_attempts_total
         )
         self._code_guesses = pairing_code_guesses
-        self._wechat_attempts: Throttle = LocalThrottle(max_wechat_attempts, WECHAT_ATTEMPT_WINDOW)
+        self._wechat_attempts: Throttle = wechat_throttle or LocalThrottle(
+            max_wechat_attempts, WECHAT_ATTEMPT_WINDOW
+        )
 
     @property
     def wechat_enabled(self) -> bool:

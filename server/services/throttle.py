@@ -11,8 +11,8 @@ limits, so that a home's or a site's prefix full of /64s buys no fresh windows.
 A cap over every address together holds however many addresses a guesser has.
 
 `Throttle` is the interface the services use: `await throttle.attempt(address)`.
-`LocalThrottle` keeps its windows in this process; a shared one (Redis, the
-catalog) for several processes implements the same call.
+`LocalThrottle` keeps its windows in this process (one process: the SQLite catalog);
+`throttle_shared.SharedThrottle` keeps them in the catalog, for several processes.
 """
 
 from __future__ import annotations
@@ -58,6 +58,15 @@ def prefix_keys(address: str) -> list[tuple[str, int]]:
         (str(ipaddress.IPv6Network((ip, bits), strict=False)), factor)
         for bits, factor in IPV6_PREFIXES
     ]
+
+
+def units(address: str, per_client: int, total: int | None) -> list[tuple[str, int]]:
+    """Every key an attempt from `address` counts against, with its limit."""
+    keys = [(client_key(address), per_client)]
+    keys += [(key, per_client * factor) for key, factor in prefix_keys(address)]
+    if total is not None:
+        keys.append((EVERYONE, total))
+    return keys
 
 
 class Throttle(Protocol):
@@ -135,13 +144,9 @@ class LocalThrottle:
         self.attempt_now(address)
 
     def attempt_now(self, address: str) -> None:
-        per_client = self.clients.limit
-        units = [(client_key(address), per_client)]
-        units += [(key, per_client * factor) for key, factor in prefix_keys(address)]
-        if self.total is not None:
-            units.append((EVERYONE, self.total))
+        counted = units(address, self.clients.limit, self.total)
         # Every unit is checked before any is counted: a refused attempt costs nothing.
-        for key, limit in units:
+        for key, limit in counted:
             self.clients.check(key, count=False, limit=limit)
-        for key, limit in units:
+        for key, limit in counted:
             self.clients.check(key, limit=limit)

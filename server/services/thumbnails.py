@@ -9,6 +9,10 @@ together with any size the photo still lacks: one decode for every size.
 Each decode is counted in the catalog before it starts; one that kills its worker, runs
 out of its memory or out of time counts as failed, and after `attempts` failures the
 photo is kept without thumbnails, as if it could not be decoded.
+
+Once in this process (one decode of a photo at a time), and, given `leases` (processes
+sharing a data folder and a PostgreSQL catalog), once across them: each size is made
+under a lease in the catalog, and one another process is making is waited for.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import time
 from collections import Counter, deque
@@ -30,6 +35,7 @@ from ..imaging import DecodeFailed, DecodePool
 from ..imaging.budget import rough
 from ..storage import BlobStore, StorageFull
 from ..storage.held import remove_unheld
+from .derived_leases import DerivedLeases
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +70,8 @@ class Thumbnails:
         executor: Executor,
         max_pixels: int,
         limits: QueueLimits = QueueLimits(),
+        *,
+        leases: DerivedLeases | None = None,
     ) -> None:
         self.root = root
         self.pool = pool
@@ -72,6 +80,7 @@ class Thumbnails:
         self._executor = executor
         self._max_pixels = max_pixels
         self._limits = limits
+        self.leases = leases
         self._queue: deque[str] = deque()
         self._queued: set[str] = set()
         self._overflowed = False  # some pending work is only in the catalog
@@ -135,14 +144,18 @@ class Thumbnails:
         done = asyncio.get_running_loop().create_future()
         self._decoding[sha256] = done
         try:
-            weight = rough(
-                blob.width, blob.height, blob.format, max(missing), self.pool.limits.budget
-            )
-            return await self._attempt(sha256, missing, urgent, weight)
+            make = functools.partial(self._make, blob, urgent)
+            if self.leases is None:
+                return await make(missing)
+            return await self.leases.make_once(sha256, missing, self._exists, make)
         finally:
             del self._decoding[sha256]
             done.set_result(None)
             self._progress.set()
+
+    async def _make(self, blob: BlobRecord, urgent: bool, outputs: dict[int, Path]) -> bool | None:
+        weight = rough(blob.width, blob.height, blob.format, max(outputs), self.pool.limits.budget)
+        return await self._attempt(blob.sha256, outputs, urgent, weight)
 
     async def _attempt(
         self, sha256: str, outputs: dict[int, Path], urgent: bool, weight: int

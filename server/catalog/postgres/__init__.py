@@ -1,7 +1,8 @@
 """The catalog on PostgreSQL, for several server processes sharing one library.
 
-psycopg 3 (asyncio connections and psycopg_pool): one module per aggregate, each a
-mixin on the one pool (`connection`); `PostgresCatalog` is all of them. Versioned
+psycopg 3 (asyncio connections and psycopg_pool): one module per aggregate (throttles
+and claims among them, what the processes share), each a mixin on the one pool
+(`connection`); `PostgresCatalog` is all of them. Versioned
 migrations (`migrations`) run once, under an advisory lock, when the catalog starts.
 """
 
@@ -9,13 +10,22 @@ from __future__ import annotations
 
 from .accounts import PostgresAccounts
 from .blobs import PostgresBlobs
+from .claims import PostgresClaims
 from .connection import PoolSettings
 from .library import PostgresLibrary
 from .migrations import MIGRATIONS
+from .throttle import PostgresThrottles
 from .uploads import PostgresUploads
 
 __all__ = ["MIGRATIONS", "PoolSettings", "PostgresCatalog"]
 
 
-class PostgresCatalog(PostgresAccounts, PostgresLibrary, PostgresBlobs, PostgresUploads):
+class PostgresCatalog(
+    PostgresAccounts,
+    PostgresLibrary,
+    PostgresBlobs,
+    PostgresUploads,
+    PostgresThrottles,
+    PostgresClaims,
+):
     """Every aggregate on one pool (see `server.catalog.Catalog`); `await start()` first."""

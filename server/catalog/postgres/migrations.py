@@ -105,6 +105,24 @@ MIGRATIONS: list[str] = [
     ALTER TABLE pairing_codes ADD COLUMN failures integer NOT NULL DEFAULT 0;
     CREATE INDEX uploads_user ON uploads(user_id, expires_at);
     """,
+    # 3: what several processes share: attempt windows by kind and key (the pairing and
+    # login throttles), and leases on derived images being made.
+    """
+    CREATE TABLE throttles (
+        kind text COLLATE "C" NOT NULL,
+        key text COLLATE "C" NOT NULL,
+        hits integer NOT NULL,
+        counted boolean NOT NULL,
+        expires_at double precision NOT NULL,
+        PRIMARY KEY (kind, key)
+    );
+    CREATE INDEX throttles_expiry ON throttles(kind, expires_at);
+    CREATE TABLE leases (
+        key text COLLATE "C" PRIMARY KEY,
+        holder text NOT NULL,
+        expires_at double precision NOT NULL
+    );
+    """,
 ]
 
 

@@ -122,4 +122,22 @@ MIGRATIONS: list[str] = [
     ALTER TABLE pairing_codes ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX uploads_user ON uploads(user_id, expires_at);
     """,
+    # 9: what several processes share: attempt windows by kind and key (the pairing and
+    # login throttles), and leases on derived images being made.
+    """
+    CREATE TABLE throttles (
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        hits INTEGER NOT NULL,
+        counted INTEGER NOT NULL,
+        expires_at REAL NOT NULL,
+        PRIMARY KEY (kind, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX throttles_expiry ON throttles(kind, expires_at);
+    CREATE TABLE leases (
+        key TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]
