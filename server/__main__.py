@@ -38,12 +38,19 @@ class DataInUse(Exception):
     """Another server process holds the data folder."""
 
 
-def lock_data(settings: Settings) -> IO[str]:
-    """One server per data folder: its in-process locks keep the blob store sane."""
+def lock_data(settings: Settings, *, serving: bool = False) -> IO[str]:
+    """Who may use the data folder at once, held for the process's life.
+
+    A SQLite catalog is one process's file: its server holds the folder alone. With a
+    PostgreSQL catalog the database arbitrates, so servers share the folder (a shared
+    lock, docs/scale-out.md). Maintenance that moves files (`gc`, `scrub --repair`)
+    always wants the folder alone, so it still refuses while any server runs.
+    """
     settings.data.mkdir(parents=True, exist_ok=True)
     handle = open(settings.data / LOCK_FILE, "a+")  # noqa: SIM115 - held for the process's life
+    shared = serving and not settings.catalog_is_sqlite
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
         raise DataInUse(f"another Tubei server is using {settings.data}") from None
@@ -128,7 +135,7 @@ def run_async(settings: Settings, work: Callable[[Services], Awaitable[int]]) ->
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     try:
-        lock = lock_data(settings)
+        lock = lock_data(settings, serving=True)
     except DataInUse as error:
         log.error("%s", error)
         return 2

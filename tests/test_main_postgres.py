@@ -162,3 +162,45 @@ def test_an_unreachable_catalog_at_start_up_is_one_line_and_exit_1(tmp_path: Pat
         lines = run.stderr.strip().splitlines()
         assert len(lines) == 1, run.stderr
         assert "cannot reach the catalog at" in lines[0] and "secret" not in lines[0]
+
+
+def test_servers_on_postgresql_share_one_data_folder(tmp_path: Path, postgres_url: str) -> None:
+    """PostgreSQL arbitrates between processes: a second server on the folder starts and
+    sees what the first stored; maintenance that moves files still wants it alone."""
+    data = tmp_path / "data"
+    made = cli("token", "--data", str(data), "--catalog", postgres_url, "--user", "mum")
+    assert made.returncode == 0, made.stderr
+    token = last_line(made.stdout)
+    env = environment(TUBEI_CATALOG=postgres_url, TUBEI_DATA=str(data))
+    first_port, second_port = free_port(), free_port()
+    with (
+        serving(tmp_path, ["--host", "127.0.0.1", "--port", str(first_port)], env, first_port) as a,
+        serving(
+            tmp_path, ["--host", "127.0.0.1", "--port", str(second_port)], env, second_port
+        ) as b,
+    ):
+        sent = a.upload(token, [("file", "shared.jpg", unique_jpeg())])["items"][0]
+        assert [i["id"] for i in b.call("/images", token)["items"]] == [sent["id"]]
+        status, body = b.fetch(f"/images/{sent['sha256']}/original", token)
+        assert status == 200 and len(body) == sent["size"]
+        for command in (["gc"], ["scrub", "--repair"]):
+            refused = cli(*command, "--data", str(data), env=env)
+            assert refused.returncode == 2, refused.stderr
+            assert "another Tubei server is using" in refused.stderr
+        assert a.stop() == 0 and b.stop() == 0
+
+
+def test_a_second_server_on_a_sqlite_folder_still_refuses(tmp_path: Path) -> None:
+    data, port = tmp_path / "data", free_port()
+    with serving(
+        tmp_path,
+        ["--host", "127.0.0.1", "--port", str(port), "--data", str(data)],
+        environment(),
+        port,
+    ) as first:
+        second = cli(
+            "serve", "--host", "127.0.0.1", "--port", str(free_port()), "--data", str(data)
+        )
+        assert second.returncode == 2
+        assert f"another Tubei server is using {data}" in second.stderr
+        assert first.stop() == 0
