@@ -128,14 +128,16 @@ def run_async(settings: Settings, work: Callable[[Services], Awaitable[int]]) ->
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     try:
-        lock = lock_data(settings)
+        # A SQLite catalog is one process's; on PostgreSQL several may share the folder.
+        lock = lock_data(settings) if settings.catalog_is_sqlite else None
     except DataInUse as error:
         log.error("%s", error)
         return 2
     try:
         return asyncio.run(serve(settings))
     finally:
-        lock.close()
+        if lock is not None:
+            lock.close()
 
 
 async def serve(settings: Settings) -> int:
