@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -45,8 +46,7 @@ def head_offset(url: str, token: str) -> int:
     return int(headers["Upload-Offset"])
 
 
-def until(condition: object, what: str, limit: float = 30.0) -> None:
-    assert callable(condition)
+def until(condition: Callable[[], bool], what: str, limit: float = 30.0) -> None:
     deadline = time.monotonic() + limit
     while not condition():
         assert time.monotonic() < deadline, f"never: {what}"
