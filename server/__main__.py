@@ -142,7 +142,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     try:
         return asyncio.run(serve(settings))
     finally:
-        lock.close()
+        if lock is not None:
+            lock.close()
 
 
 async def serve(settings: Settings) -> int:

@@ -517,7 +517,10 @@ def check_on_disk(data: Path, world: World) -> Disk:
     tus_ids = {upload_id for upload_id, *_ in uploads}
     staging = 0
     for path in tmp.rglob("*"):
-        if path.parent == tmp / "tus":
+        if path.parent == tmp / "tus" and path.suffix == ".lock":
+            # An upload's lock file holds no bytes; one left by a kill is swept by gc.
+            assert path.stat().st_size == 0, path
+        elif path.parent == tmp / "tus":
             assert path.name in tus_ids, f"{path}: a tus file no upload owns (seed {seed})"
         elif path.parent == tmp:
             # tus/, and each server's staging folder (a killed one's until it is reclaimed)

@@ -12,6 +12,7 @@ from .. import errors
 from ..catalog import UploadRecord, User
 from ..storage import ResumableWriter, StorageFull
 from .ingest import UploadReporter
+from .upload_locks import FileState
 
 if TYPE_CHECKING:
     from .uploads import UploadService
@@ -26,6 +27,9 @@ class Live:
     reporter: UploadReporter
     writer: ResumableWriter | None = None
     used_at: float = 0.0  # time.monotonic() of the last request that wrote
+    # The staged file as the writer left it (UploadService._file_state): if it differs
+    # at the next request, another process wrote it and the writer is rebuilt.
+    seen: FileState | None = None
 
 
 class Transfer:
@@ -145,4 +149,5 @@ class Transfer:
 
     def _release(self) -> None:
         if self._live is not None:
-            self._service._busy.discard(self.upload.id)
+            # A finished upload's lock file goes with its staged file.
+            self._service._release(self.upload.id, remove=self.upload.complete)

@@ -6,15 +6,19 @@ handler; this service owns the state that outlives one request:
 - the catalog row: length, durable offset, metadata, expiry, outcome;
 - the staged file `DATA/tmp/tus/<id>` and, while the process lives, a writer on
   it whose running digests mean bytes are hashed once, as they stream in;
-- one writer at a time per upload (`begin` refuses a second with 423);
+- one writer at a time per upload, across every process sharing the data folder
+  (`begin` refuses a second with 423; removal and the sweeps skip it): a lock file
+  per upload (upload_locks.py), held from `begin` until the transfer ends;
 - one progress reporter per upload (the library's, as for every transport), so
   that throttling spans requests.
 
 A finished upload goes through the library's one ingest like any other; the
 upload's file stays this service's to keep or drop.
 
-Offsets are durable: bytes are fsynced before their offset is recorded, and a
-writer resumed after a restart first cuts its file back to the recorded offset.
+Offsets are durable: bytes are fsynced before their offset is recorded (the catalog
+row is the offset every process answers), and a writer resumed after a restart, or on
+another process, first cuts its file back to the recorded offset, under the lock. A
+writer this process kept between requests is only reused if the file is as it left it.
 """
 
 from __future__ import annotations
@@ -37,12 +41,13 @@ from ..catalog import Catalog, UploadRecord, User
 from ..storage import BlobStore, ResumableWriter, StorageFull
 from .library import LibraryService
 from .transfers import Live, Transfer
+from .upload_locks import UPLOAD_ID_RE, FileState, UploadLocks, file_state
+from .upload_sweep import sweep_orphans
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-UPLOAD_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{16,64}\Z")
 SHA256_HEX_RE = re.compile(r"\A[0-9a-fA-F]{64}\Z")
 FIELD = "tus"
 # A writer unused this long is let go at the next gc: its running digests are rebuilt
@@ -94,7 +99,7 @@ class UploadService:
         self.max_open = max_open
         self.max_staged = max_staged
         self._live: dict[str, Live] = {}
-        self._busy: set[str] = set()  # the uploads a request is writing (or being removed)
+        self._locks = UploadLocks(folder)
         self._background: set[asyncio.Task[None]] = set()
         folder.mkdir(parents=True, exist_ok=True)
 
@@ -158,27 +163,52 @@ class UploadService:
         upload = await self.get(user, upload_id)
         if upload.complete:
             return Transfer(self, user, upload, None)
-        if upload.id in self._busy:
+        if not self._lock(upload.id):
             raise errors.ApiError(errors.UPLOAD_LOCKED)
-        self._busy.add(upload.id)
         try:
-            # Read again under the lock: a request that held it may have moved the upload on.
+            # Read again under the lock: a request that held it, here or in another
+            # process, may have moved the upload on.
             upload = await self.get(user, upload_id)
             if upload.complete:
-                self._busy.discard(upload.id)
+                self._release(upload.id)
                 return Transfer(self, user, upload, None)
             live = self._live.get(upload.id)
             if live is None:
                 reporter = self._library.reporter(user, upload.id, upload.length)
                 live = self._live[upload.id] = Live(reporter)
+            if live.writer is not None and (
+                live.writer.size != upload.offset or live.seen != self._file_state(upload.id)
+            ):
+                # Another process wrote (or cut) the file since: its digests are stale.
+                live.writer = None
             if live.writer is None:
                 live.writer, upload = await self._resume(upload)
             live.writer.mark()
             live.used_at = time.monotonic()
-        except BaseException:
-            self._busy.discard(upload.id)
+        except BaseException as error:
+            # Gone meanwhile: whoever removed it removed its lock file, which this
+            # request may have just made again.
+            gone = isinstance(error, errors.ApiError) and error.kind is errors.UPLOAD_NOT_FOUND
+            self._release(upload.id, remove=gone)
             raise
         return Transfer(self, user, upload, live)
+
+    # the lock ----------------------------------------------------------------
+
+    def _lock(self, upload_id: str) -> bool:
+        """Take the upload's lock, unless a request of this or any process holds it."""
+        return self._locks.take(upload_id)
+
+    def _release(self, upload_id: str, *, remove: bool = False) -> None:
+        if not self._locks.holds(upload_id):
+            return
+        live = self._live.get(upload_id)
+        if live is not None and live.writer is not None:
+            live.seen = self._file_state(upload_id)  # what the writer's digests describe
+        self._locks.release(upload_id, remove=remove)
+
+    def _file_state(self, upload_id: str) -> FileState | None:
+        return file_state(self.path_for(upload_id))
 
     async def _resume(self, upload: UploadRecord) -> tuple[ResumableWriter, UploadRecord]:
         """A writer on the staged file as recorded (after a restart: bytes past it are cut)."""
@@ -241,6 +271,7 @@ class UploadService:
             await writer.abort()
             await self._drop(upload.id)
             self._live.pop(upload.id, None)
+            self._release(upload.id, remove=True)
             live.reporter.failed(error)
             raise
         self._live.pop(upload.id, None)
@@ -315,20 +346,25 @@ class UploadService:
 
     async def _remove_unless_busy(self, upload_id: str, *, expired_by: float | None = None) -> bool:
         """Remove an upload no request is writing (and, if asked, only if still expired)."""
-        if upload_id in self._busy:
+        # Hold the lock while removing, so that no request (of any process) resumes the
+        # file meanwhile.
+        if not self._lock(upload_id):
             return False
-        # Hold the lock while removing, so that no request resumes the file meanwhile.
-        self._busy.add(upload_id)
+        gone = False
         try:
             if expired_by is not None:
                 # A request that just ended may have pushed the expiry back.
                 upload = await self._catalog.get_upload(upload_id)
                 if upload is None or upload.expires_at > expired_by:
+                    gone = upload is None
                     return False
             self._live.pop(upload_id, None)
             await self._drop(upload_id)
+            gone = True
         finally:
-            self._busy.discard(upload_id)
+            # The lock file goes last, while held: a request that opened it meanwhile
+            # sees it was removed, takes a new one and finds no upload.
+            self._release(upload_id, remove=gone)
         return True
 
     async def _drop(self, upload_id: str) -> None:
@@ -353,23 +389,10 @@ class UploadService:
             after = (expired[-1].expires_at, expired[-1].id)
         idle_since = time.monotonic() - IDLE_WRITER
         for upload_id, live in list(self._live.items()):
-            if upload_id not in self._busy and live.used_at < idle_since:
+            if not self._locks.holds(upload_id) and live.used_at < idle_since:
                 del self._live[upload_id]
-        # Files first, then their rows: a row is always made before its file.
-        on_disk = await self._run_io(self._list_files)
-        orphans = 0
-        for start in range(0, len(on_disk), batch):
-            names = on_disk[start : start + batch]
-            known = await self._catalog.known_uploads(names) | self._busy
-            for name in names:
-                if name not in known:
-                    log.warning("removing %s: no upload owns it", self.folder / name)
-                    await self._run_io((self.folder / name).unlink, True)
-                    orphans += 1
+        orphans = await sweep_orphans(self.folder, self._catalog, self._locks, batch, self._run_io)
         return ExpiryReport(removed, orphans)
-
-    def _list_files(self) -> list[str]:
-        return sorted(p.name for p in self.folder.iterdir() if p.is_file())
 
     async def close(self) -> None:
         """Let interrupted transfers finish recording what they received; let go of files."""
@@ -382,3 +405,5 @@ class UploadService:
                 except Exception:
                     log.exception("closing the file of upload %s", upload_id)
         self._live.clear()
+        for upload_id in self._locks.held():
+            self._release(upload_id)
