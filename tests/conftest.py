@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import uuid
@@ -28,6 +29,18 @@ pytest_plugins = ("tests.s3_gateway",)
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not here")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_implicit_event_loop() -> None:
+    """Say at the start that no event loop is current, so none is ever made implicitly.
+
+    Otherwise the first `io_loop` (pytest-tornado) asks `asyncio.get_event_loop()` for
+    the loop to restore afterwards, and asyncio makes one: it stays current, unclosed,
+    until a later `asyncio.run()` replaces it, and its collection (whenever the garbage
+    collector happens to run) fails whatever test is running with a ResourceWarning.
+    """
+    asyncio.set_event_loop(None)
 
 
 def pytest_report_header() -> list[str]:
