@@ -118,6 +118,7 @@ class Node:
         self.log = folder / f"serve-{name}.log"
         self.flags = ["--host", "127.0.0.1", "--port", str(self.port), *flags]
         self.env = env
+        self.extra: list[str] = []
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -127,7 +128,7 @@ class Node:
     def spawn(self) -> None:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "server", "serve", *self.flags],
+                [sys.executable, "-m", "server", "serve", *self.flags, *self.extra],
                 cwd=ROOT,
                 env=self.env,
                 stdout=out,
@@ -208,9 +209,11 @@ class Cluster:
             node.wait_ready()
         self.nginx.start()
 
-    def restart(self, name: str) -> None:
+    def restart(self, name: str, *extra: str) -> None:
+        """SIGKILL the node and start it again, with `extra` flags until its next restart."""
         node = self.nodes[name]
         node.kill()
+        node.extra = list(extra)
         node.spawn()
         node.wait_ready()
 
