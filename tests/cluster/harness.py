@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import os
 import pwd
 import shutil
@@ -21,6 +22,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import psycopg
 
 from scripts.nginx_proxy import NginxProxy, NginxUnavailable, find_nginx, nginx_binary
 from tests.redis_server import REDIS_SERVER, RedisServer, redis_server_problem
@@ -98,8 +101,6 @@ class Postgres:
 
     def create_database(self) -> None:
         admin = self.url.removesuffix("/tubei") + "/postgres"
-        import psycopg
-
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute("CREATE DATABASE tubei")
 
@@ -231,6 +232,19 @@ class Cluster:
         made = self.cli("token", "--user", user, "--device", device)
         assert made.returncode == 0, made.stderr
         return last_line(made.stdout)
+
+    def check_store(self) -> None:
+        """Every blob row has its file, whole; every entry has its blob row."""
+        with psycopg.connect(self.postgres.url) as conn:
+            blobs = [row[0] for row in conn.execute("SELECT sha256 FROM blobs").fetchall()]
+            orphans = conn.execute(
+                "SELECT count(*) FROM entries e LEFT JOIN blobs b ON b.sha256 = e.sha256"
+                " WHERE b.sha256 IS NULL"
+            ).fetchone()
+        assert orphans is not None and orphans[0] == 0
+        for sha in blobs:
+            path = self.data / "blobs" / sha[:2] / sha[2:4] / sha
+            assert hashlib.sha256(path.read_bytes()).hexdigest() == sha, sha
 
     def logs(self) -> str:
         parts = [f"--- serve {n.name}\n{n.log_text()[-2500:]}" for n in self.nodes.values()]

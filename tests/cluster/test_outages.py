@@ -20,8 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
-import psycopg
-
 from tests.cluster.client import auth, events_until, listen, listing, receive, upload, uploaded
 from tests.cluster.harness import Cluster
 from tests.conftest import unique_jpeg
@@ -56,20 +54,6 @@ def _upload_big(cluster: Cluster, token: str) -> Asked:
     return _at_once(
         [(where, partial(upload, base, token, "big.jpg", body)) for where, base in bases]
     )
-
-
-def _consistent(cluster: Cluster) -> None:
-    """Every blob row has its file, whole; every entry has its blob row."""
-    with psycopg.connect(cluster.postgres.url) as conn:
-        blobs = [row[0] for row in conn.execute("SELECT sha256 FROM blobs").fetchall()]
-        orphans = conn.execute(
-            "SELECT count(*) FROM entries e LEFT JOIN blobs b ON b.sha256 = e.sha256"
-            " WHERE b.sha256 IS NULL"
-        ).fetchone()
-    assert orphans is not None and orphans[0] == 0
-    for sha in blobs:
-        path = cluster.data / "blobs" / sha[:2] / sha[2:4] / sha
-        assert hashlib.sha256(path.read_bytes()).hexdigest() == sha
 
 
 def test_postgresql_restarted_mid_run(running: Cluster, user: str) -> None:
@@ -123,7 +107,7 @@ def test_postgresql_restarted_mid_run(running: Cluster, user: str) -> None:
             # listed; whole, never half.
             if name in sent:
                 assert item["sha256"] == hashlib.sha256(sent[name]).hexdigest()
-    _consistent(running)
+    running.check_store()
     after = uploaded(running.url, token, "after.jpg", unique_jpeg())
     assert after["id"] != before["id"]
     for node in running.nodes.values():
