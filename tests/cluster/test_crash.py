@@ -2,12 +2,13 @@
 
 Round after round, multipart and tus clients (tests/test_crash.py's) upload through
 nginx; at a random moment one of the three servers is killed with SIGKILL and started
-again. A request the dead server was answering is cut off, which nginx reports as its
-502: the client sends it again, as after a cut connection, and nginx takes it to a
-living process. Afterwards everything acknowledged is listed and byte-exact through
-every process, tus uploads resume where HEAD says, and every blob row's file re-hashes
-to its name. The staging files of the killed process are its own (`tmp/`), so the
-restarted one's clean-up takes only those, never a living process's upload.
+again at once, while the others go on. A request the dead server was answering is cut
+off, which nginx reports as its 502: the client sends it again, as after a cut
+connection, and nginx takes it to a living process. Afterwards everything
+acknowledged is listed and byte-exact through every process, tus uploads resume where
+HEAD says, and every blob row's file re-hashes to its name. The restarted server's
+start-up clean-up of `tmp/` takes only the dead process's files, never the staged
+uploads the living ones are writing.
 
 The seed is printed; `CLUSTER_CRASH_SEED=<n>` replays the choices.
 """
@@ -45,12 +46,16 @@ pytestmark = pytest.mark.skipif(
 ROUNDS = 3
 MULTIPART_CLIENTS = 2
 TUS_CLIENTS = 2
-REQUESTS = 8
+REQUESTS = 16  # enough that the others are still uploading while the victim restarts
 KILL_AFTER = (0.2, 1.0)
 
 
 class ThroughNginx(Http):
     """The crash test's client through nginx: its 502 is a request cut off."""
+
+    def __init__(self, cluster: Cluster, token: str) -> None:
+        super().__init__(cluster.nginx.port, token)
+        self.cluster = cluster
 
     def send(
         self,
@@ -62,7 +67,8 @@ class ThroughNginx(Http):
     ) -> tuple[int, Message, bytes]:
         status, answer, payload = super().send(method, path, body, headers, pace)
         if status == 502:
-            raise http.client.RemoteDisconnected("nginx: the upstream server died")
+            why = self.cluster.nginx.logs().splitlines()[-3:]
+            raise http.client.RemoteDisconnected(f"nginx 502 on {method} {path}: {why}")
         return status, answer, payload
 
 
@@ -97,11 +103,12 @@ def round_of_load(cluster: Cluster, world: World, http_: Http, rng: random.Rando
         )
     victim = rng.choice(sorted(cluster.nodes))
     time.sleep(rng.uniform(*KILL_AFTER))
-    cluster.nodes[victim].kill()
+    # Killed and started again at once: its start-up clean-up runs while the other two
+    # are taking uploads, whose staged files it must leave alone.
+    cluster.restart(victim)
     for thread in threads:
         thread.join(timeout=90)
         assert not thread.is_alive(), f"a client hangs after the kill (seed {world.seed})"
-    cluster.restart(victim)
     return victim
 
 
@@ -113,7 +120,7 @@ def test_acknowledged_uploads_survive_servers_killed_behind_nginx(
     rng = random.Random(seed)
     world = World(seed)
     token = running.token(user)
-    http_ = ThroughNginx(running.nginx.port, token)
+    http_ = ThroughNginx(running, token)
     for n in range(ROUNDS):
         victim = round_of_load(running, world, http_, rng, n)
         assert not world.errors, f"seed {seed}: {world.errors}\n{running.logs()}"
