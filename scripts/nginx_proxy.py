@@ -206,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (NginxUnavailable, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    # SIGTERM (systemd, `kill`) stops nginx too, as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     proxy.start()
     print(f"nginx on http://127.0.0.1:{proxy.port} -> {upstreams}; its folder is {folder}")
     try:
