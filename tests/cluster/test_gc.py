@@ -32,7 +32,7 @@ pytestmark = pytest.mark.skipif(
     reason="needs gc safe against ingest across processes (--gc-grace)",
 )
 
-SECONDS = 8.0
+SECONDS = 6.0
 CLIENTS = 2
 
 
