@@ -27,7 +27,7 @@ def cluster() -> Iterator[Cluster]:
     if reason:
         if not _said:
             _said.append(reason)
-            print(f"\ncluster tests skipped: {reason}", file=sys.stderr)
+            print(f"\ncluster tests skipped: {reason}", file=sys.__stderr__)
         pytest.skip(f"cluster tests skipped: {reason}")
     folder = Path(tempfile.mkdtemp(prefix="tubei-cluster-"))
     made = Cluster(folder)
