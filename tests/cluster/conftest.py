@@ -22,12 +22,14 @@ _said: list[str] = []
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[Cluster]:
+def cluster(pytestconfig: pytest.Config) -> Iterator[Cluster]:
     reason = problem()
     if reason:
-        if not _said:
+        if not _said:  # once: pytest keeps the session fixture's skip for the others
             _said.append(reason)
-            print(f"\ncluster tests skipped: {reason}", file=sys.__stderr__)
+            capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+            with capture.global_and_fixture_disabled():
+                print(f"\ncluster tests skipped: {reason}")
         pytest.skip(f"cluster tests skipped: {reason}")
     folder = Path(tempfile.mkdtemp(prefix="tubei-cluster-"))
     made = Cluster(folder)
