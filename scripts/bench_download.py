@@ -10,20 +10,16 @@ ratios.
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
 from bench_http import API, Connection, FileRange, ServerProcess, TubeiServer, multipart_body
 from bench_table import Row, Run, at_least, expect, median, rotated
+from nginx_proxy import nginx_binary, temp_paths
 
 MiB = 1024 * 1024
 MB = 1_000_000
 DOWNLOAD_MIB = 200
-NGINX_PACKAGES = ("nginx-light", "nginx")  # Debian 12 has both; later releases only nginx
 
 NGINX_CONF = """\
 daemon off;
@@ -46,38 +42,12 @@ http {{
 """
 
 
-def nginx_binary() -> str:
-    """nginx's path; installs Debian's package first if it is missing and we may."""
-    for found in (shutil.which("nginx"), "/usr/sbin/nginx"):
-        if found and os.access(found, os.X_OK):
-            return found
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        raise RuntimeError(
-            "the download measure needs nginx: sudo apt-get install -y nginx-light (or nginx)"
-        )
-    print("  installing nginx (apt-get)", flush=True)
-    subprocess.run(["apt-get", "update", "-qq"], check=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for package in NGINX_PACKAGES:
-        installed = subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
-            env=env,
-            stdout=subprocess.DEVNULL,
-        )
-        if installed.returncode == 0:
-            break
-    for found in (shutil.which("nginx"), "/usr/sbin/nginx"):
-        if found and os.access(found, os.X_OK):
-            return found
-    raise RuntimeError(f"apt-get could not install any of {', '.join(NGINX_PACKAGES)}")
-
-
 class NginxServer(ServerProcess):
     """nginx serving `files` (name: path; symlinks to the files measured) at `/<name>`."""
 
     def __init__(self, workdir: Path, files: dict[str, Path], label: str = "nginx") -> None:
         super().__init__(workdir, label)
-        self.binary = nginx_binary()
+        self.binary = nginx_binary("the download measure")
         self.folder = workdir / label
         www = self.folder / "www"
         www.mkdir(parents=True, exist_ok=True)
@@ -90,13 +60,7 @@ class NginxServer(ServerProcess):
         )
 
     def _temp_paths(self) -> str:
-        """Temp folders of its own for the modules built in (not /var/lib/nginx)."""
-        built = subprocess.run([self.binary, "-V"], capture_output=True, text=True).stderr
-        lines = [f"    client_body_temp_path {self.folder}/body;"]
-        for module in ("proxy", "fastcgi", "uwsgi", "scgi"):
-            if not re.search(rf"--without-http_{module}_module\b", built):
-                lines.append(f"    {module}_temp_path {self.folder}/{module};")
-        return "\n".join(lines)
+        return temp_paths(self.binary, self.folder)
 
     def command(self) -> list[str]:
         return [

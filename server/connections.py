@@ -19,7 +19,9 @@ Tornado's HTTP server, composed with the limits every connection lives under:
   `unauthenticated_body` bytes (handlers raise their own limit once they know
   who is calling);
 - the client's address comes from one forwarded header, and only when the peer
-  is a trusted proxy.
+  is a trusted proxy;
+- a connection closed before its request's body was read lingers (lingering.py),
+  so that the answer reaches the client rather than a reset.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import tornado.iostream
 import tornado.log
 from tornado.ioloop import IOLoop
 
+from .lingering import lingering
 from .request_policy import RequestPolicy
 from .services.throttle import client_key
 
@@ -188,6 +191,7 @@ class LimitedHTTPServer(tornado.httpserver.HTTPServer):
             connection.close()
             return
         self._admitted = key
+        connection = lingering(connection)  # its close() no longer destroys the answer
         try:
             self._handle_connection(connection, address)
         except Exception:
