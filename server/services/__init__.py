@@ -26,7 +26,7 @@ from ..storage import BlobStore
 from ..storage.local import LocalBlobStore
 from . import auth
 from .auth import AuthService
-from .derived_leases import LEASE_MARGIN, DerivedLeases
+from .derived_leases import DerivedLeases
 from .events import EventHub, LocalEventHub, SocketLimits
 from .events_redis import RedisEventHub
 from .library import LibraryService
@@ -139,7 +139,7 @@ def leases_for(settings: Settings, catalog: Catalog) -> DerivedLeases | None:
     the one process a SQLite catalog serves (it makes each image once by itself)."""
     if settings.catalog_is_sqlite:
         return None
-    return DerivedLeases(catalog, settings.decode_timeout + LEASE_MARGIN)
+    return DerivedLeases(catalog)
 
 
 def store_for(settings: Settings, io_executor: ThreadPoolExecutor) -> BlobStore:

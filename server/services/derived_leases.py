@@ -31,9 +31,10 @@ from ..catalog import CatalogUnavailable, Claims
 
 log = logging.getLogger(__name__)
 
-# Over the decode time limit (--decode-timeout): a lease outlives any one renewal gap.
-LEASE_MARGIN = 10.0
-LEASE_TTL = 60.0 + LEASE_MARGIN
+# Renewed every third of it while the decode runs, however long the decode may take
+# (--decode-timeout): a killed holder keeps the others waiting this long at most, and
+# that wait is a viewer's, on a preview's first view.
+LEASE_TTL = 15.0
 POLL = 0.25
 LEASE_OUTCOMES = ("taken", "waited", "expired")
 
