@@ -77,9 +77,13 @@ async def test_commit_places_the_blob_under_its_hash(store: LocalBlobStore) -> N
     assert store.local_path(sha256) == final
     assert await store.exists(sha256)
     assert files_under(store.root) == [final]
-    assert files_under(store.tmp_dir) == []
+    # A second name of the staged file, which stays until its writer is dropped.
+    assert files_under(store.tmp_dir) == [writer.staged_path]
+    assert writer.staged_path.samefile(final)
     await writer.abort()  # what the library does after every commit: must not touch the blob
     assert final.read_bytes() == PAYLOAD
+    assert files_under(store.tmp_dir) == []
+    assert final.stat().st_nlink == 1
 
 
 @pytest.mark.gen_test
@@ -90,6 +94,10 @@ async def test_same_bytes_twice_is_one_file(store: LocalBlobStore) -> None:
     assert await store.commit(second) is False
     sha256 = hashlib.sha256(PAYLOAD).hexdigest()
     assert [p.name for p in files_under(store.root)] == [sha256]
+    # The second took the name over, atomically: the stored file is its staged file now.
+    assert second.staged_path.samefile(store.path_for(sha256))
+    await first.abort()
+    await second.abort()
     assert files_under(store.tmp_dir) == []
     assert store.path_for(sha256).read_bytes() == PAYLOAD
 
@@ -224,6 +232,7 @@ async def test_a_resumed_writer_rebuilds_digests_and_cuts_what_follows(
     assert result.size == len(PAYLOAD)
     assert path.read_bytes() == PAYLOAD
     assert await store.commit(resumed)
+    await resumed.abort()
     assert not path.exists()
     assert store.path_for(result.sha256).read_bytes() == PAYLOAD
 
@@ -315,7 +324,7 @@ async def test_committing_again_replaces_a_file_gone_bad_or_missing(store: Local
     final.unlink()
     assert await store.commit(await staged(store, PAYLOAD)) is True
     assert final.read_bytes() == PAYLOAD
-    assert files_under(store.tmp_dir) == []
+    assert len(files_under(store.tmp_dir)) == 3  # until their writers are dropped
 
 
 @pytest.mark.gen_test

@@ -105,6 +105,16 @@ MIGRATIONS: list[str] = [
     ALTER TABLE pairing_codes ADD COLUMN failures integer NOT NULL DEFAULT 0;
     CREATE INDEX uploads_user ON uploads(user_id, expires_at);
     """,
+    # 3: a blob that loses its last entry is marked, not forgotten: gc deletes its row
+    # (and then its file) only a grace period later, so an ingest of the same bytes in
+    # another process meanwhile finds the row and clears the mark instead. Blobs nothing
+    # refers to already are marked now.
+    """
+    ALTER TABLE blobs ADD COLUMN unreferenced_at double precision;
+    CREATE INDEX blobs_unreferenced ON blobs(unreferenced_at) WHERE unreferenced_at IS NOT NULL;
+    UPDATE blobs SET unreferenced_at = extract(epoch FROM now())
+        WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.sha256 = blobs.sha256);
+    """,
 ]
 
 
