@@ -10,6 +10,8 @@ from ..records import BlobRecord, HashField, ImageRecord, Position, sort_time
 from . import timeline
 from .connection import Conn, Connection, affected, one, rows
 
+ADD_TRIES = 5
+
 # The blob once; the same bytes sent again teach an old row its EXIF, mend damage (they
 # were just hashed as they came) and clear a mark of being unreferenced. ON CONFLICT DO
 # UPDATE locks the row even when its WHERE leaves it as it is: gc's conditional delete of
@@ -49,15 +51,21 @@ async def add(
     # One statement and the read of its result, sent together (the pipeline):
     # the read sees what the statement wrote, as a later statement of the
     # transaction does.
-    added = await conn.execute(
-        _ADD_IMAGE, [*blob_values(blob, truth=bool), now, *entry, user_id, blob.sha256]
-    )
-    found = await conn.execute(timeline.get_sql(False), (user_id, blob.sha256))
-    counts = await added.fetchone()
-    row = await found.fetchone()
-    assert counts is not None and row is not None
-    had = not counts["inserted"] and not counts["restored"]
-    return image_from_row(row), had
+    for _ in range(ADD_TRIES):
+        added = await conn.execute(
+            _ADD_IMAGE, [*blob_values(blob, truth=bool), now, *entry, user_id, blob.sha256]
+        )
+        found = await conn.execute(timeline.get_sql(False), (user_id, blob.sha256))
+        counts = await added.fetchone()
+        row = await found.fetchone()
+        assert counts is not None
+        if row is not None:
+            had = not counts["inserted"] and not counts["restored"]
+            return image_from_row(row), had
+        # The entry the insert met was in the trash and purged by another transaction
+        # before the restore reached it: neither happened. Again, on a snapshot taken
+        # after that purge, the insert goes in.
+    raise RuntimeError(f"entry of {blob.sha256} for user {user_id} kept vanishing")
 
 
 async def mark(conn: Conn, sha256s: list[str], now: float) -> None:
