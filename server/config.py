@@ -30,6 +30,7 @@ from .config_values import (
     parse_port,
     parse_positive,
     parse_seconds,
+    parse_seconds_or_zero,
     parse_size,
 )
 
@@ -135,6 +136,15 @@ class Settings:
         3600,
         "seconds between background garbage collections",
         parse=parse_positive,
+        metavar="SECONDS",
+    )
+    gc_grace: float = setting(
+        3600.0,
+        "seconds a blob nothing refers to any more (and a stored file no catalog row "
+        "knows) is kept before gc removes it, so that another process's ingest of the "
+        "same bytes meanwhile keeps it",
+        group="common",
+        parse=parse_seconds_or_zero,
         metavar="SECONDS",
     )
     trash_days: float = setting(

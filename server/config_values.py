@@ -61,6 +61,13 @@ def parse_seconds(text: str) -> float:
     return seconds
 
 
+def parse_seconds_or_zero(text: str) -> float:
+    seconds = float(text)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{text!r} is not a number of seconds (0 or more)")
+    return seconds
+
+
 def parse_networks(text: str) -> tuple[str, ...]:
     """`127.0.0.1,10.0.0.0/8,::1` -> networks as written by ipaddress (strict=False)."""
     networks: list[str] = []

@@ -561,8 +561,9 @@ def check_on_disk(data: Path, world: World) -> Disk:
 
 
 def collect_garbage(data: Path) -> None:
-    """`gc`, with the server down: it removes what a kill left behind (orphan blobs)."""
-    gc = cli("gc", "--data", str(data))
+    """`gc`, with the server down and no grace: it removes what a kill left behind (orphan
+    blobs, however fresh)."""
+    gc = cli("gc", "--data", str(data), "--gc-grace", "0")
     assert gc.returncode == 0, gc.stderr
 
 

@@ -131,15 +131,25 @@ class Library(Protocol):
 
     async def restore(self, user_id: int, sha256: str) -> ImageRecord | None: ...
 
-    async def purge(self, user_id: int, sha256: str) -> bool:
-        """Remove a trashed entry for good."""
+    async def purge(self, user_id: int, sha256: str, now: float) -> bool:
+        """Remove a trashed entry for good. A blob left with no entry is marked
+        unreferenced at `now` (its row stays until `drop_unreferenced_blobs`)."""
 
-    async def expire_trash(self, deleted_before: float) -> int: ...
+    async def expire_trash(self, deleted_before: float, now: float) -> int:
+        """Purge every entry trashed before `deleted_before`, marking blobs as `purge` does."""
 
     async def is_referenced(self, sha256: str) -> bool: ...
 
-    async def drop_unreferenced_blobs(self) -> list[str]:
-        """Forget blobs no entry refers to; their hashes, for the store to delete."""
+    async def mark_unreferenced_blobs(self, now: float) -> int:
+        """Mark, at `now`, blobs with no entry that carry no mark (two removals of a blob's
+        last entries at once may each see the other's entry), and unmark blobs that have
+        one; how many were marked."""
+
+    async def drop_unreferenced_blobs(self, cutoff: float, limit: int = 500) -> list[str]:
+        """Forget up to `limit` blobs marked unreferenced at or before `cutoff`, in one
+        statement that deletes a row only if it is still marked so and no entry refers to
+        it; the hashes deleted, for the store to delete. Adding an entry unmarks its blob
+        in the same transaction, so a blob an ingest records is never among them."""
 
     async def known_blobs(self) -> set[str]: ...
 

@@ -195,6 +195,7 @@ def build_services(settings: Settings) -> Services:
         settings.max_pixels,
         settings.trash_days,
         settings.decode_budget,
+        settings.gc_grace,
     )
     uploads = UploadService(
         catalog,

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from .. import errors, imaging
 from ..catalog import BlobRecord, Catalog, Damage, HashField, ImageRecord, Position, User
 from ..storage import BlobStore, BlobWriter, StorageFull
+from .collect import Collector
 from .domain_events import ImageAdded, ImageDeleted, ImageRestored
 from .events import EventHub
 from .ingest import Ingest, Ingested, Staged, UploadReporter
@@ -49,19 +50,19 @@ class Page:
 
 
 @dataclass(frozen=True)
-class RecoveryReport:
-    staging_removed: int
-    thumbnail_temp_removed: int
-    thumbnails_rescheduled: int
-
-
-@dataclass(frozen=True)
 class GcReport:
     trash_expired: int
     blobs_removed: int
     orphan_files: int
     thumbnails_removed: int
     staging_removed: int
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    staging_removed: int
+    thumbnail_temp_removed: int
+    thumbnails_rescheduled: int
 
 
 def clean_filename(name: str, fallback: str) -> str:
@@ -117,6 +118,7 @@ class LibraryService:
         max_pixels: int,
         trash_days: float = 30.0,
         decode_budget: int = imaging.DEFAULT_BUDGET,
+        gc_grace: float = 3600.0,
     ) -> None:
         self._catalog = catalog
         self._events = events
@@ -129,10 +131,9 @@ class LibraryService:
         self._decode_budget = decode_budget
         thumbnails.on_settled = self._announce_all
         self._announcing: set[asyncio.Task[None]] = set()
-        self._trash_seconds = trash_days * 86400
-        # Placing a blob and recording it, and forgetting a blob and deleting it,
-        # must not interleave, or a new entry could point at a deleted file.
-        self._blob_lock = asyncio.Lock()
+        # Its protocol and ingest's (`commit_all`) keep an entry's file in place
+        # whatever the order their steps run in, here or in another process.
+        self.collector = Collector(catalog, store, thumbnails, trash_days * 86400, gc_grace)
 
     # ingest ------------------------------------------------------------------
 
@@ -198,19 +199,17 @@ class LibraryService:
         return Staged(writer, blob, clean_filename(filename, fallback), field)
 
     async def commit_all(self, user: User, staged: list[Staged]) -> list[Ingested]:
-        """Place every file, then list them all in one catalog transaction: all, or none.
+        """Place every file, list them all in one catalog transaction (all, or none),
+        then make sure each file is still in place (see `collect.py`).
 
         Should a placement or the transaction fail, nothing is listed; the blobs placed
-        before it are in no catalog entry, orphans that gc removes (under the same lock,
-        so it never takes a blob an ingest has placed and is about to record).
+        before it are in no catalog entry, orphans that gc removes once the grace period
+        has passed (so never one an ingest has placed and is about to record).
         """
         try:
-            async with self._blob_lock:
-                for each in staged:
-                    await self._store.commit(each.writer)
-                added = await self._catalog.add_images(
-                    user.id, [(s.blob, s.filename) for s in staged], time.time()
-                )
+            await self.place(staged)
+            added = await self.record(user, staged)
+            await self.verify(staged)
         except StorageFull:
             raise errors.ApiError(errors.INSUFFICIENT_STORAGE) from None
         ingested = [
@@ -220,6 +219,24 @@ class LibraryService:
         for done in ingested:
             self.thumbnails.schedule(done.image.blob)
         return ingested
+
+    async def place(self, staged: list[Staged]) -> None:
+        """Ingest's first step: each file under its sha256 (the staged copy kept)."""
+        for each in staged:
+            await self._store.commit(each.writer)
+
+    async def record(self, user: User, staged: list[Staged]) -> list[tuple[ImageRecord, bool]]:
+        """The second: the entries, in one transaction that also unmarks their blobs."""
+        items = [(each.blob, each.filename) for each in staged]
+        return await self._catalog.add_images(user.id, items, time.time())
+
+    async def verify(self, staged: list[Staged]) -> None:
+        """The last: a file another process's gc moved away before `record` is placed again."""
+        for each in staged:
+            sha256 = each.blob.sha256
+            if not await self._store.exists(sha256):
+                log.info("blob %s was collected while it was recorded: placed again", sha256)
+                await self._store.commit(each.writer)
 
     def announce_later(self, user: User, ingested: list[Ingested]) -> None:
         """`image.added` once each photo is ready to show: its grid thumbnail made or known
@@ -318,36 +335,20 @@ class LibraryService:
         return record
 
     async def purge(self, user: User, image_id: str) -> None:
-        if not await self._catalog.purge(user.id, check_id(image_id)):
+        """Gone from the library at once; its bytes (if no one else has them) go at the
+        first gc after the grace period."""
+        if not await self._catalog.purge(user.id, check_id(image_id), time.time()):
             raise errors.ApiError(errors.IMAGE_NOT_FOUND)
-        await self._drop_unreferenced()
-
-    async def _drop_unreferenced(self) -> int:
-        async with self._blob_lock:
-            gone = await self._catalog.drop_unreferenced_blobs()
-            for sha256 in gone:
-                await self._store.delete(sha256)
-                await self.thumbnails.remove(sha256)
-        return len(gone)
 
     # garbage -----------------------------------------------------------------
 
     async def collect_garbage(self) -> GcReport:
-        """Empty old trash, then remove what nothing refers to."""
-        expired = await self._catalog.expire_trash(time.time() - self._trash_seconds)
-        removed = await self._drop_unreferenced()
-        orphans = 0
-        async with self._blob_lock:
-            known = await self._catalog.known_blobs()
-            async for sha256 in self._store.all_blobs():
-                if sha256 not in known:
-                    log.warning("removing blob %s: no catalog entry refers to it", sha256)
-                    await self._store.delete(sha256)
-                    orphans += 1
-            thumbs = await self.thumbnails.remove_orphans(known)
+        """Empty old trash, then remove what nothing refers to (see `collect.py`)."""
+        done = await self.collector.run()
+        thumbs = done.thumbnails_removed
         thumbs += await self.thumbnails.remove_temp_files(STALE_STAGING)
         staging = await self._store.clean_staging(STALE_STAGING)
-        return GcReport(expired, removed, orphans, thumbs, staging)
+        return GcReport(done.trash_expired, done.blobs_removed, done.orphan_files, thumbs, staging)
 
     async def recover(self) -> RecoveryReport:
         """Before serving: finish or clear what a crash left half-done.

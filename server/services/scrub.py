@@ -253,6 +253,10 @@ class Scrubber:
         An upload mending the file places the good bytes before it clears the mark: so
         whether it clears before this marks or after, a mended file is never left marked.
         """
+        if not await self._catalog.is_referenced(row.sha256):
+            # No entry refers to it (purged, marked for gc): its file may be gone already,
+            # or on its way through the graveyard; nothing anyone has is damaged.
+            return
         # A file moved to the quarantine by an earlier repair stays a mismatch.
         missing = digest is None and row.damage != "mismatch"
         damage: Damage = "missing" if missing else "mismatch"

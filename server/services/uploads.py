@@ -275,6 +275,9 @@ class UploadService:
             live.reporter.failed(error)
             raise
         self._live.pop(upload.id, None)
+        # The staged name goes (the blob is a second name of the same file): nothing may
+        # resume writing to it.
+        await writer.abort()
         expires_at = time.time() + self.expiry
         try:
             done = await self._catalog.complete_upload(

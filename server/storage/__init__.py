@@ -71,7 +71,8 @@ class BlobStore(Protocol):
         """
 
     async def commit(self, writer: BlobWriter) -> bool:
-        """Put finished bytes in place under their sha256, durably.
+        """Put finished bytes in place under their sha256, durably, keeping the staged
+        copy until the writer is dropped (to place them again; see services/collect.py).
 
         The staged copy, hashed as it was written, takes the place of any file already
         stored under that name: uploading a photo again repairs a blob whose file went
@@ -108,6 +109,24 @@ class BlobStore(Protocol):
 
     async def close(self) -> None:
         """Let go of what the store holds (the local one: its staging folder)."""
+
+    # gc's side (see services/collect.py): a file is moved aside before it is deleted,
+    # and put back should an ingest have recorded its blob again meanwhile.
+    async def bury(self, sha256: str) -> str | None:
+        """Move the blob's file aside (a grave); the grave's name, None when there is none."""
+
+    async def unbury(self, grave: str) -> bool:
+        """Put a grave's file back under its sha256 unless one is there; drop the grave.
+        True when it was put back."""
+
+    async def discard(self, grave: str) -> None:
+        """Delete a grave's file for good."""
+
+    async def graves(self, older_than: float) -> list[str]:
+        """Graves left unsettled for `older_than` seconds (their collector stopped)."""
+
+    async def changed_at(self, sha256: str) -> float | None:
+        """When the blob's file was last placed or moved; None when there is none."""
 
 
 class StorageFull(Exception):

@@ -1,5 +1,11 @@
-"""Blobs as files: `blobs/ab/cd/<sha256>`, fsynced and renamed from this store's own
-staging folder, `tmp/staging-<pid>-<random>/` (see local_staging.py)."""
+"""Blobs as files: `blobs/ab/cd/<sha256>`, fsynced and hard-linked from this store's own
+staging folder, `tmp/staging-<pid>-<random>/` (see local_staging.py).
+
+A stored blob is a second name of its staged file (the staged name goes when its
+writer is dropped): an ingest that finds its blob moved away by another process's gc
+places it again from the staged copy. So a staged file, once finished, is never
+written again: it may be a blob's bytes.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from . import SHA256_RE, BlobMissing, StagedBlob, StorageFull
+from .local_files import fsync_dir, place, unshare
+from .local_graveyard import Graveyard, GraveyardStore
 from .local_staging import STAGED_SUFFIX, StagingFolder
+
+__all__ = ["LocalBlobStore", "LocalBlobWriter", "fsync_dir"]
 
 if TYPE_CHECKING:
     from hashlib import _Hash as Hash
@@ -34,14 +44,6 @@ READ_BLOCK = 256 * 1024
 # Bytes hashed per trip to the executor: progress shows, and other work gets a turn.
 REHASH_STEP = 8 * 1024 * 1024
 _REASON_RE = re.compile(r"\A[a-z]+\Z")
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _raise_full(error: OSError) -> None:
@@ -133,7 +135,12 @@ class LocalBlobWriter:
             raise
         self._sha256.update(data)
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("a finished writer's file may be a stored blob: never written")
+
     async def write(self, data: bytes) -> None:
+        self._check_open()
         if not data:
             return
         if len(self._head) < HEAD_BYTES:
@@ -192,7 +199,11 @@ class LocalBlobWriter:
 
     def _resume(self, offset: int) -> None:
         """Keep the file's first `offset` bytes (or what there is) and hash them again."""
+        self._check_open()
         try:
+            # Placed as a blob by an ingest that stopped short of letting go of it? The
+            # blob keeps that inode; this name gets a copy of its own to write to.
+            unshare(self._path, offset)
             file = open(self._path, "r+b")  # noqa: SIM115 - closed below
         except FileNotFoundError:
             return
@@ -235,19 +246,23 @@ class LocalBlobWriter:
             # Whatever is still buffered belongs to the bytes being dropped.
             _close_quietly(file)
         if self._created:
+            # Finished, it may have been placed: the blob keeps those bytes, not this name.
+            unshare(self._path, mark.size)
             os.truncate(self._path, mark.size)
+        self._closed = False
 
     async def rewind(self) -> None:
         mark = self._mark
         if mark is None:
             raise RuntimeError("mark() the writer before rewinding it")
         await self._store.run(self._rewind, mark)
+        self._result = None
         self._size = mark.size
         self._sha256, self._md5 = mark.sha256.copy(), mark.md5.copy()
         self._head = bytearray(mark.head)
 
 
-class LocalBlobStore:
+class LocalBlobStore(GraveyardStore):
     """The embedded backend: one folder on the local disk.
 
     Uploads are staged in a folder of this store's own under `tmp_dir`, locked while the
@@ -263,10 +278,12 @@ class LocalBlobStore:
         tmp_dir: Path,
         executor: ThreadPoolExecutor,
         quarantine_dir: Path | None = None,
+        graveyard_dir: Path | None = None,
     ) -> None:
         self.root = root
         self.tmp_dir = tmp_dir
         self.quarantine_dir = quarantine_dir or root.parent / "quarantine"
+        self.graveyard = Graveyard(graveyard_dir or root.parent / "graveyard")
         self._executor = executor
         root.mkdir(parents=True, exist_ok=True)
         tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -304,6 +321,8 @@ class LocalBlobStore:
         final = self.path_for(sha256)
         # Replaced even when present: the file there may have gone bad, these bytes
         # were hashed as they were written. Same name, same bytes: nothing else changes.
+        # A hard link, not a rename: the staged name stays, to place the bytes again
+        # should gc move them away before the ingest has recorded them.
         new = not final.exists()
         created: list[Path] = []
         try:
@@ -311,8 +330,7 @@ class LocalBlobStore:
                 if not folder.exists():
                     folder.mkdir(exist_ok=True)
                     created.append(folder)
-            os.replace(staged, final)
-            fsync_dir(final.parent)
+            place(staged, final)
             for folder in reversed(created):
                 fsync_dir(folder.parent)
         except OSError as error:

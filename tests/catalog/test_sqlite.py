@@ -243,16 +243,16 @@ async def test_trash_restore_purge(catalog: Catalog) -> None:
     # Trash and restore are idempotent: each answers where the entry now is.
     kept = await catalog.restore(alice.id, photo.sha256)
     assert kept is not None and kept.deleted_at is None
-    assert await catalog.purge(alice.id, photo.sha256) is False  # not in the trash
+    assert await catalog.purge(alice.id, photo.sha256, 50.0) is False  # not in the trash
     assert await catalog.trash(alice.id, photo.sha256, 12.0) is not None
     again = await catalog.trash(alice.id, photo.sha256, 99.0)
     assert again is not None and again.deleted_ts == 12.0
     assert await catalog.restore(bob.id, photo.sha256) is None
-    assert await catalog.purge(bob.id, photo.sha256) is False
+    assert await catalog.purge(bob.id, photo.sha256, 50.0) is False
     restored = await catalog.restore(alice.id, photo.sha256)
     assert restored is not None and restored.deleted_at is None
     await catalog.trash(alice.id, photo.sha256, 13.0)
-    assert await catalog.purge(alice.id, photo.sha256) is True
+    assert await catalog.purge(alice.id, photo.sha256, 50.0) is True
     assert await catalog.get_image(alice.id, photo.sha256, trashed=True) is None
     assert await catalog.is_referenced(photo.sha256) is False
 
@@ -354,14 +354,15 @@ async def test_drop_unreferenced_blobs(catalog: Catalog) -> None:
         await catalog.add_image(alice.id, photo, "a.jpg", 1.0)
     await catalog.add_image(bob.id, shared, "b.jpg", 1.0)
     await catalog.trash(alice.id, shared.sha256, 2.0)
-    await catalog.purge(alice.id, shared.sha256)  # bob still has it
+    await catalog.purge(alice.id, shared.sha256, 50.0)  # bob still has it
     await catalog.trash(alice.id, trashed.sha256, 2.0)  # the trash still refers to it
     await catalog.trash(alice.id, purged.sha256, 2.0)
-    await catalog.purge(alice.id, purged.sha256)
+    await catalog.purge(alice.id, purged.sha256, 50.0)  # marked at 50
 
-    assert await catalog.drop_unreferenced_blobs() == [purged.sha256]
+    assert await catalog.drop_unreferenced_blobs(49.0) == []  # within its grace
+    assert await catalog.drop_unreferenced_blobs(50.0) == [purged.sha256]
     assert await catalog.known_blobs() == {shared.sha256, trashed.sha256}
-    assert await catalog.drop_unreferenced_blobs() == []
+    assert await catalog.drop_unreferenced_blobs(1e12) == []
     assert await catalog.is_referenced(shared.sha256)
     assert await catalog.is_referenced(trashed.sha256)
 
@@ -374,7 +375,7 @@ async def test_expire_trash_only_removes_old_trash(catalog: Catalog) -> None:
         await catalog.add_image(alice.id, photo, "a.jpg", 1.0)
     await catalog.trash(alice.id, old.sha256, 100.0)
     await catalog.trash(alice.id, recent.sha256, 300.0)
-    assert await catalog.expire_trash(200.0) == 1
+    assert await catalog.expire_trash(200.0, 400.0) == 1
     assert await catalog.get_image(alice.id, old.sha256, trashed=True) is None
     assert await catalog.get_image(alice.id, recent.sha256, trashed=True) is not None
     assert await catalog.get_image(alice.id, kept.sha256) is not None
@@ -487,8 +488,8 @@ async def test_a_finished_upload_does_not_keep_its_blob(catalog: Catalog) -> Non
     await catalog.add_upload(upload("done" * 6, alice.id))
     await catalog.complete_upload("done" * 6, photo.sha256, False, 100.0)
     await catalog.trash(alice.id, photo.sha256, 2.0)
-    await catalog.purge(alice.id, photo.sha256)
-    assert await catalog.drop_unreferenced_blobs() == [photo.sha256]
+    await catalog.purge(alice.id, photo.sha256, 50.0)
+    assert await catalog.drop_unreferenced_blobs(50.0) == [photo.sha256]
     assert (await catalog.get_upload("done" * 6)) is not None
 
 

@@ -19,18 +19,10 @@ import random
 import threading
 import time
 
-import pytest
-
-from server.config import Settings
 from tests.cluster.client import auth, call, listing, uploaded
 from tests.cluster.harness import Cluster
 from tests.test_crash import noise_jpeg
 from tests.test_main import request
-
-pytestmark = pytest.mark.skipif(
-    "gc_grace" not in Settings.__dataclass_fields__,
-    reason="needs gc safe against ingest across processes (--gc-grace)",
-)
 
 SECONDS = 6.0
 CLIENTS = 2

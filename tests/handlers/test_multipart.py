@@ -123,9 +123,13 @@ async def assert_all_or_nothing(
     assert events[-1]["upload_id"] == "batch-1"
     assert events[-1]["error"]["code"] == "insufficient_storage"
     assert files_in(settings.tmp_dir) == [], "the request's staged files are dropped"
-    # What went into the store before the failure is in no catalog entry: gc takes it.
+    # What went into the store before the failure is in no catalog entry: gc takes it,
+    # once it has lain there for the grace period (an ingest may be about to record it).
     placed = blobs_in(settings)
     assert sorted(placed) == sorted(sha256(d) for d in photos[:placed_first])
+    assert (await services.library.collect_garbage()).orphan_files == 0
+    assert blobs_in(settings) == placed
+    services.library.collector.grace = 0
     report = await services.library.collect_garbage()
     assert report.orphan_files == len(placed)
     assert blobs_in(settings) == []

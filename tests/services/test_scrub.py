@@ -262,3 +262,24 @@ async def test_a_file_mended_while_it_is_being_marked_is_left_unmarked(
     record = await services.catalog.get_blob(digest)
     assert record is not None and record.damage is None
     assert not settings.quarantine_dir.exists()
+
+
+@pytest.mark.gen_test
+async def test_a_purged_blob_on_its_way_out_is_no_damage(
+    services: Services, settings: Settings
+) -> None:
+    alice = await someone(services, "alice")
+    purged, rotten = photo((120, 90)), photo((120, 90))
+    for data in (purged, rotten):
+        await ingest(services, alice, data, "p.jpg")
+        await services.library.trash(alice, sha256(data))
+        await services.library.purge(alice, sha256(data))
+    # Within the grace both rows stay; gc (another process's, say) is moving one file
+    # through the graveyard, the other has gone bad: no one has either any more.
+    assert await services.store.bury(sha256(purged)) is not None
+    rot(blob_path(settings, sha256(rotten)))
+    report = await scrubber(services).run()
+    assert report.findings == [], text(report)
+    for data in (purged, rotten):
+        blob = await services.catalog.get_blob(sha256(data))
+        assert blob is not None and blob.damage is None

@@ -83,9 +83,13 @@ async def test_commit_places_the_blob_under_its_hash(store: LocalBlobStore) -> N
     assert store.local_path(sha256) == final
     assert await store.exists(sha256)
     assert files_under(store.root) == [final]
-    assert staged_files(store) == []
+    # A second name of the staged file, which stays until its writer is dropped.
+    assert staged_files(store) == [writer.staged_path]
+    assert writer.staged_path.samefile(final)
     await writer.abort()  # what the library does after every commit: must not touch the blob
     assert final.read_bytes() == PAYLOAD
+    assert staged_files(store) == []
+    assert final.stat().st_nlink == 1
 
 
 @pytest.mark.gen_test
@@ -96,6 +100,10 @@ async def test_same_bytes_twice_is_one_file(store: LocalBlobStore) -> None:
     assert await store.commit(second) is False
     sha256 = hashlib.sha256(PAYLOAD).hexdigest()
     assert [p.name for p in files_under(store.root)] == [sha256]
+    # The second took the name over, atomically: the stored file is its staged file now.
+    assert second.staged_path.samefile(store.path_for(sha256))
+    await first.abort()
+    await second.abort()
     assert staged_files(store) == []
     assert store.path_for(sha256).read_bytes() == PAYLOAD
 
@@ -238,6 +246,7 @@ async def test_a_resumed_writer_rebuilds_digests_and_cuts_what_follows(
     assert result.size == len(PAYLOAD)
     assert path.read_bytes() == PAYLOAD
     assert await store.commit(resumed)
+    await resumed.abort()
     assert not path.exists()
     assert store.path_for(result.sha256).read_bytes() == PAYLOAD
 
@@ -329,7 +338,7 @@ async def test_committing_again_replaces_a_file_gone_bad_or_missing(store: Local
     final.unlink()
     assert await store.commit(await staged(store, PAYLOAD)) is True
     assert final.read_bytes() == PAYLOAD
-    assert staged_files(store) == []
+    assert len(staged_files(store)) == 3  # until their writers are dropped
 
 
 @pytest.mark.gen_test

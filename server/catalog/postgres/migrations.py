@@ -123,6 +123,16 @@ MIGRATIONS: list[str] = [
         expires_at double precision NOT NULL
     );
     """,
+    # 4: a blob that loses its last entry is marked, not forgotten: gc deletes its row
+    # (and then its file) only a grace period later, so an ingest of the same bytes in
+    # another process meanwhile finds the row and clears the mark instead. Blobs nothing
+    # refers to already are marked now.
+    """
+    ALTER TABLE blobs ADD COLUMN unreferenced_at double precision;
+    CREATE INDEX blobs_unreferenced ON blobs(unreferenced_at) WHERE unreferenced_at IS NOT NULL;
+    UPDATE blobs SET unreferenced_at = extract(epoch FROM now())
+        WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.sha256 = blobs.sha256);
+    """,
 ]
 
 

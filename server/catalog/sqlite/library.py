@@ -41,6 +41,12 @@ class SQLiteLibrary(Connection):
             "WHERE sha256 = ? AND damage IS NOT NULL",
             (blob.sha256,),
         )
+        # Referred to again: gc must not take it (nor its file).
+        self._db.execute(
+            "UPDATE blobs SET unreferenced_at = NULL "
+            "WHERE sha256 = ? AND unreferenced_at IS NOT NULL",
+            (blob.sha256,),
+        )
         existing = self._db.execute(
             "SELECT deleted_at FROM entries WHERE user_id = ? AND sha256 = ?",
             (user_id, blob.sha256),
@@ -134,25 +140,35 @@ class SQLiteLibrary(Connection):
     async def restore(self, user_id: int, sha256: str) -> ImageRecord | None:
         return await self._write(self._restore, user_id, sha256)
 
-    def _purge(self, user_id: int, sha256: str) -> bool:
-        cursor = self._db.execute(
-            "DELETE FROM entries WHERE user_id = ? AND sha256 = ? AND deleted_at IS NOT NULL",
+    def _mark(self, sha256s: Iterable[str], now: float) -> None:
+        self._db.executemany(
+            "UPDATE blobs SET unreferenced_at = ? WHERE sha256 = ? AND unreferenced_at IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.sha256 = blobs.sha256)",
+            [(now, sha256) for sha256 in sha256s],
+        )
+
+    def _purge(self, user_id: int, sha256: str, now: float) -> bool:
+        gone = self._db.execute(
+            "DELETE FROM entries WHERE user_id = ? AND sha256 = ? AND deleted_at IS NOT NULL "
+            "RETURNING sha256",
             (user_id, sha256),
-        )
-        return cursor.rowcount > 0
+        ).fetchall()
+        self._mark((row["sha256"] for row in gone), now)
+        return bool(gone)
 
-    async def purge(self, user_id: int, sha256: str) -> bool:
-        return await self._write(self._purge, user_id, sha256)
+    async def purge(self, user_id: int, sha256: str, now: float) -> bool:
+        return await self._write(self._purge, user_id, sha256, now)
 
-    def _expire_trash(self, deleted_before: float) -> int:
-        cursor = self._db.execute(
-            "DELETE FROM entries WHERE deleted_at IS NOT NULL AND deleted_at < ?",
+    def _expire_trash(self, deleted_before: float, now: float) -> int:
+        gone = self._db.execute(
+            "DELETE FROM entries WHERE deleted_at IS NOT NULL AND deleted_at < ? RETURNING sha256",
             (deleted_before,),
-        )
-        return cursor.rowcount
+        ).fetchall()
+        self._mark({row["sha256"] for row in gone}, now)
+        return len(gone)
 
-    async def expire_trash(self, deleted_before: float) -> int:
-        return await self._write(self._expire_trash, deleted_before)
+    async def expire_trash(self, deleted_before: float, now: float) -> int:
+        return await self._write(self._expire_trash, deleted_before, now)
 
     def _is_referenced(self, sha256: str) -> bool:
         row = self._db.execute("SELECT 1 FROM entries WHERE sha256 = ? LIMIT 1", (sha256,))
@@ -161,15 +177,34 @@ class SQLiteLibrary(Connection):
     async def is_referenced(self, sha256: str) -> bool:
         return await self._run(self._is_referenced, sha256)
 
-    def _drop_unreferenced(self) -> list[str]:
+    def _mark_unreferenced(self, now: float) -> int:
+        self._db.execute(
+            "UPDATE blobs SET unreferenced_at = NULL WHERE unreferenced_at IS NOT NULL "
+            "AND EXISTS (SELECT 1 FROM entries e WHERE e.sha256 = blobs.sha256)"
+        )
+        cursor = self._db.execute(
+            "UPDATE blobs SET unreferenced_at = ? WHERE unreferenced_at IS NULL "
+            "AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.sha256 = blobs.sha256)",
+            (now,),
+        )
+        return cursor.rowcount
+
+    async def mark_unreferenced_blobs(self, now: float) -> int:
+        return await self._write(self._mark_unreferenced, now)
+
+    def _drop_unreferenced(self, cutoff: float, limit: int) -> list[str]:
         rows = self._db.execute(
-            "DELETE FROM blobs WHERE NOT EXISTS "
-            "(SELECT 1 FROM entries e WHERE e.sha256 = blobs.sha256) RETURNING sha256"
+            "DELETE FROM blobs WHERE sha256 IN (SELECT sha256 FROM blobs "
+            "WHERE unreferenced_at <= ? ORDER BY unreferenced_at LIMIT ?) "
+            "AND unreferenced_at <= ? "
+            "AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.sha256 = blobs.sha256) "
+            "RETURNING sha256",
+            (cutoff, limit, cutoff),
         )
         return sorted(row["sha256"] for row in rows)
 
-    async def drop_unreferenced_blobs(self) -> list[str]:
-        return await self._write(self._drop_unreferenced)
+    async def drop_unreferenced_blobs(self, cutoff: float, limit: int = 500) -> list[str]:
+        return await self._write(self._drop_unreferenced, cutoff, limit)
 
     def _known(self) -> set[str]:
         return {row["sha256"] for row in self._db.execute("SELECT sha256 FROM blobs")}

@@ -140,4 +140,14 @@ MIGRATIONS: list[str] = [
         expires_at REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 10: a blob that loses its last entry is marked, not forgotten: gc deletes its row
+    # (and then its file) only a grace period later, so an ingest of the same bytes in
+    # another process meanwhile finds the row and clears the mark instead. Blobs nothing
+    # refers to already are marked now.
+    """
+    ALTER TABLE blobs ADD COLUMN unreferenced_at REAL;
+    CREATE INDEX blobs_unreferenced ON blobs(unreferenced_at) WHERE unreferenced_at IS NOT NULL;
+    UPDATE blobs SET unreferenced_at = (julianday('now') - 2440587.5) * 86400.0
+        WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.sha256 = blobs.sha256);
+    """,
 ]
