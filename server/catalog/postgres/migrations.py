@@ -105,6 +105,16 @@ MIGRATIONS: list[str] = [
     ALTER TABLE pairing_codes ADD COLUMN failures integer NOT NULL DEFAULT 0;
     CREATE INDEX uploads_user ON uploads(user_id, expires_at);
     """,
+    # 3: an md5 check is one search: each entry carries its blob's md5, and the library's
+    # entries are indexed by it (with the sha256 the damage check needs), in place of
+    # the blobs' md5 index and a search of the entries' key for each blob found there.
+    """
+    ALTER TABLE entries ADD COLUMN md5 text COLLATE "C";
+    UPDATE entries e SET md5 = b.md5 FROM blobs b WHERE b.sha256 = e.sha256;
+    ALTER TABLE entries ALTER COLUMN md5 SET NOT NULL;
+    CREATE INDEX entries_md5 ON entries(user_id, md5) INCLUDE (sha256) WHERE deleted_at IS NULL;
+    DROP INDEX blobs_md5;
+    """,
 ]
 
 
