@@ -28,6 +28,7 @@ from ..storage import BlobStore, BlobWriter, StorageFull
 from .domain_events import ImageAdded, ImageDeleted, ImageRestored
 from .events import EventHub
 from .ingest import Ingest, Ingested, Staged, UploadReporter
+from .shared_lock import SharedLock
 from .thumbnails import Thumbnails
 
 log = logging.getLogger(__name__)
@@ -131,8 +132,9 @@ class LibraryService:
         self._announcing: set[asyncio.Task[None]] = set()
         self._trash_seconds = trash_days * 86400
         # Placing a blob and recording it, and forgetting a blob and deleting it,
-        # must not interleave, or a new entry could point at a deleted file.
-        self._blob_lock = asyncio.Lock()
+        # must not interleave, or a new entry could point at a deleted file. Ingests
+        # share it, so that photos arriving together are recorded in one commit.
+        self._blob_lock = SharedLock()
 
     # ingest ------------------------------------------------------------------
 
@@ -205,7 +207,7 @@ class LibraryService:
         so it never takes a blob an ingest has placed and is about to record).
         """
         try:
-            async with self._blob_lock:
+            async with self._blob_lock.shared():
                 for each in staged:
                     await self._store.commit(each.writer)
                 added = await self._catalog.add_images(
@@ -323,7 +325,7 @@ class LibraryService:
         await self._drop_unreferenced()
 
     async def _drop_unreferenced(self) -> int:
-        async with self._blob_lock:
+        async with self._blob_lock.exclusive():
             gone = await self._catalog.drop_unreferenced_blobs()
             for sha256 in gone:
                 await self._store.delete(sha256)
@@ -337,7 +339,7 @@ class LibraryService:
         expired = await self._catalog.expire_trash(time.time() - self._trash_seconds)
         removed = await self._drop_unreferenced()
         orphans = 0
-        async with self._blob_lock:
+        async with self._blob_lock.exclusive():
             known = await self._catalog.known_blobs()
             async for sha256 in self._store.all_blobs():
                 if sha256 not in known:
