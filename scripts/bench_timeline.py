@@ -43,7 +43,7 @@ PAGE = 100
 DEPTH = 0.9
 CHECK = 1000
 LISTENERS = 20
-FILL_FORMAT = "2"  # what fill_catalog writes; change it when the rows change
+FILL_FORMAT = "3"  # what fill_catalog writes; change it when the rows change
 
 # the catalog ---------------------------------------------------------------------------
 
@@ -77,7 +77,7 @@ def synthetic_rows(count: int, now: float) -> Iterator[tuple[tuple[Any, ...], tu
             1,
             uploaded,
         )
-        yield blob, (sha, f"IMG_{n:07d}.jpg", uploaded, sort_time(taken, uploaded))
+        yield blob, (sha, blob[1], f"IMG_{n:07d}.jpg", uploaded, sort_time(taken, uploaded))
 
 
 def photo_sha256(count: int, n: int) -> str:
@@ -140,8 +140,8 @@ def write_catalog(path: Path, count: int) -> None:
             (blob for blob, _ in synthetic_rows(count, now)),
         )
         db.executemany(
-            "INSERT INTO entries (user_id, sha256, filename, uploaded_at, taken_ts) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO entries (user_id, sha256, md5, filename, uploaded_at, taken_ts) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
             ((user_id, *entry) for _, entry in synthetic_rows(count, now)),
         )
         db.execute("COMMIT")

@@ -15,6 +15,7 @@ import os
 import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import tornado.web
 
@@ -61,24 +62,38 @@ class FileHandler(ApiHandler, tornado.web.StaticFileHandler):
         self.body_start = start or 0
         return iter(())
 
-    async def send_file(self, root: Path, path: Path, etag: str, include_body: bool) -> None:
+    async def send_file(
+        self,
+        root: Path,
+        path: Path,
+        etag: str,
+        include_body: bool,
+        opened: BinaryIO | None = None,
+    ) -> None:
+        """The response for `path`; `opened`, the file already open, is sent from (or
+        closed when no body is sent)."""
         self.root = str(root)
         self.etag = f'"{etag}"'
-        await tornado.web.StaticFileHandler.get(
-            self, path.relative_to(root).as_posix(), include_body
-        )
-        if self.get_status() == 416:
-            # StaticFileHandler leaves a 416 empty, as text/plain and cacheable for a
-            # year; it is an error like any other (Content-Range stays).
-            self.set_header("Cache-Control", "no-store")
-            error = errors.ApiError(errors.RANGE_NOT_SATISFIABLE)
-            self.write_error(416, exc_info=(type(error), error, None))
-            return
-        if self.body_start is not None and self.absolute_path is not None:
-            start = self.body_start
-            length = int(self._headers["Content-Length"])
-            self.sender = FileSender(self, self.services.run_io, self.progress(length))
-            await self.sender.send(self.absolute_path, start, start + length)
+        try:
+            await tornado.web.StaticFileHandler.get(
+                self, path.relative_to(root).as_posix(), include_body
+            )
+            if self.get_status() == 416:
+                # StaticFileHandler leaves a 416 empty, as text/plain and cacheable for a
+                # year; it is an error like any other (Content-Range stays).
+                self.set_header("Cache-Control", "no-store")
+                error = errors.ApiError(errors.RANGE_NOT_SATISFIABLE)
+                self.write_error(416, exc_info=(type(error), error, None))
+                return
+            if self.body_start is not None and self.absolute_path is not None:
+                start = self.body_start
+                length = int(self._headers["Content-Length"])
+                self.sender = FileSender(self, self.services.run_io, self.progress(length))
+                handed, opened = opened, None
+                await self.sender.send(self.absolute_path, start, start + length, handed)
+        finally:
+            if opened is not None:
+                opened.close()  # a read-only file: closing it waits for no disk
 
     def progress(self, length: int) -> Callable[[int], None] | None:
         """What to tell as the body's bytes reach the socket (nothing, but for originals)."""
@@ -90,13 +105,22 @@ class FileHandler(ApiHandler, tornado.web.StaticFileHandler):
         super().on_connection_close()
 
 
-def damage_of(path: Path, size: int) -> Damage | None:
-    """What a glance shows wrong with a blob's file (re-hashing it is scrub's work)."""
+def open_checked(path: Path, size: int) -> tuple[BinaryIO | None, Damage | None]:
+    """A blob's file opened, or what a glance shows wrong with it (re-hashing it is
+    scrub's work): one hand-off to the I/O threads before a download's first byte."""
     try:
-        found = os.stat(path).st_size
+        file = open(path, "rb", buffering=0)  # noqa: SIM115 (the sender closes it)
     except FileNotFoundError:
-        return "missing"
-    return None if found == size else "mismatch"
+        return None, "missing"
+    try:
+        found = os.fstat(file.fileno()).st_size
+    except BaseException:
+        file.close()
+        raise
+    if found != size:
+        file.close()
+        return None, "mismatch"
+    return file, None
 
 
 class OriginalFileMixin(FileHandler):
@@ -112,30 +136,36 @@ class OriginalFileMixin(FileHandler):
             raise errors.ApiError(errors.IMAGE_NOT_FOUND)
         if record.blob.damaged:
             raise errors.ApiError(errors.IMAGE_DAMAGED)
-        damage = await self.services.run_io(damage_of, path, record.blob.size)
-        if damage is not None:
-            await self.services.library.report_damage(record, damage)
-            # An upload mending it places the bytes before it clears the mark: look again.
-            if await self.services.run_io(damage_of, path, record.blob.size) is not None:
-                raise errors.ApiError(errors.IMAGE_DAMAGED)
-            await self.services.library.damage_mended(record)
-        self.record = record
-        download_id = transfer_id(self, "X-Download-Id", "download_id")
-        if download_id is not None and include_body:
-            self.reporter = TransferReporter(
-                self.services.events,
-                self.user.id,
-                "download",
-                download_id,
-                None,
-                image_id=record.sha256,
-            )
+        opened, damage = await self.services.run_io(open_checked, path, record.blob.size)
+        try:
+            if damage is not None:
+                await self.services.library.report_damage(record, damage)
+                # An upload mending it places the bytes before it clears the mark: look again.
+                opened, damage = await self.services.run_io(open_checked, path, record.blob.size)
+                if damage is not None:
+                    raise errors.ApiError(errors.IMAGE_DAMAGED)
+                await self.services.library.damage_mended(record)
+            self.record = record
+            download_id = transfer_id(self, "X-Download-Id", "download_id")
+            if download_id is not None and include_body:
+                self.reporter = TransferReporter(
+                    self.services.events,
+                    self.user.id,
+                    "download",
+                    download_id,
+                    None,
+                    image_id=record.sha256,
+                )
+        except BaseException:
+            if opened is not None:
+                opened.close()
+            raise
         try:
             await self.send_file(
-                self.services.settings.blobs_dir, path, record.sha256, include_body
+                self.services.settings.blobs_dir, path, record.sha256, include_body, opened
             )
         except FileNotFoundError:
-            # Gone between the glance above and opening it: nothing is sent yet.
+            # Gone between opening it above and Tornado's look at it: nothing is sent yet.
             await self.services.library.report_damage(record, "missing")
             raise errors.ApiError(errors.IMAGE_DAMAGED) from None
         except ShortFile:

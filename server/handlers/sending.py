@@ -17,7 +17,7 @@ import errno
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, BinaryIO
 
 import tornado.http1connection
 import tornado.iostream
@@ -69,11 +69,12 @@ class FileSender:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    async def send(self, path: str, start: int, end: int) -> None:
-        """Raises OSError (FileNotFoundError...) before anything is written, if the file
-        cannot be opened, so that the response can still be an error."""
+    async def send(self, path: str, start: int, end: int, opened: BinaryIO | None = None) -> None:
+        """Sends from `opened` (which it closes) or opens `path`: raises OSError
+        (FileNotFoundError...) before anything is written, if the file cannot be
+        opened, so that the response can still be an error."""
         handler = self._handler
-        file = await self._run(open, path, "rb", 0)
+        file = opened if opened is not None else await self._run(open, path, "rb", 0)
         try:
             # The headers first, through Tornado, as for any response.
             try:
@@ -102,7 +103,7 @@ class FileSender:
                 raise
             log.info("closed a download whose client took nothing for %.0f s", STALL_TIMEOUT)
         finally:
-            await self._run(file.close)
+            file.close()  # a read-only file: closing it waits for no disk
 
     # the kernel's copy
 

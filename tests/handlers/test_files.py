@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import re
 import urllib.parse
+import warnings
 
 import pytest
 from PIL import Image
@@ -83,6 +85,29 @@ async def test_if_none_match_gives_304(api: Api) -> None:
         assert response.headers["ETag"] == etag
     response = await api.fetch(original_url(item["id"]), headers={"If-None-Match": '"other"'})
     assert response.code == 200 and response.body == data
+
+
+@pytest.mark.gen_test
+async def test_an_original_opened_for_an_answer_without_a_body_is_closed(api: Api) -> None:
+    # The file is opened (and its size checked) before StaticFileHandler decides the
+    # answer; whatever the answer, nothing is left for the garbage collector to close.
+    data = photo()
+    item = await upload_one(api, data)
+    url = original_url(item["id"])
+    asked = [
+        ("HEAD", {}, 200),
+        ("GET", {"If-None-Match": f'"{item["id"]}"'}, 304),
+        ("GET", {"Range": f"bytes={len(data)}-"}, 416),
+        ("GET", {"X-Download-Id": "x" * 1000}, 400),
+        ("GET", {}, 200),
+    ]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        for method, headers, status in asked:
+            response = await api.fetch(url, method, headers=headers)
+            assert response.code == status, (method, headers)
+        gc.collect()
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 @pytest.mark.gen_test

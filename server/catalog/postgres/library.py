@@ -31,8 +31,8 @@ _UPSERT_BLOB = (
 # snapshot, so at most one of inserting and restoring the entry does anything.
 _ADD_IMAGE = (
     f"WITH blob AS ({_UPSERT_BLOB} RETURNING sha256), "
-    "entry AS (INSERT INTO entries (user_id, sha256, filename, uploaded_at, taken_ts) "
-    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (user_id, sha256) DO NOTHING RETURNING sha256), "
+    "entry AS (INSERT INTO entries (user_id, sha256, md5, filename, uploaded_at, taken_ts) "
+    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (user_id, sha256) DO NOTHING RETURNING sha256), "
     "restored AS (UPDATE entries SET deleted_at = NULL "
     "WHERE user_id = %s AND sha256 = %s AND deleted_at IS NOT NULL RETURNING sha256) "
     "SELECT (SELECT count(*) FROM entry) AS inserted, (SELECT count(*) FROM restored) AS restored"
@@ -47,7 +47,7 @@ async def get(conn: Conn, user_id: int, sha256: str, trashed: bool) -> ImageReco
 async def add(
     conn: Conn, user_id: int, blob: BlobRecord, filename: str, now: float
 ) -> tuple[ImageRecord, bool]:
-    entry = (user_id, blob.sha256, filename, now, sort_time(blob.taken_at, now))
+    entry = (user_id, blob.sha256, blob.md5, filename, now, sort_time(blob.taken_at, now))
     # One statement and the read of its result, sent together (the pipeline):
     # the read sees what the statement wrote, as a later statement of the
     # transaction does.
@@ -106,7 +106,7 @@ class PostgresLibrary(Connection):
 
     async def find_by_md5(self, user_id: int, md5: str) -> ImageRecord | None:
         async def work(conn: Conn) -> ImageRecord | None:
-            row = await one(conn, timeline.FIND_BY_MD5_SQL, (md5, user_id))
+            row = await one(conn, timeline.FIND_BY_MD5_SQL, (user_id, md5))
             return None if row is None else image_from_row(row)
 
         return await self._read(work)

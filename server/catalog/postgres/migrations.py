@@ -123,7 +123,17 @@ MIGRATIONS: list[str] = [
         expires_at double precision NOT NULL
     );
     """,
-    # 4: a blob that loses its last entry is marked, not forgotten: gc deletes its row
+    # 4: an md5 check is one search: each entry carries its blob's md5, and the library's
+    # entries are indexed by it (with the sha256 the damage check needs), in place of
+    # the blobs' md5 index and a search of the entries' key for each blob found there.
+    """
+    ALTER TABLE entries ADD COLUMN md5 text COLLATE "C";
+    UPDATE entries e SET md5 = b.md5 FROM blobs b WHERE b.sha256 = e.sha256;
+    ALTER TABLE entries ALTER COLUMN md5 SET NOT NULL;
+    CREATE INDEX entries_md5 ON entries(user_id, md5) INCLUDE (sha256) WHERE deleted_at IS NULL;
+    DROP INDEX blobs_md5;
+    """,
+    # 5: a blob that loses its last entry is marked, not forgotten: gc deletes its row
     # (and then its file) only a grace period later, so an ingest of the same bytes in
     # another process meanwhile finds the row and clears the mark instead. Blobs nothing
     # refers to already are marked now.

@@ -3,7 +3,7 @@
 Each query is a search of one index bounded by its LIMIT or its keys: a page walks
 entries_library (or entries_trash) from the cursor's row comparison, which PostgreSQL
 turns into an index condition; a check of hashes is one `= ANY` of the entries' key
-or the blobs' md5 index. `plans()` shows PostgreSQL's plans of them.
+or the entries' md5 index. `plans()` shows PostgreSQL's plans of them.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def page_sql(trashed: bool, after: bool) -> str:
 
 FIND_BY_MD5_SQL = (
     f"SELECT {IMAGE_COLUMNS} {IMAGE_FROM} "
-    "WHERE b.md5 = %s AND e.user_id = %s AND e.deleted_at IS NULL "
+    "WHERE e.user_id = %s AND e.md5 = %s AND e.deleted_at IS NULL "
     "ORDER BY e.uploaded_at DESC LIMIT 1"
 )
 
@@ -47,10 +47,11 @@ PRESENT_SQL: dict[HashField, str] = {
         "AND e.deleted_at IS NULL AND NOT EXISTS "
         "(SELECT 1 FROM blobs d WHERE d.sha256 = e.sha256 AND d.damage IS NOT NULL)"
     ),
+    # Each entry carries its blob's md5: one search of the library's md5 index.
     "md5": (
-        "SELECT b.md5 FROM blobs b JOIN entries e ON e.sha256 = b.sha256 "
-        "WHERE e.user_id = %s AND b.md5 = ANY(%s) AND e.deleted_at IS NULL "
-        "AND b.damage IS NULL"
+        "SELECT e.md5 FROM entries e WHERE e.user_id = %s AND e.md5 = ANY(%s) "
+        "AND e.deleted_at IS NULL AND NOT EXISTS "
+        "(SELECT 1 FROM blobs d WHERE d.sha256 = e.sha256 AND d.damage IS NOT NULL)"
     ),
 }
 
@@ -63,7 +64,7 @@ PLANNED: dict[str, tuple[str, list[Any]]] = {
     "one photo": (get_sql(False), [1, _SHA]),
     "check sha256": (PRESENT_SQL["sha256"], [1, [_SHA] * 3]),
     "check md5": (PRESENT_SQL["md5"], [1, [_MD5] * 3]),
-    "find by md5": (FIND_BY_MD5_SQL, [_MD5, 1]),
+    "find by md5": (FIND_BY_MD5_SQL, [1, _MD5]),
 }
 
 

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from ..records import CatalogFull, CatalogTooNew
 from ..use import CatalogUse
+from .group_commit import GroupCommit
 from .migrations import MIGRATIONS
 
 T = TypeVar("T")
@@ -27,6 +28,7 @@ class Connection:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog")
         self._calls = 0  # queries submitted and not yet answered
+        self._group = GroupCommit(lambda: self._db)
         try:
             self._db: sqlite3.Connection = self._executor.submit(self._connect).result()
         except BaseException:
@@ -92,7 +94,7 @@ class Connection:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
         except sqlite3.OperationalError as error:
-            if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            if _is_full(error):
                 raise CatalogFull(str(error)) from error
             raise
         finally:
@@ -115,7 +117,21 @@ class Connection:
         return result
 
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
-        return await self._run(self._transaction, fn, *args)
+        """A durable write, committed with the others queued beside it (group_commit);
+        answered once that commit is on disk."""
+        self._calls += 1
+        try:
+            answer, schedule = self._group.add(fn, *args)
+            if schedule:
+                self._executor.submit(self._group.run_queued)
+            result: T = await asyncio.wrap_future(answer)
+            return result
+        except sqlite3.OperationalError as error:
+            if _is_full(error):
+                raise CatalogFull(str(error)) from error
+            raise
+        finally:
+            self._calls -= 1
 
     def _unsynced_transaction(self, fn: Callable[..., T], *args: Any) -> T:
         self._db.execute("PRAGMA synchronous = NORMAL")
@@ -142,6 +158,10 @@ class Connection:
     def close_now(self) -> None:
         self._executor.submit(self._db.close).result()
         self._executor.shutdown(wait=True)
+
+
+def _is_full(error: sqlite3.OperationalError) -> bool:
+    return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
 
 
 def migrate(db: sqlite3.Connection) -> int:

@@ -53,9 +53,9 @@ class SQLiteLibrary(Connection):
         ).fetchone()
         if existing is None:
             self._db.execute(
-                "INSERT INTO entries (user_id, sha256, filename, uploaded_at, taken_ts) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (user_id, blob.sha256, filename, now, sort_time(blob.taken_at, now)),
+                "INSERT INTO entries (user_id, sha256, md5, filename, uploaded_at, taken_ts) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (user_id, blob.sha256, blob.md5, filename, now, sort_time(blob.taken_at, now)),
             )
         elif existing["deleted_at"] is not None:
             self._db.execute(
@@ -82,7 +82,7 @@ class SQLiteLibrary(Connection):
         return await self._write(self._add_images, user_id, list(items), now)
 
     def _find_by_md5(self, user_id: int, md5: str) -> ImageRecord | None:
-        row = self._db.execute(timeline.FIND_BY_MD5_SQL, (md5, user_id)).fetchone()
+        row = self._db.execute(timeline.FIND_BY_MD5_SQL, (user_id, md5)).fetchone()
         return None if row is None else image_from_row(row)
 
     async def find_by_md5(self, user_id: int, md5: str) -> ImageRecord | None:

@@ -140,7 +140,19 @@ MIGRATIONS: list[str] = [
         expires_at REAL NOT NULL
     ) WITHOUT ROWID;
     """,
-    # 10: a blob that loses its last entry is marked, not forgotten: gc deletes its row
+    # 10: an md5 check is one search: each entry carries its blob's md5, and the library's
+    # entries are indexed by it (with the sha256 the damage check needs), in place of
+    # the blobs' md5 index and a search of the entries' key for each blob found there.
+    # (The old index goes first, so that the new one is built in the pages it frees;
+    # deleted_at, always NULL there, is in it so that SQLite reads it as covering.)
+    """
+    DROP INDEX blobs_md5;
+    ALTER TABLE entries ADD COLUMN md5 TEXT;
+    UPDATE entries SET md5 = (SELECT b.md5 FROM blobs b WHERE b.sha256 = entries.sha256);
+    CREATE INDEX entries_md5 ON entries(user_id, md5, sha256, deleted_at)
+        WHERE deleted_at IS NULL;
+    """,
+    # 11: a blob that loses its last entry is marked, not forgotten: gc deletes its row
     # (and then its file) only a grace period later, so an ingest of the same bytes in
     # another process meanwhile finds the row and clears the mark instead. Blobs nothing
     # refers to already are marked now.

@@ -21,9 +21,6 @@ __all__ = ["IMAGE_COLUMNS", "IMAGE_FROM", "PLANNED", "plans"]
 # change with what ANALYZE finds. Most lookups go from the user's entries (their
 # indexes hold the timeline's order and the user's hashes) to each one's blob.
 IMAGE_FROM = "FROM entries e CROSS JOIN blobs b ON b.sha256 = e.sha256"
-# Looked up by a blob's md5: the blobs first (by their md5 index), then the entry of
-# each (by its primary key). Left to itself, SQLite walks every entry of the user.
-_BY_MD5_FROM = "FROM blobs b CROSS JOIN entries e ON e.sha256 = b.sha256"
 
 
 def get_sql(trashed: bool) -> str:
@@ -48,9 +45,11 @@ def page_sql(trashed: bool, after: bool) -> str:
     return sql + f" ORDER BY {key} DESC, e.sha256 DESC LIMIT ?"
 
 
+# Each entry carries its blob's md5, and the library's entries are indexed by it.
 FIND_BY_MD5_SQL = (
-    f"SELECT {IMAGE_COLUMNS} {_BY_MD5_FROM} "
-    "WHERE b.md5 = ? AND e.user_id = ? AND e.deleted_at IS NULL "
+    f"SELECT {IMAGE_COLUMNS} "
+    "FROM entries e INDEXED BY entries_md5 CROSS JOIN blobs b ON b.sha256 = e.sha256 "
+    "WHERE e.user_id = ? AND e.md5 = ? AND e.deleted_at IS NULL "
     "ORDER BY e.uploaded_at DESC LIMIT 1"
 )
 
@@ -59,28 +58,31 @@ def present_sql(field: HashField, count: int) -> str:
     """Which of `count` hashes the user has, in the library and not damaged.
 
     A damaged photo counts as missing, so the phone sends it again and the upload heals
-    it. Each hash costs one search of a large index (the entries' primary key, or the
-    blobs' md5 and then that key), covering, so no row is read: trash and damage are
-    asked of partial indexes that hold only trashed entries and damaged blobs, a few
-    pages SQLite keeps in its cache.
+    it. Each hash costs one search of a large index (the entries' primary key, or their
+    md5 index of the library), covering, so no row is read: trash and damage are asked
+    of partial indexes that hold only trashed entries and damaged blobs, a few pages
+    SQLite keeps in its cache. (The md5 index holds no trashed entry at all.)
     """
     marks = ",".join("?" * count)
-    kept = (
-        "NOT EXISTS (SELECT 1 FROM entries t INDEXED BY entries_trashed "
-        "WHERE t.user_id = e.user_id AND t.sha256 = e.sha256 AND t.deleted_at IS NOT NULL) "
-        "AND NOT EXISTS (SELECT 1 FROM blobs d INDEXED BY blobs_damaged "
+    undamaged = (
+        "NOT EXISTS (SELECT 1 FROM blobs d INDEXED BY blobs_damaged "
         "WHERE d.sha256 = e.sha256 AND d.damage IS NOT NULL)"
     )
     if field == "sha256":
         return (
             f"SELECT e.sha256 FROM entries e WHERE e.user_id = ? AND e.sha256 IN ({marks}) "
-            f"AND {kept}"
+            "AND NOT EXISTS (SELECT 1 FROM entries t INDEXED BY entries_trashed "
+            "WHERE t.user_id = e.user_id AND t.sha256 = e.sha256 AND t.deleted_at IS NOT NULL) "
+            f"AND {undamaged}"
         )
-    return f"SELECT b.md5 {_BY_MD5_FROM} WHERE b.md5 IN ({marks}) AND e.user_id = ? AND {kept}"
+    return (
+        "SELECT e.md5 FROM entries e INDEXED BY entries_md5 "
+        f"WHERE e.user_id = ? AND e.md5 IN ({marks}) AND e.deleted_at IS NULL AND {undamaged}"
+    )
 
 
 def present_params(field: HashField, user_id: int, values: list[str]) -> list[Any]:
-    return [user_id, *values] if field == "sha256" else [*values, user_id]
+    return [user_id, *values]
 
 
 _SHA = "0" * 64
@@ -92,7 +94,7 @@ PLANNED: dict[str, tuple[str, list[Any]]] = {
     "one photo": (get_sql(False), [1, _SHA]),
     "check sha256": (present_sql("sha256", 3), present_params("sha256", 1, [_SHA] * 3)),
     "check md5": (present_sql("md5", 3), present_params("md5", 1, [_MD5] * 3)),
-    "find by md5": (FIND_BY_MD5_SQL, [_MD5, 1]),
+    "find by md5": (FIND_BY_MD5_SQL, [1, _MD5]),
 }
 
 
