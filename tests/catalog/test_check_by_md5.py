@@ -28,7 +28,7 @@ async def test_md5_check_follows_trash_purge_damage_and_owner(catalog: Catalog) 
     await catalog.add_image(bob.id, kept, "b.jpg", 1.0)
     await catalog.trash(alice.id, trashed.sha256, 2.0)
     await catalog.trash(alice.id, purged.sha256, 2.0)
-    assert await catalog.purge(alice.id, purged.sha256)
+    assert await catalog.purge(alice.id, purged.sha256, 3.0)
     await catalog.mark_damaged(damaged.sha256, "missing", 3.0)
     asked = [p.md5 for p in (kept, trashed, purged, damaged, bobs)]
     asked.append(hashlib.md5(b"nobody's").hexdigest())

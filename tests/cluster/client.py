@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -53,6 +54,18 @@ async def listen(base: str, token: str) -> Socket:
     hello = json.loads(await receive(ws))
     assert hello["type"] == "hello", hello
     return ws
+
+
+async def hang_up(ws: Socket) -> None:
+    """Close `ws` and wait until its connection is gone: a socket only asked to close
+    is left to a timer that the end of `asyncio.run` never fires, and is collected
+    unclosed in whatever test runs then."""
+    ws.close()
+    with contextlib.suppress(asyncio.TimeoutError):
+        while await asyncio.wait_for(ws.read_message(), 5) is not None:
+            pass
+    if ws.protocol is not None and ws.protocol.stream is not None:
+        ws.protocol.stream.close()
 
 
 async def receive(ws: Socket, seconds: float = 20.0) -> str:

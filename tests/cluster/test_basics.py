@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from tests.cluster.client import call, events_until, listen, listing, upload, uploaded
+from tests.cluster.client import call, events_until, hang_up, listen, listing, upload, uploaded
 from tests.cluster.harness import Cluster
 from tests.conftest import unique_jpeg
 
@@ -40,7 +40,7 @@ def test_a_socket_on_c_hears_an_upload_through_a(running: Cluster, user: str) ->
             item = await asyncio.to_thread(uploaded, a.url, phone, "p.jpg", unique_jpeg(), "up-1")
             return await events_until(ws, "image.added"), item
         finally:
-            ws.close()
+            await hang_up(ws)
 
     seen, item = asyncio.run(scenario())
     types = [event["type"] for event in seen]
@@ -61,7 +61,7 @@ def test_a_socket_through_nginx_hears_an_upload_through_nginx(running: Cluster, 
             )
             return await events_until(ws, "image.added"), item
         finally:
-            ws.close()
+            await hang_up(ws)
 
     seen, item = asyncio.run(scenario())
     assert seen[-1]["image"]["id"] == item["id"]
@@ -81,7 +81,7 @@ def test_revoking_a_device_through_c_closes_its_socket_on_a(running: Cluster, us
             message = await asyncio.wait_for(ws.read_message(), 20)
             return message, ws.close_code
         finally:
-            ws.close()
+            await hang_up(ws)
 
     message, code = asyncio.run(scenario())
     assert message is None and code == 4403

@@ -20,7 +20,16 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
-from tests.cluster.client import auth, events_until, listen, listing, receive, upload, uploaded
+from tests.cluster.client import (
+    auth,
+    events_until,
+    hang_up,
+    listen,
+    listing,
+    receive,
+    upload,
+    uploaded,
+)
 from tests.cluster.harness import Cluster
 from tests.conftest import unique_jpeg
 from tests.test_main import request
@@ -142,8 +151,8 @@ def test_redis_restarted_sockets_resync_and_nothing_is_lost(running: Cluster, us
                     break
             return [*during, item]
         finally:
-            a_ws.close()
-            b_ws.close()
+            await hang_up(a_ws)
+            await hang_up(b_ws)
 
     stored = asyncio.run(scenario())
     for node in running.nodes.values():

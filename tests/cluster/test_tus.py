@@ -13,7 +13,7 @@ import json
 import socket
 import time
 
-from tests.cluster.client import auth, events_until, listen
+from tests.cluster.client import auth, events_until, hang_up, listen
 from tests.cluster.harness import Cluster
 from tests.conftest import unique_jpeg
 from tests.test_main import request
@@ -81,7 +81,7 @@ def send_until_heard(base: str, watcher: str, conn: socket.socket, piece: bytes)
             await heard
             return sent
         finally:
-            ws.close()
+            await hang_up(ws)
 
     return asyncio.run(scenario())
 
