@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import bench_catalog
+import bench_cluster
 import bench_download
 import bench_hostile
 import bench_s3
@@ -743,6 +744,7 @@ CASES: dict[str, Callable[[Bench], list[Row]]] = {
     "load": case_load,
     "redis": case_redis,
     "catalog": bench_catalog.case_catalog,
+    "cluster": bench_cluster.case_cluster,
     "s3": bench_s3.case_s3,
     "video": bench_video.case_video,
     "hostile": bench_hostile.case_hostile,
