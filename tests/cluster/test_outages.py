@@ -86,7 +86,10 @@ def test_postgresql_restarted_mid_run(running: Cluster, user: str) -> None:
         time.sleep(0.5)
         running.postgres.stop("immediate")
         down = _ask_all(running, token) + _upload_big(running, token)
-        time.sleep(0.5)
+        # Down until an upload of the load has met the outage, however slow the machine.
+        deadline = time.monotonic() + 30
+        while not any(s == 503 for _, s, _, _ in answers) and time.monotonic() < deadline:
+            time.sleep(0.1)
         running.postgres.start()
     finally:
         stop.set()
