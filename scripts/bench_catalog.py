@@ -95,7 +95,7 @@ def fill_postgres(url: str, count: int) -> None:
                     copy.write_row([*blob[:11], bool(blob[11]), bool(blob[12]), bool(blob[13]),
                                     blob[14]])  # fmt: skip
             with cursor.copy(
-                "COPY entries (user_id, sha256, filename, uploaded_at, taken_ts) FROM STDIN"
+                "COPY entries (user_id, sha256, md5, filename, uploaded_at, taken_ts) FROM STDIN"
             ) as copy:
                 for _, entry in synthetic_rows(count, now):
                     copy.write_row([user_id, *entry])
