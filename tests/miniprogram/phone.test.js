@@ -63,7 +63,9 @@ test('thirty photos back up through two trips to the background, with no tap', a
     // Once the backup has run a while (a second of sending), the banner also says how
     // long is left: the second trip waits for that, however slow the machine is.
     const eta = () => /^正在备份，还剩 \d+ 张，(约 \d+ 分钟|不到 1 分钟)。/.test(text(page, '.banner__text'))
-    await until(() => early() && count('done') >= trip * 2 && (trip === 1 || eta()),
+    // And while a photo's bytes are on their way, so that leaving interrupts one (a
+    // large photo may be between two chunks, every small one already sent).
+    await until(() => early() && kit.uploadsInFlight() > 0 && count('done') >= trip * 2 && (trip === 1 || eta()),
       {what: `uploads before trip ${trip}`, timeout: 30000})
     expect(kit.screenOn).toBe(true)
     expect(text(page, '.banner__text')).toMatch(/^正在备份，还剩 \d+ 张.*请让图备留在前台、不要锁屏/)

@@ -36,6 +36,8 @@ function makeNet({kit, live, settle, deliver, refused, files, isOnline}) {
     let failed = false
     const work = {
       kind: 'task',
+      url,
+      method,
       abort(reason, {silent = false} = {}) {
         live.delete(work)
         if (!failed && !silent) deliver(() => fail(reason))

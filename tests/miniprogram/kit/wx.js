@@ -79,6 +79,10 @@ function createKit({tmpDir, phone = {}, suspendAfter = 5000, socketsCloseAfter =
       return kit.log.filter(e => e.api === name).pop()
     },
     inFlight: () => Array.from(live).filter(w => w.kind === 'task').length,
+    // Requests in flight that carry a photo's bytes: a multipart POST, or a tus chunk
+    // (a POST overriding to PATCH: WeChat has no PATCH).
+    uploadsInFlight: () => Array.from(live).filter(w => w.kind === 'task' && w.method === 'POST' &&
+      /\/api\/v1\/(images|uploads\/[^/?]+)$/.test(w.url)).length,
     openSockets: () => Array.from(live).filter(w => w.kind === 'socket').length,
   }
 
