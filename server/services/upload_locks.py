@@ -25,6 +25,8 @@ import os
 import re
 from pathlib import Path
 
+from ..storage.held import same_file
+
 UPLOAD_ID_RE = re.compile(r"\A[A-Za-z0-9_-]{16,64}\Z")
 LOCK_SUFFIX = ".lock"
 
@@ -79,15 +81,11 @@ def attempt(path: Path, fd: int) -> HeldLock | Stale | None:
         os.close(fd)
         raise
     try:
-        named = os.stat(path)
-        locked = os.fstat(fd)
-    except FileNotFoundError:
-        os.close(fd)
-        return STALE
+        still = same_file(fd, path)
     except BaseException:
         os.close(fd)
         raise
-    if (named.st_dev, named.st_ino) != (locked.st_dev, locked.st_ino):
+    if not still:
         os.close(fd)
         return STALE
     return HeldLock(path, fd)
