@@ -56,7 +56,32 @@ def settings(tmp_path: Path) -> Settings:
 def services(settings: Settings, io_loop: tornado.ioloop.IOLoop) -> Iterator[Services]:
     built = build_services(settings)
     yield built
-    io_loop.run_sync(built.close)
+    close_within(io_loop, built, CLOSE_TIMEOUT)
+
+
+# Seconds a test's services may take to close: a hang fails its test, naming what waits.
+CLOSE_TIMEOUT = 60
+
+
+def close_within(io_loop: tornado.ioloop.IOLoop, built: Services, timeout: float) -> None:
+    async def close() -> str | None:
+        closing = asyncio.ensure_future(built.close())
+        done, _ = await asyncio.wait({closing}, timeout=timeout)
+        if done:
+            closing.result()
+            return None
+        stacks = []
+        for task in asyncio.all_tasks():
+            if task is not asyncio.current_task():
+                out = io.StringIO()
+                task.print_stack(file=out)
+                stacks.append(out.getvalue())
+        closing.cancel()
+        return "\n".join(stacks)
+
+    stuck = io_loop.run_sync(close)
+    if stuck is not None:
+        pytest.fail(f"the services did not close in {timeout:g} s; what waits:\n{stuck}")
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from server.metrics import Metrics, of, status_class
 from server.services import Services, build_services
 from server.services.events_redis import RedisEventHub
 from tests import redis_server
+from tests.conftest import CLOSE_TIMEOUT, close_within
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -39,7 +40,7 @@ def two(
         built.append((settings, build_services(settings)))
     yield built
     for _, services in built:
-        io_loop.run_sync(services.close)
+        close_within(io_loop, services, CLOSE_TIMEOUT)
 
 
 def test_two_apps_in_one_process_count_apart(two: list[tuple[Settings, Services]]) -> None:

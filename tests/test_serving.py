@@ -33,7 +33,7 @@ from server.serving import (
     http_server,
     raise_open_file_limit,
 )
-from tests.conftest import multipart, unique_jpeg
+from tests.conftest import CLOSE_TIMEOUT, close_within, multipart, unique_jpeg
 from tests.fake_wechat import APPID, SECRET, FakeWeChat, start_fake_wechat
 from tests.handlers.helpers import raw_exchange
 from tests.test_main import ROOT, cli, environment, free_port, last_line
@@ -57,7 +57,7 @@ def start(io_loop: tornado.ioloop.IOLoop, tmp_path: Path) -> Iterator[Start]:
         def stop() -> None:
             server.stop()
             io_loop.run_sync(server.close_all_connections)
-            io_loop.run_sync(services.close)
+            close_within(io_loop, services, CLOSE_TIMEOUT)
 
         stops.append(stop)
         return f"http://127.0.0.1:{port}"

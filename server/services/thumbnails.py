@@ -135,15 +135,18 @@ class Thumbnails:
         sha256 = blob.sha256
         while (running := self._decoding.get(sha256)) is not None:
             await asyncio.shield(running)  # one decode of a photo at a time
-        missing = {}
-        for size in sizes:
-            if not await self._exists(path := self.path(sha256, size)):
-                missing[size] = path
-        if not missing:
-            return True
+        # Claimed before the next await: two callers that both found it free would
+        # otherwise both decode, and the second to finish would lose the first's claim
+        # and leave whoever waits on it waiting for good.
         done = asyncio.get_running_loop().create_future()
         self._decoding[sha256] = done
         try:
+            missing = {}
+            for size in sizes:
+                if not await self._exists(path := self.path(sha256, size)):
+                    missing[size] = path
+            if not missing:
+                return True
             make = functools.partial(self._make, blob, urgent)
             if self.leases is None:
                 return await make(missing)

@@ -29,7 +29,7 @@ from server.config import Settings
 from server.services import Services, build_services
 from server.services.events import Mailbox
 from server.storage.local import LocalBlobStore, LocalBlobWriter
-from tests.conftest import Api, multipart
+from tests.conftest import CLOSE_TIMEOUT, Api, close_within, multipart
 from tests.handlers.helpers import (
     API,
     assert_json_error,
@@ -193,7 +193,7 @@ class TestInjected:
         monkeypatch.setattr("server.services.SQLiteCatalog", FullCatalog)
         built = build_services(settings)
         yield built
-        io_loop.run_sync(built.close)
+        close_within(io_loop, built, CLOSE_TIMEOUT)
 
     @staticmethod
     def disk(services: Services) -> Disk:

@@ -19,6 +19,7 @@ import tornado.websocket
 from server.config import Settings
 from server.services import Services, build_services
 from server.services.events_redis import RedisEventHub
+from tests.conftest import CLOSE_TIMEOUT, close_within
 from tests.handlers.helpers import API
 from tests.redis_server import RedisServer, Relay, redis_server_problem
 
@@ -56,7 +57,7 @@ def services(settings: Settings, io_loop: tornado.ioloop.IOLoop) -> Iterator[Ser
     built = build_services(settings)
     io_loop.run_sync(built.start)
     yield built
-    io_loop.run_sync(built.close)
+    close_within(io_loop, built, CLOSE_TIMEOUT)
 
 
 @pytest.fixture

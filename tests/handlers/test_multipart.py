@@ -27,7 +27,7 @@ from server.services.events import Mailbox
 from server.storage import local
 from server.storage.local import LocalBlobStore
 from server.views import event_json
-from tests.conftest import Api
+from tests.conftest import CLOSE_TIMEOUT, Api, close_within
 from tests.handlers.helpers import files_in, ids_in, photo, sha256
 from tests.handlers.test_disk_full import FullCatalog, assert_full, blobs_in, post_photos
 from tests.handlers.test_tus import user_of
@@ -80,7 +80,7 @@ def services(
     monkeypatch.setattr("server.services.SQLiteCatalog", ThirdRowFails)
     built = build_services(settings)
     yield built
-    io_loop.run_sync(built.close)
+    close_within(io_loop, built, CLOSE_TIMEOUT)
 
 
 def store_of(services: Services) -> ThirdPlacementFails:

@@ -25,7 +25,7 @@ from server.config import Settings
 from server.errors import ApiError
 from server.services import Services, build_services
 from server.services.ingest import Staged
-from tests.conftest import unique_jpeg
+from tests.conftest import CLOSE_TIMEOUT, close_within, unique_jpeg
 
 Step = Callable[[], Awaitable[None]]
 GC_STEPS = ("take", "bury", "settle")
@@ -55,7 +55,7 @@ def pair(
         io_loop.run_sync(services.start)
     yield both
     for services in both:
-        io_loop.run_sync(services.close)
+        close_within(io_loop, services, CLOSE_TIMEOUT)
 
 
 async def stage(services: Services, data: bytes) -> Staged:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import time
@@ -111,3 +112,23 @@ async def test_a_restart_does_not_decode_a_photo_its_attempts_ran_out_on(
     await services.library.thumbnails.drain()
     stored = await services.catalog.get_blob(victim.sha256)
     assert stored is not None and stored.thumbnail is False
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_one_decode_of_a_photo_however_many_ask_at_once(services: Services) -> None:
+    """Views and background runners asking together share one decode, and all are
+    answered: none of them is left waiting on a decode that was never its own."""
+    thumbnails = services.library.thumbnails
+    [blob] = await add_photos(services, 1)
+    await thumbnails.drain()
+    for path in thumbnails.root.rglob("*.jpg"):
+        path.unlink()
+    fresh = dataclasses.replace(blob, thumbnail=None)
+    asked = [thumbnails.ensure(fresh, GRID) for _ in range(3)]
+    paths = await asyncio.wait_for(asyncio.gather(*asked), 20)
+    assert paths == [thumbnails.path(blob.sha256, GRID)] * 3
+    assert thumbnails.outcomes == {"made": 2}  # the upload's, and one for all three views
+    assert thumbnails._decoding == {}
+    # A later view still finds the photo free to decode.
+    (path := thumbnails.path(blob.sha256, GRID)).unlink()
+    assert await asyncio.wait_for(thumbnails.ensure(fresh, GRID), 20) == path

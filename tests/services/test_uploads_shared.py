@@ -15,6 +15,7 @@ from server.catalog import User
 from server.config import Settings
 from server.services import Services, build_services
 from server.services.upload_locks import try_lock
+from tests.conftest import CLOSE_TIMEOUT, close_within
 from tests.handlers.helpers import photo, sha256
 
 
@@ -32,8 +33,8 @@ def pair(settings: Settings, io_loop: tornado.ioloop.IOLoop) -> Iterator[tuple[S
     for services in (first, second):
         io_loop.run_sync(services.catalog.start)
     yield first, second
-    io_loop.run_sync(first.close)
-    io_loop.run_sync(second.close)
+    close_within(io_loop, first, CLOSE_TIMEOUT)
+    close_within(io_loop, second, CLOSE_TIMEOUT)
 
 
 async def someone(services: Services) -> User:
