@@ -48,3 +48,8 @@ class Claims(Protocol):
 
     async def claim_holder(self, key: str, now: float) -> str | None:
         """Who holds a live lease on `key` (None when no one does)."""
+
+    async def sweep_claims(self, now: float) -> int:
+        """Delete the leases ended by `now` (their holders stopped: killed, or gone
+        without releasing); how many. An ended lease is no lease to anyone, so this
+        changes no answer, only the table's size."""

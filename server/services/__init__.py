@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -76,23 +77,34 @@ class Services:
     async def run_gc_forever(self) -> None:
         while True:
             await asyncio.sleep(self.settings.gc_interval)
-            try:
-                report = await self.library.collect_garbage()
-                log.info("garbage collected: %s", report)
-            except Exception:
-                log.exception("garbage collection failed")
-            try:
-                expired = await self.uploads.expire()
-                log.info("uploads expired: %s", expired)
-            except Exception:
-                log.exception("expiring uploads failed")
-            try:
-                # What the purges and expiry freed goes back to the file system.
-                freed = await self.catalog.reclaim_space()
-                if freed:
-                    log.info("catalog: %d free pages handed back", freed)
-            except Exception:
-                log.exception("reclaiming the catalog's free pages failed")
+            await self.collect_once()
+
+    async def collect_once(self) -> None:
+        """One round of the background upkeep; a step that fails is logged, the others run."""
+        try:
+            report = await self.library.collect_garbage()
+            log.info("garbage collected: %s", report)
+        except Exception:
+            log.exception("garbage collection failed")
+        try:
+            expired = await self.uploads.expire()
+            log.info("uploads expired: %s", expired)
+        except Exception:
+            log.exception("expiring uploads failed")
+        try:
+            # Leases whose holders stopped without giving them up (a process killed).
+            swept = await self.catalog.sweep_claims(time.time())
+            if swept:
+                log.info("leases: %d ended ones swept", swept)
+        except Exception:
+            log.exception("sweeping ended leases failed")
+        try:
+            # What the purges and expiry freed goes back to the file system.
+            freed = await self.catalog.reclaim_space()
+            if freed:
+                log.info("catalog: %d free pages handed back", freed)
+        except Exception:
+            log.exception("reclaiming the catalog's free pages failed")
 
     async def run_revocation_sweeps_forever(self, interval: float) -> None:
         """Close sockets of devices revoked from another process (the admin command)."""

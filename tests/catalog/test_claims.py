@@ -39,3 +39,16 @@ async def test_only_its_holder_releases_a_lease(catalog: Catalog) -> None:
 async def test_of_concurrent_claims_one_wins(catalog: Catalog) -> None:
     won = await asyncio.gather(*(catalog.claim("k", f"holder-{n}", 100.0, 10.0) for n in range(12)))
     assert won.count(True) == 1
+
+
+@pytest.mark.gen_test
+async def test_ended_leases_are_swept_and_live_ones_kept(catalog: Catalog) -> None:
+    assert await catalog.claim("killed", "gone", 100.0, 10.0)  # never released
+    assert await catalog.claim("live", "here", 105.0, 10.0)
+    assert await catalog.sweep_claims(109.0) == 0
+    assert await catalog.sweep_claims(110.0) == 1
+    assert await catalog.claim_holder("live", 110.0) == "here"
+    assert await catalog.sweep_claims(110.0) == 0
+    # The swept key is free as an ended one was: taken at once.
+    assert await catalog.claim("killed", "next", 110.0, 10.0)
+    assert await catalog.claim_holder("killed", 111.0) == "next"

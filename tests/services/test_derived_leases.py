@@ -152,3 +152,16 @@ async def test_a_killed_holder_stops_renewing_and_its_lease_is_taken_over(
         assert path is not None and path.is_file()
         assert made(one, two) - before == 1
         assert [leases(two, outcome) for outcome in ("taken", "waited", "expired")] == [0, 0, 1]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_the_upkeep_round_sweeps_the_leases_of_holders_that_stopped(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    async with two_processes(tmp_path / "data", postgres_url) as (one, two):
+        now = time.time()
+        assert await one.catalog.claim("thumbnail:killed:1440", "gone", now - 60, 15.0)
+        assert await one.catalog.claim("thumbnail:live:1440", "here", now, 60.0)
+        await two.collect_once()
+        assert await one.catalog.sweep_claims(time.time()) == 0, "the ended lease is left"
+        assert await one.catalog.claim_holder("thumbnail:live:1440", time.time()) == "here"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .connection import Conn, Connection, one
+from .connection import Conn, Connection, one, rows
 
 # Taken when absent, ended, or already this holder's (a renewal); otherwise no row.
 _CLAIM = """
@@ -36,3 +36,13 @@ class PostgresClaims(Connection):
             return None if row is None else str(row["holder"])
 
         return await self._read(work)
+
+    async def sweep_claims(self, now: float) -> int:
+        async def work(conn: Conn) -> int:
+            # RETURNING, as a count: a statement sent in a pipeline has no rowcount yet.
+            swept = await rows(
+                conn, "DELETE FROM leases WHERE expires_at <= %s RETURNING 1", (now,)
+            )
+            return len(swept)
+
+        return await self._write_unsynced(work)

@@ -34,3 +34,9 @@ class SQLiteClaims(Connection):
 
     async def claim_holder(self, key: str, now: float) -> str | None:
         return await self._run(self._claim_holder, key, now)
+
+    def _sweep_claims(self, now: float) -> int:
+        return self._db.execute("DELETE FROM leases WHERE expires_at <= ?", (now,)).rowcount
+
+    async def sweep_claims(self, now: float) -> int:
+        return await self._write_unsynced(self._sweep_claims, now)
