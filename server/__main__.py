@@ -188,8 +188,14 @@ async def serve(settings: Settings) -> int:
         return 2
     urls = server_urls(settings)
     log.info("Tubei %s serving %s on %s", __version__, settings.data, ", ".join(urls))
-    pairing = await services.auth.create_pairing_code(DEFAULT_USER)
-    print_pairing(pairing, urls[0], sys.stderr)
+    if await services.auth.all_devices():
+        # Not at every start: each live code is one more a guesser may hit, and several
+        # processes sharing a catalog would each make one.
+        log.info("to pair another device: python -m server pair [--user NAME]")
+    else:
+        # A new server: the code that pairs its first phone.
+        pairing = await services.auth.create_pairing_code(DEFAULT_USER)
+        print_pairing(pairing, urls[0], sys.stderr)
     gc_task = loop.create_task(services.run_gc_forever())
     # Devices revoked from the shell: their open sockets close within a ping interval.
     sweep_task = loop.create_task(services.run_revocation_sweeps_forever(settings.ping_interval))

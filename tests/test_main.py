@@ -285,6 +285,35 @@ def test_serve_keeps_photos_across_a_restart(tmp_path: Path) -> None:
         assert restarted.stop() == 0
 
 
+def started_log(server: Server, wanted: tuple[str, ...]) -> str:
+    """The server's output once a line holding one of `wanted` is in it."""
+    deadline = time.monotonic() + 15
+    while not any(text in (log := server.log.read_text()) for text in wanted):
+        assert time.monotonic() < deadline, log
+        time.sleep(0.05)
+    return log
+
+
+def test_serve_prints_a_pairing_code_until_a_device_is_paired(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    port = free_port()
+    flags = ["--host", "127.0.0.1", "--port", str(port), "--data", str(data)]
+    said = ("Pairing code for", "to pair another device")
+    with serving(tmp_path, flags, environment(), port) as first:
+        log = started_log(first, said)
+        (code,) = re.findall(r"Pairing code for \S+: (\d{6})", log)
+        status, _, answer = request(
+            first.url + "/auth/pair", "POST", json.dumps({"code": code}).encode()
+        )
+        assert status == 200, answer
+        assert first.stop() == 0
+    with serving(tmp_path, flags, environment(), port) as again:
+        log = started_log(again, said)
+        assert "Pairing code for" not in log and "tubei://pair" not in log
+        assert "python -m server pair" in log
+        assert again.stop() == 0
+
+
 def test_serve_on_a_busy_port_is_a_clear_error(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
