@@ -7,10 +7,14 @@ connection and the answer written just before is lost.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from pathlib import Path
 
+import pytest
+
+from server import lingering
 from tests.serve_process import serving
 
 BODY = 8 * 1024 * 1024  # far past --max-unauthenticated-body and any socket buffer
@@ -43,3 +47,43 @@ def test_an_early_answer_survives_the_unread_body(tmp_path: Path) -> None:
             body = rest.split(b"\r\n\r\n", 1)[1]
             assert json.loads(body)["error"]["code"] == "unauthorized"
         assert server.health() == 200
+
+
+def accepted_with_unread_bytes(count: int) -> tuple[list[socket.socket], list[socket.socket]]:
+    """`count` (client, accepted) pairs whose client has sent bytes the server never read."""
+    with socket.create_server(("127.0.0.1", 0), backlog=count) as listener:
+        port = listener.getsockname()[1]
+        clients, accepted = [], []
+        for _ in range(count):
+            client = socket.create_connection(("127.0.0.1", port))
+            client.sendall(b"unread body bytes")
+            clients.append(client)
+            connection, _ = listener.accept()
+            connection.setblocking(False)  # as Tornado keeps every connection
+            accepted.append(lingering.lingering(connection))
+    return clients, accepted
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_at_most_so_many_linger_and_each_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lingering, "LINGER_SECONDS", 2.0)
+    extra = 6
+    clients, accepted = accepted_with_unread_bytes(lingering.LINGER_AT_MOST + extra)
+    try:
+        for connection in accepted:
+            await asyncio.sleep(0)  # the unread bytes are in its receive buffer by now
+            connection.close()
+        assert lingering.lingering_now() == lingering.LINGER_AT_MOST
+        closed_at_once = [c for c in accepted if c.fileno() < 0]
+        assert len(closed_at_once) == extra  # past the cap: no descriptor held for them
+        # A peer that closes its side ends its linger; the silent ones end at the timeout.
+        for client in clients[: lingering.LINGER_AT_MOST // 2]:
+            client.close()
+        await asyncio.sleep(0.5)  # within the linger: only the closed peers' have ended
+        assert lingering.lingering_now() == lingering.LINGER_AT_MOST // 2
+        await asyncio.sleep(lingering.LINGER_SECONDS)
+        assert lingering.lingering_now() == 0
+        assert all(c.fileno() < 0 for c in accepted)
+    finally:
+        for client in clients:
+            client.close()
