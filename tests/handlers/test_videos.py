@@ -262,3 +262,33 @@ async def test_a_video_bomb_is_kept_never_decoded_and_the_server_keeps_serving(
     assert (code, patched["thumbnail"]) == (200, False)
     code, listed = await other_api.json(IMAGES)
     assert code == 200 and [i["id"] for i in listed["items"]] == [patched["id"]]
+
+
+def frames_zeroed(data: bytes) -> bytes:
+    """The same movie header over media data that is all zeros: its headers read as a
+    complete video, and not one frame decodes."""
+    out = bytearray(data)
+    at = out.index(b"mdat") - 4
+    size = int.from_bytes(out[at : at + 4], "big")
+    out[at + 8 : at + size] = bytes(size - 8)
+    return bytes(out)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_video_that_yields_no_frame_is_settled_without_a_poster_at_once(
+    api: Api, services: Services, tmp_path: Path
+) -> None:
+    data = frames_zeroed(video(tmp_path, "v.mp4", frames=20))
+    code, item = await by_multipart(api, data, "zeros.mp4")
+    assert code == 200, item
+    assert item["kind"] == "video" and item["thumbnail"] is True  # not known yet
+    thumbnails = services.library.thumbnails
+    await thumbnails.drain()
+    assert thumbnails.outcomes == {"undecodable": 1}  # one attempt, settled: no retry
+    code, found = await api.json(f"{IMAGES}/{item['id']}")
+    assert code == 200
+    assert (found["thumbnail"], found["urls"]["thumbnail"]) == (False, None)
+    response = await api.fetch(f"{IMAGES}/{item['id']}/thumbnail?size=preview")
+    assert response.code == 404
+    assert thumbnails.outcomes == {"undecodable": 1}  # and no decode on demand either
+    assert (await api.fetch(f"{IMAGES}/{item['id']}/original")).body == data
