@@ -67,3 +67,35 @@ def test_what_a_worker_answers_is_kept_within_the_records_types() -> None:
     assert (facts["has_gps"], facts["decodable"]) == (False, False)
     assert blob_facts(MP4, {"duration": -1.0})["duration"] is None
     assert blob_facts(MP4, {"duration": 2})["duration"] == 2.0
+
+
+def padded(data: bytes, extra: int) -> bytes:
+    """A phone's layout at any size: the media data first (here grown by `extra` bytes
+    after its samples, so every sample offset still holds), the movie header last."""
+    at = data.index(b"mdat") - 4
+    size = int.from_bytes(data[at : at + 4], "big")
+    grown = (size + extra).to_bytes(4, "big")
+    return data[:at] + grown + data[at + 4 : at + size] + bytes(extra) + data[at + size :]
+
+
+def bytes_read(pid: int) -> int:
+    with open(f"/proc/{pid}/io") as io:
+        return next(int(line.split()[1]) for line in io if line.startswith("rchar:"))
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_probe_reads_the_headers_not_the_file(tmp_path: Path) -> None:
+    pool = DecodePool(PoolLimits(workers=1, budget=256 * MiB, timeout=20))
+    try:
+        small = make_video(tmp_path / "small.mp4", frames=10)
+        assert (await probe_video(pool, small, MP4))["decodable"]  # the worker is up
+        (pid,) = pool.pids
+        big = tmp_path / "big.mp4"
+        big.write_bytes(padded(small.read_bytes(), 48 * MiB))
+        before = bytes_read(pid)
+        facts = await probe_video(pool, big, MP4)
+        read = bytes_read(pid) - before
+        assert facts["decodable"] and facts["duration"] == pytest.approx(1.0, abs=0.11)
+        assert read < 2 * MiB, f"the probe read {read} bytes of a {big.stat().st_size}-byte file"
+    finally:
+        await pool.close()
