@@ -1,8 +1,9 @@
 """A person's library: ingest, browse, trash, restore, purge, and collect garbage.
 
 Ingest goes through `ingest()` (see `ingest.py`): `check` reads bytes already on
-disk in the staging area (not empty, an image, metadata read), `commit_all` puts a
-request's files in the store and the catalog together, or none of them.
+disk in the staging area (not empty, a photo or a video, metadata read: a video's by a
+decoding worker, `video_facts.py`), `commit_all` puts a request's files in the store
+and the catalog together, or none of them.
 """
 
 from __future__ import annotations
