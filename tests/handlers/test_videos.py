@@ -18,7 +18,7 @@ from PIL import Image
 
 from server.services import Services
 from tests.conftest import Api
-from tests.handlers.helpers import sha256
+from tests.handlers.helpers import photo, sha256
 from tests.handlers.test_tus import new_upload, patch
 from tests.imaging.videos import BLUE, RED, bomb_mp4, make_video, patch_dimensions
 from tests.test_openapi import load_spec
@@ -292,3 +292,36 @@ async def test_a_video_that_yields_no_frame_is_settled_without_a_poster_at_once(
     assert response.code == 404
     assert thumbnails.outcomes == {"undecodable": 1}  # and no decode on demand either
     assert (await api.fetch(f"{IMAGES}/{item['id']}/original")).body == data
+
+
+APPLE = {
+    "creation_time": "2024-05-01T10:20:30.000000Z",
+    "com.apple.quicktime.creationdate": "2024-05-01T18:20:30+0800",
+    "com.apple.quicktime.location.ISO6709": "+31.2304+121.4737+004.000/",
+}
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_an_iphone_video_keeps_its_local_time_and_takes_its_place_in_the_library(
+    api: Api, services: Services, tmp_path: Path
+) -> None:
+    """An HEVC MOV turned as an iPhone held upright writes it, with Apple's tags."""
+    data = video(tmp_path, "IMG_0001.MOV", fmt="mov", codec="libx265", rotation=270, metadata=APPLE)
+    code, item = await by_tus(api, data, "IMG_0001.MOV")
+    assert code == 200, item
+    assert (item["format"], item["codec"], item["gps"]) == ("MOV", "hevc", True)
+    assert (item["width"], item["height"]) == (48, 64)
+    assert item["taken_at"] == "2024-05-01T18:20:30+08:00"  # Apple's local time, its offset
+    earlier = photo(taken="2024:05:01 18:00:00", offset="+08:00")
+    later = photo(taken="2024:05:01 18:40:00", offset="+08:00")
+    code, _ = await api.upload([("a", "a.jpg", earlier), ("b", "b.jpg", later)])
+    assert code == 200
+    code, listed = await api.json(IMAGES)
+    order = [i["id"] for i in listed["items"]]
+    assert order == [sha256(later), item["id"], sha256(earlier)]  # by when each was taken
+    # A quarter turn clockwise (270 counter-clockwise): the top (red) comes to the right.
+    image = (await poster(api, item)).convert("RGB")
+    assert image.size == (48, 64)
+    left, right = image.getpixel((4, 32)), image.getpixel((43, 32))
+    assert isinstance(left, tuple) and isinstance(right, tuple)
+    assert near(left, BLUE) and near(right, RED), (left, right)
