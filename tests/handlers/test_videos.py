@@ -6,6 +6,7 @@ and its bottom half blue, so a poster's pixels say whether it came out upright.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -17,13 +18,14 @@ import pytest
 from PIL import Image
 
 from server.services import Services
-from tests.conftest import Api
+from tests.conftest import Api, multipart
 from tests.handlers.helpers import photo, sha256
 from tests.handlers.test_tus import new_upload, patch
 from tests.imaging.videos import BLUE, RED, bomb_mp4, make_video, patch_dimensions
 from tests.test_openapi import load_spec
 
 IMAGES = "/api/v1/images"
+SEED = "/api/v1/service/image"
 CREATED = "2024-05-01T10:00:00.000000Z"
 LOCATION = "+31.2304+121.4737/"
 
@@ -325,3 +327,17 @@ async def test_an_iphone_video_keeps_its_local_time_and_takes_its_place_in_the_l
     left, right = image.getpixel((4, 32)), image.getpixel((43, 32))
     assert isinstance(left, tuple) and isinstance(right, tuple)
     assert near(left, BLUE) and near(right, RED), (left, right)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_the_seed_api_keeps_a_video_too(api: Api, tmp_path: Path) -> None:
+    data = video(tmp_path, "v.mp4")
+    body, content_type = multipart([("test", "tmp_abc.mp4", data)])
+    response = await api.fetch(SEED, "POST", body, {"Content-Type": content_type})
+    assert response.code == 200, response.body
+    envelope = json.loads(response.body)
+    assert envelope["result_code"] == 0
+    assert envelope["data"] == [{"name": "test", "md5": hashlib.md5(data).hexdigest()}]
+    fetched = await api.fetch(f"{SEED}?md5={hashlib.md5(data).hexdigest()}")
+    assert fetched.code == 200 and fetched.body == data
+    assert fetched.headers["Content-Type"] == "video/mp4"
