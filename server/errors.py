@@ -101,7 +101,7 @@ TOO_MANY_UPLOADS = ErrorKind(
 )
 PAYLOAD_TOO_LARGE = ErrorKind("payload_too_large", 413, "The request body is too large.")
 UNSUPPORTED_MEDIA_TYPE = ErrorKind(
-    "unsupported_media_type", 415, "The file is not an image format Tubei keeps."
+    "unsupported_media_type", 415, "The file is not a photo or video format Tubei keeps."
 )
 RANGE_NOT_SATISFIABLE = ErrorKind(
     "range_not_satisfiable", 416, "The requested range is outside the file."

@@ -7,6 +7,7 @@ exact texts of README's events section and openapi.json's `Event` schemas.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -54,7 +55,8 @@ RECORD = ImageRecord(
 BASE = f"/api/v1/images/{SHA}"
 IMAGE = (
     f'{{"id":"{SHA}","sha256":"{SHA}","md5":"0123456789abcdef0123456789abcdef",'
-    '"size":1234,"mime":"image/jpeg","format":"JPEG","width":640,"height":480,'
+    '"size":1234,"kind":"photo","mime":"image/jpeg","format":"JPEG","width":640,"height":480,'
+    '"duration":null,"codec":null,'
     '"orientation":6,"taken_at":"2024-05-01T10:00:00","uploaded_at":"2024-05-02T08:00:00Z",'
     '"filename":"IMG_1.jpg","camera":{"make":"Canon","model":null},"gps":true,"exif":true,'
     f'"thumbnail":true,"urls":{{"original":"{BASE}/original","thumbnail":"{BASE}/thumbnail",'
@@ -70,6 +72,32 @@ def sent(plain: dict[str, Any]) -> str:
 
 def test_an_image_is_described_with_its_urls() -> None:
     assert json.dumps(image_json(RECORD), separators=(",", ":")) == IMAGE + "}"
+
+
+def test_a_video_is_described_with_its_kind_duration_and_codec() -> None:
+    blob = dataclasses.replace(
+        BLOB,
+        format="MOV",
+        mime="video/quicktime",
+        orientation=None,
+        camera_make=None,
+        exif=None,
+        kind="video",
+        duration=3.25,
+        codec="hevc",
+    )
+    video = dataclasses.replace(RECORD, blob=blob)
+    body = image_json(video)
+    assert (body["kind"], body["mime"], body["duration"], body["codec"]) == (
+        "video",
+        "video/quicktime",
+        3.25,
+        "hevc",
+    )
+    assert (body["orientation"], body["camera"], body["exif"]) == (None, None, None)
+    assert record_from_plain(json.loads(json.dumps(record_plain(video)))) == video
+    sent_image = json.loads(sent(ImageAdded(video).plain()))["image"]
+    assert sent_image == body
 
 
 def test_a_record_survives_its_plain_form() -> None:

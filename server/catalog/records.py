@@ -55,6 +55,9 @@ class Device:
 Damage = Literal["missing", "mismatch"]
 """The file is gone, or its bytes no longer hash to its name."""
 
+MediaKind = Literal["photo", "video"]
+"""What a blob is to its viewer: a still image, or a video (played, with a poster)."""
+
 
 @dataclass(frozen=True)
 class BlobRecord:
@@ -73,7 +76,10 @@ class BlobRecord:
     decodable: bool
     thumbnail: bool | None  # None: not made yet; False: cannot be made
     damage: Damage | None = None  # what scrub (or a request) found wrong with the file
-    exif: bool | None = None  # None: stored before Tubei recorded it
+    exif: bool | None = None  # None: stored before Tubei recorded it; None for a video
+    kind: MediaKind = "photo"
+    duration: float | None = None  # seconds; None for a photo, or a video whose is unknown
+    codec: str | None = None  # a video's (FFmpeg's name: h264, hevc, vp9...)
 
     @property
     def damaged(self) -> bool:

@@ -1,8 +1,9 @@
-"""The one way a photo comes in, whatever carried it (multipart, tus, the seed's API).
+"""The one way a photo or a video comes in, whatever carried it (multipart, tus, the
+seed's API).
 
 An `Ingest` is one request's files, all or nothing: each file is checked as it is
-added (not empty, an image, metadata read), and `commit` places every accepted one
-in the store and records them all in one catalog transaction. When any step fails,
+added (not empty, a photo or a video, its metadata read), and `commit` places every
+accepted one in the store and records them all in one catalog transaction. When any step fails,
 nothing is listed and nothing is announced; a blob placed before the failure is in
 no catalog entry, an orphan that gc removes.
 
@@ -110,7 +111,7 @@ class Ingest:
     async def add(self, writer: BlobWriter, filename: str, field: str) -> None:
         """Check a file whose bytes have all arrived.
 
-        A file refused for what it is (empty, not an image: a 4xx) is listed in
+        A file refused for what it is (empty, not a photo or a video: a 4xx) is listed in
         `result.rejected` and the others go on; a server-side failure (507) raises.
         """
         try:

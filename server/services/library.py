@@ -1,8 +1,9 @@
 """A person's library: ingest, browse, trash, restore, purge, and collect garbage.
 
 Ingest goes through `ingest()` (see `ingest.py`): `check` reads bytes already on
-disk in the staging area (not empty, an image, metadata read), `commit_all` puts a
-request's files in the store and the catalog together, or none of them.
+disk in the staging area (not empty, a photo or a video, metadata read: a video's by a
+decoding worker, `video_facts.py`), `commit_all` puts a request's files in the store
+and the catalog together, or none of them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .domain_events import ImageAdded, ImageDeleted, ImageRestored
 from .events import EventHub
 from .ingest import Ingest, Ingested, Staged, UploadReporter
 from .thumbnails import Thumbnails
+from .video_facts import NotAVideo, probe_video
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,8 @@ STALE_STAGING = 6 * 3600.0
 MAX_PAGE = 500
 DEFAULT_PAGE = 100
 MAX_CHECK = 5000
+# A file's name when it came without one: its format, lower-cased, unless named here.
+EXTENSIONS = {"MATROSKA": "mkv"}
 
 
 @dataclass(frozen=True)
@@ -171,31 +175,36 @@ class LibraryService:
         try:
             if writer.size == 0:
                 raise errors.ApiError(errors.EMPTY_FILE)
-            kind = imaging.sniff(writer.head)
+            kind = imaging.sniff_media(writer.head)
             if kind is None:
                 raise errors.ApiError(errors.UNSUPPORTED_MEDIA_TYPE)
             staged = await writer.finish()
-            meta = await asyncio.get_running_loop().run_in_executor(
-                self._metadata,
-                imaging.read_metadata,
-                writer.staged_path,
-                kind,
-                self._max_pixels,
-                self._decode_budget,
-            )
+            if imaging.is_video(kind):
+                facts = await probe_video(self.thumbnails.pool, writer.staged_path, kind)
+            else:
+                meta = await asyncio.get_running_loop().run_in_executor(
+                    self._metadata,
+                    imaging.read_metadata,
+                    writer.staged_path,
+                    kind,
+                    self._max_pixels,
+                    self._decode_budget,
+                )
+                facts = dataclasses.asdict(meta)
         except StorageFull:
             raise errors.ApiError(errors.INSUFFICIENT_STORAGE) from None
-        except imaging.NotAnImage:
-            # It starts like an image, but no image header parses: not media at all.
+        except (imaging.NotAnImage, NotAVideo):
+            # It starts like an image or a video, but holds none: not media at all.
             raise errors.ApiError(errors.UNSUPPORTED_MEDIA_TYPE) from None
         blob = BlobRecord(
             sha256=staged.sha256,
             md5=staged.md5,
             size=staged.size,
-            thumbnail=None if meta.decodable else False,
-            **dataclasses.asdict(meta),
+            thumbnail=None if facts["decodable"] else False,
+            **facts,
         )
-        fallback = f"{staged.sha256[:16]}.{meta.format.lower()}"
+        extension = EXTENSIONS.get(blob.format, blob.format.lower())
+        fallback = f"{staged.sha256[:16]}.{extension}"
         return Staged(writer, blob, clean_filename(filename, fallback), field)
 
     async def commit_all(self, user: User, staged: list[Staged]) -> list[Ingested]:

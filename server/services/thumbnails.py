@@ -24,7 +24,7 @@ import functools
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +32,7 @@ from pathlib import Path
 from .. import errors, imaging
 from ..catalog import BlobRecord, CatalogUnavailable, ImageRecord, Library
 from ..imaging import DecodeFailed, DecodePool
-from ..imaging.budget import rough
+from ..imaging.budget import rough, rough_video
 from ..storage import BlobStore, StorageFull
 from ..storage.held import remove_unheld
 from .derived_leases import DerivedLeases
@@ -44,6 +44,9 @@ PREVIEW = imaging.THUMBNAIL_SIZES["preview"]
 # Made as photos arrive; the preview waits for its first viewer (docs/decoding.md).
 EAGER_SIZES: tuple[int, ...] = (GRID,)
 ALL_SIZES: tuple[int, ...] = tuple(sorted(set(imaging.THUMBNAIL_SIZES.values())))
+
+
+Derive = Callable[..., Awaitable[str | None]]  # DecodePool.render, or .poster for a video
 
 
 @dataclass(frozen=True)
@@ -157,11 +160,20 @@ class Thumbnails:
             self._progress.set()
 
     async def _make(self, blob: BlobRecord, urgent: bool, outputs: dict[int, Path]) -> bool | None:
-        weight = rough(blob.width, blob.height, blob.format, max(outputs), self.pool.limits.budget)
+        budget = self.pool.limits.budget
+        if blob.kind == "video":  # a poster: one frame about a second in, upright
+            weight = rough_video(blob.width, blob.height, budget)
+            return await self._attempt(blob.sha256, outputs, urgent, weight, self.pool.poster)
+        weight = rough(blob.width, blob.height, blob.format, max(outputs), budget)
         return await self._attempt(blob.sha256, outputs, urgent, weight)
 
     async def _attempt(
-        self, sha256: str, outputs: dict[int, Path], urgent: bool, weight: int
+        self,
+        sha256: str,
+        outputs: dict[int, Path],
+        urgent: bool,
+        weight: int,
+        derive: Derive | None = None,
     ) -> bool | None:
         source = self._store.local_path(sha256)
         if source is None:
@@ -172,7 +184,7 @@ class Thumbnails:
             await self._settle(sha256, False)
             return False
         try:
-            reason = await self.pool.render(
+            reason = await (derive or self.pool.render)(
                 source, outputs, self._max_pixels, urgent=urgent, weight=weight
             )
         except DecodeFailed as error:

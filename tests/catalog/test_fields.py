@@ -38,6 +38,11 @@ async def test_every_blob_field_is_stored_and_read_back(catalog: Catalog) -> Non
     assert await catalog.get_blob(full.sha256) == full
     await catalog.mark_damaged(full.sha256, "mismatch", 1001.0)
     assert await catalog.get_blob(full.sha256) == dataclasses.replace(full, damage="mismatch")
+    video = dataclasses.replace(
+        blob("a video"), kind="video", duration=12.345, codec="hevc", format="MOV"
+    )
+    assert (await catalog.add_image(alice.id, video, "v.mov", 1001.5))[0].blob == video
+    assert await catalog.get_blob(video.sha256) == video
     unknown = dataclasses.replace(blob("nothing known"), thumbnail=None, exif=None)
     assert (await catalog.add_image(alice.id, unknown, "n.jpg", 1002.0))[0].blob == unknown
 

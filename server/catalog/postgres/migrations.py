@@ -143,6 +143,13 @@ MIGRATIONS: list[str] = [
     UPDATE blobs SET unreferenced_at = extract(epoch FROM now())
         WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.sha256 = blobs.sha256);
     """,
+    # 6: videos. What a blob is (`photo` or `video`, every blob stored before is a
+    # photo), a video's duration in seconds and its codec.
+    """
+    ALTER TABLE blobs ADD COLUMN kind text NOT NULL DEFAULT 'photo';
+    ALTER TABLE blobs ADD COLUMN duration double precision;
+    ALTER TABLE blobs ADD COLUMN codec text;
+    """,
 ]
 
 

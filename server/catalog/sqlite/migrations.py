@@ -162,4 +162,11 @@ MIGRATIONS: list[str] = [
     UPDATE blobs SET unreferenced_at = (julianday('now') - 2440587.5) * 86400.0
         WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.sha256 = blobs.sha256);
     """,
+    # 12: videos. What a blob is (`photo` or `video`, every blob stored before is a
+    # photo), a video's duration in seconds and its codec.
+    """
+    ALTER TABLE blobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'photo';
+    ALTER TABLE blobs ADD COLUMN duration REAL;
+    ALTER TABLE blobs ADD COLUMN codec TEXT;
+    """,
 ]
