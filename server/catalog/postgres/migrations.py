@@ -143,6 +143,15 @@ MIGRATIONS: list[str] = [
     UPDATE blobs SET unreferenced_at = extract(epoch FROM now())
         WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.sha256 = blobs.sha256);
     """,
+    # 6: the server's own random keys (the one signing media URLs), made once and shared
+    # by every process on this catalog, so that a URL one issues works on all of them.
+    """
+    CREATE TABLE server_keys (
+        name text COLLATE "C" PRIMARY KEY,
+        secret bytea NOT NULL,
+        created_at double precision NOT NULL
+    );
+    """,
 ]
 
 

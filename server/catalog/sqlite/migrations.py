@@ -162,4 +162,13 @@ MIGRATIONS: list[str] = [
     UPDATE blobs SET unreferenced_at = (julianday('now') - 2440587.5) * 86400.0
         WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.sha256 = blobs.sha256);
     """,
+    # 12: the server's own random keys (the one signing media URLs), made once and kept
+    # with the catalog, so that a restart keeps the URLs it issued working.
+    """
+    CREATE TABLE server_keys (
+        name TEXT PRIMARY KEY,
+        secret BLOB NOT NULL,
+        created_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]
