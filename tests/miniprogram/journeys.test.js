@@ -244,6 +244,10 @@ test('the trash restores and purges', async () => {
   await trash.instance.onLoad()
   expect(trash.data.images.map(i => i.id).sort()).toEqual([a.id, b.id].sort())
   expect(trash.querySelectorAll('.trash__item')).toHaveLength(2)
+  const downloads = kit.log.filter(e => e.api === 'downloadFile').length
+  const thumbs = await kit.images.showPage(trash, 'pages/trash/trash', 'trash__thumb')
+  expect(thumbs.map(r => r.ok)).toEqual([true, true]) // signed URLs, loaded without the token
+  expect(kit.log.filter(e => e.api === 'downloadFile').length).toBe(downloads)
 
   await trash.instance.restore({currentTarget: {dataset: {id: a.id}}})
   kit.ui.modalConfirm = true
