@@ -14,9 +14,13 @@ import pytest
 from server.catalog import Catalog
 from server.catalog.postgres import MIGRATIONS as PG_MIGRATIONS
 from server.catalog.postgres import PostgresCatalog
-from server.catalog.sqlite import MIGRATIONS, SQLiteCatalog
+from server.catalog.sqlite import SQLiteCatalog
 from tests import postgres_server
 from tests.catalog.test_sqlite import blob
+
+# The migrations that brought in the unreferenced mark.
+SQLITE_MARK = 11
+POSTGRES_MARK = 5
 
 
 def raw_sql(catalog: Catalog, request: pytest.FixtureRequest, tmp_path: Path, sql: str) -> None:
@@ -139,11 +143,13 @@ async def test_sqlite_migration_marks_blobs_nothing_refers_to(tmp_path: Path) ->
     await catalog.trash(alice.id, loose.sha256, 2.0)
     await catalog.purge(alice.id, loose.sha256, 3.0)
     catalog.close_now()
-    # Back to the schema before the mark: the column and its index gone.
+    # Back to the schema before the mark (migration 11): the column and its index gone,
+    # and what later migrations added.
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("DROP INDEX blobs_unreferenced")
     db.execute("ALTER TABLE blobs DROP COLUMN unreferenced_at")
-    db.execute(f"PRAGMA user_version = {len(MIGRATIONS) - 1}")
+    db.execute("DROP TABLE server_keys")  # 12
+    db.execute(f"PRAGMA user_version = {SQLITE_MARK - 1}")
     db.close()
     before = time.time()
     migrated = SQLiteCatalog(path)
@@ -177,11 +183,12 @@ async def test_postgres_migration_marks_blobs_nothing_refers_to(fresh_database: 
     with psycopg.connect(fresh_database, autocommit=True) as conn:
         conn.execute("DROP INDEX blobs_unreferenced")
         conn.execute("ALTER TABLE blobs DROP COLUMN unreferenced_at")
-        conn.execute("DELETE FROM schema_migrations WHERE version = %s", (len(PG_MIGRATIONS),))
+        conn.execute("DROP TABLE server_keys")  # 6
+        conn.execute("DELETE FROM schema_migrations WHERE version >= %s", (POSTGRES_MARK,))
     before = time.time()
     migrated = PostgresCatalog(fresh_database)
     await migrated.start()
-    assert migrated.migrations_applied == 1
+    assert migrated.migrations_applied == len(PG_MIGRATIONS) - POSTGRES_MARK + 1
     assert await migrated.drop_unreferenced_blobs(before - 60) == []
     assert await migrated.drop_unreferenced_blobs(time.time() + 60) == [loose.sha256]
     await migrated.close()
