@@ -31,6 +31,7 @@ from .derived_leases import DerivedLeases
 from .events import EventHub, LocalEventHub, SocketLimits
 from .events_redis import RedisEventHub
 from .library import LibraryService
+from .media_urls import MediaUrls
 from .throttle import LocalThrottle, Throttle
 from .throttle_shared import PAIRING, WECHAT, SharedThrottle
 from .thumbnails import QueueLimits, Thumbnails
@@ -53,6 +54,7 @@ class Services:
     sockets: SocketLimits
     uploads: UploadService
     io_executor: ThreadPoolExecutor
+    media_urls: MediaUrls
 
     async def run_io(self, fn: Callable[..., T], *args: object) -> T:
         """Blocking file work (a stat, a read) off the event loop."""
@@ -237,4 +239,5 @@ def build_services(settings: Settings) -> Services:
         sockets=SocketLimits(settings.max_sockets, settings.max_sockets_per_device),
         uploads=uploads,
         io_executor=io_executor,
+        media_urls=MediaUrls(catalog, settings.media_url_ttl),
     )

@@ -150,6 +150,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE blobs ADD COLUMN duration double precision;
     ALTER TABLE blobs ADD COLUMN codec text;
     """,
+    # 7: the server's own random keys (the one signing media URLs), made once and shared
+    # by every process on this catalog, so that a URL one issues works on all of them.
+    """
+    CREATE TABLE server_keys (
+        name text COLLATE "C" PRIMARY KEY,
+        secret bytea NOT NULL,
+        created_at double precision NOT NULL
+    );
+    """,
 ]
 
 

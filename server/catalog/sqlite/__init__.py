@@ -11,6 +11,7 @@ from __future__ import annotations
 from .accounts import LAST_SEEN_RESOLUTION, SQLiteAccounts
 from .blobs import SQLiteBlobs
 from .claims import SQLiteClaims
+from .keys import SQLiteKeys
 from .library import SQLiteLibrary
 from .migrations import MIGRATIONS
 from .throttle import SQLiteThrottles
@@ -20,6 +21,12 @@ __all__ = ["LAST_SEEN_RESOLUTION", "MIGRATIONS", "SQLiteCatalog"]
 
 
 class SQLiteCatalog(
-    SQLiteAccounts, SQLiteLibrary, SQLiteBlobs, SQLiteUploads, SQLiteThrottles, SQLiteClaims
+    SQLiteAccounts,
+    SQLiteLibrary,
+    SQLiteBlobs,
+    SQLiteUploads,
+    SQLiteThrottles,
+    SQLiteClaims,
+    SQLiteKeys,
 ):
     """Every aggregate on one file (see `server.catalog.Catalog`)."""

@@ -169,4 +169,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE blobs ADD COLUMN duration REAL;
     ALTER TABLE blobs ADD COLUMN codec TEXT;
     """,
+    # 13: the server's own random keys (the one signing media URLs), made once and kept
+    # with the catalog, so that a restart keeps the URLs it issued working.
+    """
+    CREATE TABLE server_keys (
+        name TEXT PRIMARY KEY,
+        secret BLOB NOT NULL,
+        created_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]
