@@ -19,7 +19,7 @@ from .. import memory
 from ..catalog import Catalog
 from ..catalog.postgres import PoolSettings, PostgresCatalog
 from ..catalog.sqlite import SQLiteCatalog
-from ..config import Settings
+from ..config import Settings, SettingsError
 from ..config_values import EVENTS_LOCAL
 from ..imaging import DecodePool, PoolLimits
 from ..storage import BlobStore
@@ -143,6 +143,8 @@ def leases_for(settings: Settings, catalog: Catalog) -> DerivedLeases | None:
 
 
 def store_for(settings: Settings, io_executor: ThreadPoolExecutor) -> BlobStore:
+    if settings.blobs_in_s3:
+        raise SettingsError("--blobs s3://... is not served yet (docs/object-storage.md)")
     return LocalBlobStore(
         settings.blobs_dir, settings.tmp_dir, io_executor, settings.quarantine_dir
     )
