@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,11 +20,12 @@ from .. import memory
 from ..catalog import Catalog
 from ..catalog.postgres import PoolSettings, PostgresCatalog
 from ..catalog.sqlite import SQLiteCatalog
-from ..config import Settings, SettingsError
+from ..config import Settings
 from ..config_values import EVENTS_LOCAL
 from ..imaging import DecodePool, PoolLimits
 from ..storage import BlobStore
 from ..storage.local import LocalBlobStore
+from ..storage.s3_store import S3BlobStore
 from . import auth
 from .auth import AuthService
 from .derived_leases import DerivedLeases
@@ -58,10 +60,13 @@ class Services:
         return await asyncio.get_running_loop().run_in_executor(self.io_executor, fn, *args)
 
     async def start(self) -> None:
-        """Reach the backends that live elsewhere (PostgreSQL, Redis): CatalogUnavailable
-        or EventsUnavailable if one cannot be reached."""
+        """Reach the backends that live elsewhere (PostgreSQL, Redis, object storage):
+        CatalogUnavailable, EventsUnavailable or StorageUnavailable if one cannot be
+        reached."""
         await self.catalog.start()
         await self.events.start()
+        if isinstance(self.store, S3BlobStore):
+            await self.store.start()  # StorageUnavailable, or ClientError (no such bucket)
 
     async def close(self) -> None:
         self.auth.close()
@@ -144,7 +149,7 @@ def leases_for(settings: Settings, catalog: Catalog) -> DerivedLeases | None:
 
 def store_for(settings: Settings, io_executor: ThreadPoolExecutor) -> BlobStore:
     if settings.blobs_in_s3:
-        raise SettingsError("--blobs s3://... is not served yet (docs/object-storage.md)")
+        return S3BlobStore(settings.s3_location(os.environ), settings.tmp_dir, io_executor)
     return LocalBlobStore(
         settings.blobs_dir, settings.tmp_dir, io_executor, settings.quarantine_dir
     )
