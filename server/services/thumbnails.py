@@ -1,5 +1,8 @@
 """Thumbnails: derived from blobs, cached on disk, decoded in worker processes, once.
 
+They are kept under `--data` (`thumbs/`) whatever holds the originals; from object
+storage, each decode reads a local copy of the original (`BlobStore.source`).
+
 The grid size is made as photos arrive, from a queue that holds hashes only, at most
 `queue_size` of them: past that, the catalog (blobs whose thumbnail is not settled) is
 the queue, read again in pages when the in-memory one runs dry. A restart finds the
@@ -35,6 +38,7 @@ from ..imaging import DecodeFailed, DecodePool
 from ..imaging.budget import rough
 from ..storage import BlobStore, StorageFull
 from ..storage.held import remove_unheld
+from ..storage.home import StorageUnavailable
 from .derived_leases import DerivedLeases
 
 log = logging.getLogger(__name__)
@@ -163,9 +167,14 @@ class Thumbnails:
     async def _attempt(
         self, sha256: str, outputs: dict[int, Path], urgent: bool, weight: int
     ) -> bool | None:
-        source = self._store.local_path(sha256)
-        if source is None:
-            return False
+        # A local file to decode: the blob's own, or (object storage) a copy fetched
+        # first, so that a store that cannot be reached counts no failed decode.
+        async with self._store.source(sha256) as source:
+            return await self._attempt_on(source, sha256, outputs, urgent, weight)
+
+    async def _attempt_on(
+        self, source: Path, sha256: str, outputs: dict[int, Path], urgent: bool, weight: int
+    ) -> bool | None:
         attempts = await self._catalog.attempt_thumbnail(sha256)
         if attempts > self._limits.attempts:
             log.warning("no thumbnail for %s: %d decodes failed before", sha256, attempts - 1)
@@ -250,9 +259,9 @@ class Thumbnails:
             self._active.add(sha256)
             try:
                 await self._background(sha256)
-            except CatalogUnavailable as error:
+            except (CatalogUnavailable, StorageUnavailable) as error:
                 # Still pending in the catalog: the next start (or a view) makes them.
-                log.warning("thumbnails of %s wait for the catalog: %s", sha256, error)
+                log.warning("thumbnails of %s wait for the backends: %s", sha256, error)
             except Exception:
                 log.exception("making thumbnails of %s failed", sha256)
             finally:
