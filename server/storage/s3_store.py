@@ -25,7 +25,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
+from botocore.exceptions import ClientError
+
 from . import BlobMissing, BlobWriter
+from .home import StorageUnavailable
 from .local import LocalBlobWriter
 from .local_staging import StagingFolder
 from .s3 import S3BlobHome
@@ -89,8 +92,20 @@ class S3BlobStore:
         return self._home
 
     async def start(self) -> None:
-        """Open the client and check the bucket (at start-up)."""
-        await (await self.home()).check()
+        """Open the client and check the bucket (at start-up): StorageUnavailable, which
+        names the bucket, when it cannot be used."""
+        home = await self.home()
+        try:
+            await home.check()
+        except (ClientError, BlobMissing) as error:
+            why = (
+                error.response.get("Error", {}).get("Code")
+                if isinstance(error, ClientError)
+                else None
+            )
+            raise StorageUnavailable(
+                f"{self.location.url()}: the bucket cannot be used ({why or 'no such bucket'})"
+            ) from error
 
     async def close(self) -> None:
         home, self._home = self._home, None

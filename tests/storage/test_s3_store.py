@@ -3,6 +3,7 @@ graveyard as a prefix, and the local copy a decoder reads."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import time
@@ -14,6 +15,7 @@ import pytest
 import tornado.ioloop
 
 from server.storage import BlobMissing
+from server.storage.home import StorageUnavailable
 from server.storage.local import LocalBlobWriter
 from server.storage.s3_config import S3Location
 from server.storage.s3_parts import MIB
@@ -132,3 +134,16 @@ async def test_gc_buries_puts_back_and_discards(store: S3BlobStore) -> None:
     assert await object_keys(store) == []
     with pytest.raises(BlobMissing):
         await store.size(sha256)
+
+
+@pytest.mark.gen_test(timeout=TIMEOUT)
+async def test_a_missing_bucket_is_said_at_start(s3_location: S3Location, tmp_path: Path) -> None:
+    executor = ThreadPoolExecutor(1)
+    elsewhere = dataclasses.replace(s3_location, bucket="tubei-no-such-bucket")
+    store = S3BlobStore(elsewhere, tmp_path / "tmp", executor, attempts=1)
+    try:
+        with pytest.raises(StorageUnavailable, match=r"tubei-no-such-bucket.*cannot be used"):
+            await store.start()
+    finally:
+        await store.close()
+        executor.shutdown()
