@@ -300,6 +300,13 @@ class Settings:
         parse=parse_blobs,
         metavar="URL",
     )
+    s3_redirect: bool = setting(
+        False,
+        "with --blobs s3://...: answer a GET of an original with a 302 to a presigned URL "
+        "of the object (valid 5 minutes), so its bytes do not pass through this server; "
+        "such downloads send no progress events",
+        parse=parse_bool,
+    )
     # --blobs s3://... with the environment's credentials (from_sources), never a flag.
     blobs_s3: S3Location | None = field(default=None, repr=False, metadata={"group": ""})
     catalog_pool: int = setting(
@@ -459,6 +466,8 @@ def from_sources(
             )
     if settings.blobs_in_s3 and settings.blobs_s3 is None:
         settings = dataclasses.replace(settings, blobs_s3=settings.s3_location(environ))
+    if settings.s3_redirect and not settings.blobs_in_s3:
+        raise SettingsError("--s3-redirect (TUBEI_S3_REDIRECT) needs --blobs s3://...")
     if settings.metrics_port and not settings.metrics:
         raise SettingsError("--metrics-port (TUBEI_METRICS_PORT) needs --metrics (TUBEI_METRICS)")
     if settings.metrics_port and settings.metrics_port == settings.port:

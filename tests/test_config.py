@@ -308,3 +308,11 @@ def test_blobs_in_s3_take_their_credentials_from_the_environment() -> None:
 def test_malformed_blobs_say_what_is_wrong(url: str, environ: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         from_sources(parser().parse_args(["--blobs", url]), environ)
+
+
+def test_s3_redirect_needs_blobs_in_s3() -> None:
+    with pytest.raises(SettingsError, match=r"--s3-redirect .* needs --blobs s3://"):
+        from_sources(parser().parse_args(["--s3-redirect"]), {})
+    url = "s3://photos?endpoint=http://127.0.0.1:7480"
+    settings = from_sources(parser().parse_args(["--s3-redirect", "--blobs", url]), S3_KEYS)
+    assert settings.s3_redirect

@@ -29,6 +29,7 @@ from .streaming import StoreSender, Unsatisfiable, byte_range
 from .uploading import transfer_id
 
 IMMUTABLE = "private, max-age=31536000, immutable"
+REDIRECT_SECONDS = 300  # how long a presigned URL of --s3-redirect serves
 
 
 def content_disposition(filename: str, kind: str = "inline") -> str:
@@ -190,6 +191,20 @@ class OriginalFileMixin(FileHandler):
         if self.check_etag_header():
             self.set_status(304)
             return
+        if include_body and self.services.settings.s3_redirect:
+            url = await self.services.store.presigned_url(
+                record.sha256,
+                REDIRECT_SECONDS,
+                disposition=content_disposition(record.filename),
+                content_type=record.blob.mime,
+            )
+            if url is not None:
+                # The store serves it (Range, and these headers too); the URL expires.
+                for name in ("Etag", "Accept-Ranges", "Content-Disposition"):
+                    self.clear_header(name)
+                self.set_header("Cache-Control", "private, no-store")
+                self.redirect(url)
+                return
         try:
             start, end, partial = byte_range(self.request.headers.get("Range"), size)
         except Unsatisfiable:

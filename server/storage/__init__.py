@@ -97,6 +97,17 @@ class BlobStore(Protocol):
         outside it.
         """
 
+    async def presigned_url(
+        self,
+        sha256: str,
+        expires: int,
+        *,
+        disposition: str | None = None,
+        content_type: str | None = None,
+    ) -> str | None:
+        """A URL that serves the blob for `expires` seconds without this server (with
+        these response headers), where the backend has one; None on the local disk."""
+
     def source(self, sha256: str) -> AbstractAsyncContextManager[Path]:
         """A local file holding the blob's bytes while the context lasts (what a decoder
         reads): its own file on the local disk, a copy fetched from elsewhere. Raises

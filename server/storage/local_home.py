@@ -62,7 +62,14 @@ class LocalBlobHome:
     async def quarantine(self, sha256: str, reason: str) -> str:
         return await self.store.quarantine(sha256, reason)
 
-    async def presigned_url(self, sha256: str, expires: int) -> str | None:
+    async def presigned_url(
+        self,
+        sha256: str,
+        expires: int,
+        *,
+        disposition: str | None = None,
+        content_type: str | None = None,
+    ) -> str | None:
         if not SHA256_RE.match(sha256):
             raise ValueError(f"not a sha256: {sha256!r}")
         return None

@@ -64,6 +64,16 @@ class LocalReads:
         finally:
             await self.run(file.close)
 
+    async def presigned_url(
+        self,
+        sha256: str,
+        expires: int,
+        *,
+        disposition: str | None = None,
+        content_type: str | None = None,
+    ) -> str | None:
+        return None  # served by this server only
+
     @contextlib.asynccontextmanager
     async def source(self, sha256: str) -> AsyncIterator[Path]:
         """The blob's own file (whoever opens it finds out whether it is there)."""

@@ -267,11 +267,24 @@ class S3BlobHome(S3Parts):
             if not answer.get("IsTruncated") or not token:
                 return
 
-    async def presigned_url(self, sha256: str, expires: int) -> str | None:
+    async def presigned_url(
+        self,
+        sha256: str,
+        expires: int,
+        *,
+        disposition: str | None = None,
+        content_type: str | None = None,
+    ) -> str | None:
         if not 1 <= expires <= 7 * 24 * 3600:
             raise ValueError("a presigned URL lasts from 1 second to 7 days")
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key(sha256)}
+        # The store answers with these headers in place of the object's own.
+        if disposition is not None:
+            params["ResponseContentDisposition"] = disposition
+        if content_type is not None:
+            params["ResponseContentType"] = content_type
         return await self._client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": self.key(sha256)}, ExpiresIn=expires
+            "get_object", Params=params, ExpiresIn=expires
         )
 
     # removing ------------------------------------------------------------------------

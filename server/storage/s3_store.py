@@ -184,8 +184,18 @@ class S3BlobStore:
     async def quarantine(self, sha256: str, reason: str) -> str:
         return await (await self.home()).quarantine(sha256, reason)
 
-    async def presigned_url(self, sha256: str, expires: int) -> str | None:
-        return await (await self.home()).presigned_url(sha256, expires)
+    async def presigned_url(
+        self,
+        sha256: str,
+        expires: int,
+        *,
+        disposition: str | None = None,
+        content_type: str | None = None,
+    ) -> str | None:
+        home = await self.home()
+        return await home.presigned_url(
+            sha256, expires, disposition=disposition, content_type=content_type
+        )
 
     @contextlib.asynccontextmanager
     async def source(self, sha256: str) -> AsyncIterator[Path]:

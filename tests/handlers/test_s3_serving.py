@@ -33,9 +33,14 @@ DATA = {**TUS, "Content-Type": "application/offset+octet-stream"}
 
 
 @pytest.fixture
-def settings(tmp_path: Path, s3_location: S3Location) -> Settings:
+def settings(request: pytest.FixtureRequest, tmp_path: Path, s3_location: S3Location) -> Settings:
+    extra: dict[str, Any] = getattr(request, "param", {})
     return Settings(
-        data=tmp_path / "data", gc_interval=3600, blobs=s3_location.url(), blobs_s3=s3_location
+        data=tmp_path / "data",
+        gc_interval=3600,
+        blobs=s3_location.url(),
+        blobs_s3=s3_location,
+        **extra,
     )
 
 
@@ -200,3 +205,26 @@ async def test_a_stopped_gateway_is_503_and_a_tus_upload_resumes(
     assert (await api.fetch(f"{IMAGES}/{later_id}/original")).body == later
     assert sorted(await ids_in(api)) == sorted([item["id"], later_id])
     assert json.loads((await api.fetch(f"{IMAGES}/{item['id']}")).body)["id"] == item["id"]
+
+
+@pytest.mark.gen_test(timeout=TIMEOUT)
+@pytest.mark.parametrize("settings", [{"s3_redirect": True}], indirect=True)
+async def test_s3_redirect_sends_the_client_to_a_presigned_url(api: Api) -> None:
+    data = photo()
+    item = await upload_one(api, data, "été.jpg")
+    original = f"{IMAGES}/{item['id']}/original"
+    moved = await api.fetch(original, follow_redirects=False)
+    assert moved.code == 302, moved.body
+    assert "no-store" in moved.headers["Cache-Control"] and "ETag" not in moved.headers
+    location = moved.headers["Location"]
+    assert "X-Amz-Signature=" in location and item["id"] in location
+    served = await api.client.fetch(location)
+    assert served.body == data and served.headers["Content-Type"] == "image/jpeg"
+    assert served.headers["Content-Disposition"].endswith("filename*=UTF-8''%C3%A9t%C3%A9.jpg")
+    part = await api.client.fetch(location, headers={"Range": "bytes=10-19"})
+    assert part.code == 206 and part.body == data[10:20]
+    # HEAD and conditional GETs are answered here as without the redirect.
+    head = await api.fetch(original, "HEAD")
+    assert head.code == 200 and head.headers["Content-Length"] == str(len(data))
+    unchanged = await api.fetch(original, headers={"If-None-Match": f'"{item["id"]}"'})
+    assert unchanged.code == 304
