@@ -380,7 +380,8 @@ class Settings:
 
     @property
     def quarantine_dir(self) -> Path:
-        return self.data / "quarantine"
+        """Beside the blobs' folder: a quarantined file is renamed there (one file system)."""
+        return self.blobs_dir.parent / "quarantine"
 
     @property
     def catalog_url(self) -> str:

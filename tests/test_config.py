@@ -277,6 +277,7 @@ def test_blobs_default_to_the_data_folder() -> None:
 def test_blobs_in_a_folder_of_their_own() -> None:
     settings = from_sources(parser().parse_args(["--blobs", "file:///mnt/big/blobs/"]), {})
     assert settings.blobs_dir == Path("/mnt/big/blobs") and not settings.blobs_in_s3
+    assert settings.quarantine_dir == Path("/mnt/big/quarantine")  # renamed: one file system
 
 
 def test_blobs_in_s3_take_their_credentials_from_the_environment() -> None:
