@@ -224,9 +224,14 @@ class OriginalFileMixin(FileHandler):
         if not include_body or start == end:
             return
         self.stored_sender = StoreSender(self, self.progress(end - start))
-        await self.stored_sender.send(
-            self.services.store.read(record.sha256, start, end), record.sha256
-        )
+        try:
+            await self.stored_sender.send(
+                self.services.store.read(record.sha256, start, end), record.sha256
+            )
+        except BlobMissing:
+            # Gone since its size was looked at: nothing is sent yet.
+            await library.report_damage(record, "missing")
+            raise errors.ApiError(errors.IMAGE_DAMAGED) from None
 
     def name_download(self, record: ImageRecord, include_body: bool) -> None:
         """`download.progress` events, when the client names its download."""

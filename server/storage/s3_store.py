@@ -47,9 +47,17 @@ KEPT_SUFFIX = ".kept"
 def _link(source: Path, target: Path) -> bool:
     try:
         os.link(source, target)
-    except FileNotFoundError:
-        return False
+    except FileExistsError:
+        return True  # kept already (by an earlier commit of the same bytes)
+    except OSError:
+        return False  # gone, or on another file system: fetched when needed
     return True
+
+
+async def aclose(chunks: AsyncIterator[bytes]) -> None:
+    closing = getattr(chunks, "aclose", None)
+    if closing is not None:
+        await closing()
 
 
 class S3BlobStore:
@@ -132,24 +140,28 @@ class S3BlobStore:
         staged = writer.result
         home = await self.home()
         new = await home.put(writer.staged_path, staged.sha256, staged.md5)
-        await self.run(self._keep, writer.staged_path, staged.sha256)
+        await self._keep(writer.staged_path, staged.sha256)
         return new
 
-    def _keep(self, staged: Path, sha256: str) -> None:
+    async def _keep(self, staged: Path, sha256: str) -> None:
+        # The list is this event loop's; only the links and unlinks go to the threads.
         now = time.monotonic()
+        expired: list[Path] = []
         while self._kept:
             oldest, (path, since) = next(iter(self._kept.items()))
             if len(self._kept) < KEPT_FILES and now - since < KEPT_SECONDS:
                 break
             del self._kept[oldest]
-            path.unlink(missing_ok=True)
+            expired.append(path)
+        for path in expired:
+            await self.run(path.unlink, True)
         if sha256 in self._kept:
             return
         kept = self.staging_dir / f"{sha256}{KEPT_SUFFIX}"
-        with contextlib.suppress(OSError):
-            # A second name: a tus writer resumed on `staged` copies it first (unshare).
-            os.link(staged, kept)
-            self._kept[sha256] = (kept, now)
+        self._kept[sha256] = (kept, now)
+        # A second name: a tus writer resumed on `staged` copies it first (unshare).
+        if not await self.run(_link, staged, kept):
+            self._kept.pop(sha256, None)
 
     # the final home --------------------------------------------------------------------
 
@@ -165,9 +177,12 @@ class S3BlobStore:
     async def read(
         self, sha256: str, start: int = 0, end: int | None = None
     ) -> AsyncIterator[bytes]:
-        home = await self.home()
-        async for chunk in home.read(sha256, start, end):
-            yield chunk
+        chunks = (await self.home()).read(sha256, start, end)
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            await aclose(chunks)  # its GET's body goes back now, not when collected
 
     async def delete(self, sha256: str) -> None:
         await (await self.home()).delete(sha256)
@@ -211,12 +226,14 @@ class S3BlobStore:
 
     async def _fetch(self, sha256: str, temp: Path) -> None:
         file: BinaryIO = await self.run(open, temp, "xb")
+        chunks = self.read(sha256)
         try:
-            async for chunk in self.read(sha256):
+            async for chunk in chunks:
                 await self.run(file.write, chunk)
         except BlobMissing:
             raise FileNotFoundError(f"no blob {sha256} in {self.location.url()}") from None
         finally:
+            await aclose(chunks)
             await self.run(file.close)
 
     # gc's graveyard (s3_graveyard.py) --------------------------------------------------

@@ -228,3 +228,19 @@ async def test_s3_redirect_sends_the_client_to_a_presigned_url(api: Api) -> None
     assert head.code == 200 and head.headers["Content-Length"] == str(len(data))
     unchanged = await api.fetch(original, headers={"If-None-Match": f'"{item["id"]}"'})
     assert unchanged.code == 304
+
+
+@pytest.mark.gen_test(timeout=TIMEOUT)
+async def test_an_object_gone_from_the_store_is_damaged_until_uploaded_again(
+    api: Api, services: Services
+) -> None:
+    data = photo()
+    item = await upload_one(api, data)
+    await services.library.thumbnails.drain()
+    await s3_store(services).delete(item["id"])  # behind Tubei's back
+    original = f"{IMAGES}/{item['id']}/original"
+    assert_json_error(await api.fetch(original), 410, "image_damaged")
+    assert json.loads((await api.fetch(f"{IMAGES}/{item['id']}")).body)["damaged"] is True
+    await upload_one(api, data)
+    assert (await api.fetch(original)).body == data
+    assert "damaged" not in json.loads((await api.fetch(f"{IMAGES}/{item['id']}")).body)
