@@ -66,7 +66,7 @@ class Services:
         await self.catalog.start()
         await self.events.start()
         if isinstance(self.store, S3BlobStore):
-            await self.store.start()  # StorageUnavailable, or ClientError (no such bucket)
+            await self.store.start()  # StorageUnavailable: unreachable, or no such bucket
 
     async def close(self) -> None:
         self.auth.close()
