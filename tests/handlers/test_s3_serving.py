@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -244,3 +245,20 @@ async def test_an_object_gone_from_the_store_is_damaged_until_uploaded_again(
     await upload_one(api, data)
     assert (await api.fetch(original)).body == data
     assert "damaged" not in json.loads((await api.fetch(f"{IMAGES}/{item['id']}")).body)
+
+
+@pytest.mark.gen_test(timeout=TIMEOUT)
+async def test_a_large_original_streams_in_bounded_memory(api: Api) -> None:
+    data = big_jpeg(16)
+    item = await upload_one(api, data)
+    received = hashlib.sha256()
+    tracemalloc.start()
+    try:
+        response = await api.fetch(
+            f"{IMAGES}/{item['id']}/original", streaming_callback=received.update
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert response.code == 200 and received.hexdigest() == item["id"]
+    assert peak < 6 * 1024 * 1024, f"{peak / 2**20:.1f} MiB held for a {len(data) >> 20} MiB body"
