@@ -198,12 +198,17 @@ async def test_a_stopped_gateway_is_503_and_a_tus_upload_resumes(
     assert await ids_in(api) == [item["id"]]  # nothing acknowledged, nothing listed
     thumb = await api.fetch(f"{IMAGES}/{item['id']}/thumbnail")
     assert thumb.code == 200  # thumbnails are on the local disk
+    s3_store(services)._kept.clear()  # no staged copy left: a preview needs the store
+    preview = await api.fetch(f"{IMAGES}/{item['id']}/thumbnail?size=preview")
+    assert_json_error(preview, 503, "storage_unavailable")
 
     s3_running.start_rgw(wait=90)
     resumed = await tus_patch(api, location, half, later[half:])
     assert resumed.code == 204, resumed.body
     later_id = resumed.headers["Tubei-Image-Id"]
     assert (await api.fetch(f"{IMAGES}/{later_id}/original")).body == later
+    preview = await api.fetch(f"{IMAGES}/{item['id']}/thumbnail?size=preview")
+    assert preview.code == 200 and preview.body[:2] == b"\xff\xd8"
     assert sorted(await ids_in(api)) == sorted([item["id"], later_id])
     assert json.loads((await api.fetch(f"{IMAGES}/{item['id']}")).body)["id"] == item["id"]
 
