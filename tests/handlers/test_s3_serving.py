@@ -201,6 +201,8 @@ async def test_a_stopped_gateway_is_503_and_a_tus_upload_resumes(
     s3_store(services)._kept.clear()  # no staged copy left: a preview needs the store
     preview = await api.fetch(f"{IMAGES}/{item['id']}/thumbnail?size=preview")
     assert_json_error(preview, 503, "storage_unavailable")
+    # No decode was counted as failed for it (this call counts the first).
+    assert await services.catalog.attempt_thumbnail(item["id"]) == 1
 
     s3_running.start_rgw(wait=90)
     resumed = await tus_patch(api, location, half, later[half:])
