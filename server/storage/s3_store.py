@@ -38,9 +38,10 @@ from .s3_graveyard import S3Graveyard
 T = TypeVar("T")
 
 # Committed staged files kept (hard links in the staging folder) for the thumbnails
-# made right after an upload: at most this many, for at most this long.
+# made right after an upload: at most this many, for at most this long, none larger.
 KEPT_FILES = 32
 KEPT_SECONDS = 600.0
+KEPT_MAX_SIZE = 64 * 1024 * 1024
 KEPT_SUFFIX = ".kept"
 
 
@@ -140,23 +141,28 @@ class S3BlobStore:
         staged = writer.result
         home = await self.home()
         new = await home.put(writer.staged_path, staged.sha256, staged.md5)
-        await self._keep(writer.staged_path, staged.sha256)
+        keep = staged.size <= KEPT_MAX_SIZE and staged.sha256 not in self._kept
+        await self._prune(room=1 if keep else 0)
+        if keep:
+            await self._keep(writer.staged_path, staged.sha256)
         return new
 
-    async def _keep(self, staged: Path, sha256: str) -> None:
+    async def _prune(self, room: int = 0) -> None:
+        """Let go of kept files past their time, and of the oldest beyond the count."""
         # The list is this event loop's; only the links and unlinks go to the threads.
         now = time.monotonic()
         expired: list[Path] = []
         while self._kept:
             oldest, (path, since) = next(iter(self._kept.items()))
-            if len(self._kept) < KEPT_FILES and now - since < KEPT_SECONDS:
+            if len(self._kept) + room <= KEPT_FILES and now - since < KEPT_SECONDS:
                 break
             del self._kept[oldest]
             expired.append(path)
         for path in expired:
             await self.run(path.unlink, True)
-        if sha256 in self._kept:
-            return
+
+    async def _keep(self, staged: Path, sha256: str) -> None:
+        now = time.monotonic()
         kept = self.staging_dir / f"{sha256}{KEPT_SUFFIX}"
         self._kept[sha256] = (kept, now)
         # A second name: a tus writer resumed on `staged` copies it first (unshare).
@@ -214,6 +220,7 @@ class S3BlobStore:
 
     @contextlib.asynccontextmanager
     async def source(self, sha256: str) -> AsyncIterator[Path]:
+        await self._prune()
         temp = self.staging_dir / f"fetch-{uuid.uuid4().hex}.tmp"
         kept = self._kept.get(sha256)
         try:

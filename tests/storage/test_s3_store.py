@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import tornado.ioloop
 
-from server.storage import BlobMissing
+from server.storage import BlobMissing, s3_store
 from server.storage.home import StorageUnavailable
 from server.storage.local import LocalBlobWriter
 from server.storage.s3_config import S3Location
@@ -147,3 +147,20 @@ async def test_a_missing_bucket_is_said_at_start(s3_location: S3Location, tmp_pa
     finally:
         await store.close()
         executor.shutdown()
+
+
+@pytest.mark.gen_test(timeout=TIMEOUT)
+async def test_kept_files_are_few_and_small(
+    store: S3BlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(s3_store, "KEPT_FILES", 2)
+    monkeypatch.setattr(s3_store, "KEPT_MAX_SIZE", 50_000)
+    kept: list[str] = []
+    for size in (10_000, 20_000, 30_000, 60_000):
+        writer, sha256 = await staged(store, os.urandom(size))
+        await store.commit(writer)
+        await writer.abort()
+        kept.append(sha256)
+    on_disk = sorted(p.name for p in store.staging_dir.glob("*.kept"))
+    assert on_disk == sorted(f"{sha256}.kept" for sha256 in kept[1:3])  # the newest two
+    assert list(store._kept) == kept[1:3]
