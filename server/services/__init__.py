@@ -34,6 +34,7 @@ from .events_redis import RedisEventHub
 from .library import LibraryService
 from .throttle import LocalThrottle, Throttle
 from .throttle_shared import PAIRING, WECHAT, SharedThrottle
+from .thumbnail_copies import DerivedCopies
 from .thumbnails import QueueLimits, Thumbnails
 from .uploads import UploadService
 from .wechat import WeChatClient
@@ -155,6 +156,13 @@ def store_for(settings: Settings, io_executor: ThreadPoolExecutor) -> BlobStore:
     )
 
 
+def copies_for(store: BlobStore, io_executor: ThreadPoolExecutor) -> DerivedCopies | None:
+    """Thumbnails in the object store beside the blobs, the local files a cache of them."""
+    if isinstance(store, S3BlobStore):
+        return DerivedCopies(store.derived, io_executor)
+    return None
+
+
 def event_hub(settings: Settings) -> EventHub:
     if settings.events == EVENTS_LOCAL:
         return LocalEventHub()
@@ -189,6 +197,7 @@ def build_services(settings: Settings) -> Services:
         settings.max_pixels,
         QueueLimits(settings.decode_attempts, settings.decode_queue),
         leases=leases_for(settings, catalog),
+        copies=copies_for(store, io_executor),
     )
     if settings.memory_trim:
         thumbnails.on_idle = _trimming(io_executor)

@@ -1,7 +1,8 @@
 """Thumbnails: derived from blobs, cached on disk, decoded in worker processes, once.
 
-They are kept under `--data` (`thumbs/`) whatever holds the originals; from object
-storage, each decode reads a local copy of the original (`BlobStore.source`).
+Files under `--data` (`thumbs/`); with `copies` (object storage) those are a cache of
+the store of derived images (thumbnail_copies.py). A decode reads a local file of the
+original, fetched first from object storage (`BlobStore.source`).
 
 The grid size is made as photos arrive, from a queue that holds hashes only, at most
 `queue_size` of them: past that, the catalog (blobs whose thumbnail is not settled) is
@@ -40,6 +41,7 @@ from ..storage import BlobStore, StorageFull
 from ..storage.held import remove_unheld
 from ..storage.home import StorageUnavailable
 from .derived_leases import DerivedLeases
+from .thumbnail_copies import DerivedCopies
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,7 @@ class Thumbnails:
         limits: QueueLimits = QueueLimits(),
         *,
         leases: DerivedLeases | None = None,
+        copies: DerivedCopies | None = None,
     ) -> None:
         self.root = root
         self.pool = pool
@@ -85,6 +88,7 @@ class Thumbnails:
         self._max_pixels = max_pixels
         self._limits = limits
         self.leases = leases
+        self.copies = copies
         self._queue: deque[str] = deque()
         self._queued: set[str] = set()
         self._overflowed = False  # some pending work is only in the catalog
@@ -197,6 +201,8 @@ class Thumbnails:
             await self._settle(sha256, False)
             return False
         self.outcomes["made"] += 1
+        if self.copies is not None:
+            await self.copies.publish(outputs.values())
         if attempts > 1 or urgent:
             # Settling clears the count too: only a photo settled already needs this write.
             await self._catalog.thumbnail_succeeded(sha256)
@@ -341,15 +347,11 @@ class Thumbnails:
 
     # scrub --------------------------------------------------------------------
 
-    def _missing(self, sha256: str) -> list[int]:
-        return [size for size in EAGER_SIZES if not self.path(sha256, size).exists()]
-
     async def missing(self, blob: BlobRecord) -> list[int]:
         """The eager sizes whose file is not there, of a blob that can have thumbnails."""
         if not blob.decodable or blob.thumbnail is False:
             return []
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._missing, blob.sha256)
+        return [s for s in EAGER_SIZES if not await self._exists(self.path(blob.sha256, s))]
 
     async def rebuild(self, blob: BlobRecord) -> bool:
         """Make the missing eager sizes now; True when every one is there."""
@@ -364,7 +366,10 @@ class Thumbnails:
     # files --------------------------------------------------------------------
 
     async def _exists(self, path: Path) -> bool:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, path.exists)
+        """The file is here, or (with copies) was fetched from the store just now."""
+        if await asyncio.get_running_loop().run_in_executor(self._executor, path.exists):
+            return True
+        return self.copies is not None and await self.copies.fetch(path)
 
     def _remove(self, sha256: str) -> None:
         for size in ALL_SIZES:
@@ -372,6 +377,8 @@ class Thumbnails:
 
     async def remove(self, sha256: str) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._remove, sha256)
+        if self.copies is not None:
+            await self.copies.remove(self.path(sha256, size) for size in ALL_SIZES)
 
     def _orphans(self, known: set[str]) -> list[Path]:
         return [

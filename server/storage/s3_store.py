@@ -31,7 +31,7 @@ from . import BlobMissing, BlobWriter
 from .home import StorageUnavailable
 from .local import LocalBlobWriter
 from .local_staging import StagingFolder
-from .s3 import S3BlobHome
+from .s3 import S3BlobHome, S3DerivedStore
 from .s3_config import S3Location
 from .s3_graveyard import S3Graveyard
 
@@ -99,6 +99,10 @@ class S3BlobStore:
                         self.location, executor=self._executor, **self._options
                     )
         return self._home
+
+    async def derived(self) -> S3DerivedStore:
+        """The store of derived images beside the blobs (`derived/`), on the same client."""
+        return (await self.home()).derived
 
     async def start(self) -> None:
         """Open the client and check the bucket (at start-up): StorageUnavailable, which

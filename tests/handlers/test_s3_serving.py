@@ -54,6 +54,13 @@ async def stored(services: Services) -> list[str]:
     return [sha256 async for sha256 in s3_store(services).all_blobs()]
 
 
+async def derived_keys(services: Services) -> list[str]:
+    home = await s3_store(services).home()
+    prefix = f"{home.location.prefix}derived/"
+    answer = await home._client.list_objects_v2(Bucket=home.bucket, Prefix=prefix)
+    return sorted(item["Key"][len(prefix) :] for item in answer.get("Contents", []))
+
+
 async def tus_create(api: Api, data: bytes, filename: str = "tus.jpg") -> str:
     name = base64.b64encode(filename.encode()).decode()
     response = await api.fetch(
@@ -133,6 +140,19 @@ async def test_uploads_go_to_the_store_and_come_back_byte_exact(
     fetched = [p for p in s3_store(services).staging_dir.iterdir() if "fetch" in p.name]
     assert fetched == []  # the copies decoded from are gone
 
+    # The thumbnails are in the store too; the local files are a cache of them.
+    await services.library.thumbnails.drain()
+    thumbs = services.library.thumbnails
+    names = sorted(p.name for p in files_in(settings.thumbs_dir) if item["id"] in p.name)
+    assert len(names) == 2
+    assert {f"{item['id']}/{name}" for name in names} <= set(await derived_keys(services))
+    made = thumbs.outcomes["made"]
+    for path in files_in(settings.thumbs_dir):
+        path.unlink()
+    again = await api.fetch(f"{IMAGES}/{item['id']}/thumbnail?size=preview")
+    assert again.code == 200 and again.body[:2] == b"\xff\xd8"
+    assert thumbs.outcomes["made"] == made  # fetched from the store, not decoded again
+
 
 @pytest.mark.gen_test(timeout=TIMEOUT)
 async def test_purge_and_gc_remove_the_object(api: Api, services: Services) -> None:
@@ -147,6 +167,7 @@ async def test_purge_and_gc_remove_the_object(api: Api, services: Services) -> N
     assert (await services.library.collect_garbage()).blobs_removed == 1
     assert await stored(services) == [other["id"]]
     assert await s3_store(services).graves(-3600) == []
+    assert [key.split("/")[0] for key in await derived_keys(services)] == [other["id"]]
     again = await upload_one(api, gone)
     assert again["duplicate"] is False
     assert (await api.fetch(f"{IMAGES}/{item['id']}/original")).body == gone
