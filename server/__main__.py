@@ -28,6 +28,7 @@ from .services.auth import DEFAULT_USER, PairingCode
 from .services.events_redis import EventsUnavailable
 from .services.scrub import Scrubber
 from .serving import fit_capacity, http_server, raise_open_file_limit, tls_context
+from .storage.home import StorageUnavailable
 
 log = logging.getLogger("tubei")
 
@@ -116,7 +117,7 @@ def run_async(settings: Settings, work: Callable[[Services], Awaitable[int]]) ->
         try:
             try:
                 await services.start()
-            except CatalogUnavailable as error:
+            except (CatalogUnavailable, StorageUnavailable) as error:
                 print(f"error: {error}", file=sys.stderr)
                 return 1
             except EventsUnavailable as error:
@@ -156,7 +157,7 @@ async def serve(settings: Settings) -> int:
     services = build_services(settings)
     try:
         await services.start()
-    except CatalogUnavailable as error:
+    except (CatalogUnavailable, StorageUnavailable) as error:
         log.error("%s", error)
         await services.close()
         return 1

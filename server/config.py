@@ -18,6 +18,7 @@ from .config_values import (
     EVENTS_LOCAL,
     LOG_LEVELS,
     parse_base_url,
+    parse_blobs,
     parse_bool,
     parse_catalog,
     parse_days,
@@ -34,6 +35,7 @@ from .config_values import (
     parse_seconds_or_zero,
     parse_size,
 )
+from .storage.s3_config import S3Location, parse_s3_url
 
 ENV_PREFIX = "TUBEI_"
 
@@ -297,6 +299,24 @@ class Settings:
         metavar="URL",
         secret=True,  # a PostgreSQL URL may carry a password
     )
+    blobs: str = setting(
+        "",
+        "where originals live: file:///absolute/folder (the default is blobs/ under --data) "
+        "or s3://bucket/prefix?endpoint=http://host:port&region=...&addressing=path|virtual, "
+        "with TUBEI_S3_ACCESS_KEY_ID and TUBEI_S3_SECRET_ACCESS_KEY (docs/object-storage.md)",
+        group="common",
+        parse=parse_blobs,
+        metavar="URL",
+    )
+    s3_redirect: bool = setting(
+        False,
+        "with --blobs s3://...: answer a GET of an original with a 302 to a presigned URL "
+        "of the object (valid 5 minutes), so its bytes do not pass through this server; "
+        "such downloads send no progress events",
+        parse=parse_bool,
+    )
+    # --blobs s3://... with the environment's credentials (from_sources), never a flag.
+    blobs_s3: S3Location | None = field(default=None, repr=False, metadata={"group": ""})
     catalog_pool: int = setting(
         8,
         "PostgreSQL catalog: connections this process keeps open at most",
@@ -336,7 +356,23 @@ class Settings:
 
     @property
     def blobs_dir(self) -> Path:
+        """The folder of originals on the local disk (not used with --blobs s3://)."""
+        if self.blobs.startswith("file://"):
+            return Path(self.blobs.removeprefix("file://").rstrip("/") or "/")
         return self.data / "blobs"
+
+    @property
+    def blobs_in_s3(self) -> bool:
+        return self.blobs.startswith("s3://")
+
+    def s3_location(self, environ: Mapping[str, str]) -> S3Location:
+        """Where --blobs s3://... is, with its credentials: resolved once, by from_sources."""
+        if self.blobs_s3 is not None:
+            return self.blobs_s3
+        try:
+            return parse_s3_url(self.blobs, environ)
+        except ValueError as error:
+            raise SettingsError(f"--blobs (TUBEI_BLOBS): {error}") from None
 
     @property
     def thumbs_dir(self) -> Path:
@@ -352,7 +388,8 @@ class Settings:
 
     @property
     def quarantine_dir(self) -> Path:
-        return self.data / "quarantine"
+        """Beside the blobs' folder: a quarantined file is renamed there (one file system)."""
+        return self.blobs_dir.parent / "quarantine"
 
     @property
     def catalog_url(self) -> str:
@@ -436,6 +473,10 @@ def from_sources(
                 f"--{one.replace('_', '-')} and --{other.replace('_', '-')} "
                 f"({env_name(one)}, {env_name(other)}) go together: set both or neither"
             )
+    if settings.blobs_in_s3 and settings.blobs_s3 is None:
+        settings = dataclasses.replace(settings, blobs_s3=settings.s3_location(environ))
+    if settings.s3_redirect and not settings.blobs_in_s3:
+        raise SettingsError("--s3-redirect (TUBEI_S3_REDIRECT) needs --blobs s3://...")
     if settings.metrics_port and not settings.metrics:
         raise SettingsError("--metrics-port (TUBEI_METRICS_PORT) needs --metrics (TUBEI_METRICS)")
     if settings.metrics_port and settings.metrics_port == settings.port:
