@@ -221,7 +221,7 @@ def parse_catalog(text: str) -> str:
 def parse_blobs(text: str) -> str:
     """Where originals live: "" (blobs/ under --data), `file:///absolute/folder`, or an
     object store, `s3://bucket/prefix?endpoint=...&region=...&addressing=path|virtual`
-    (its credentials are looked up once the environment is known: `config.from_sources`)."""
+    (its credentials are looked up once the environment is known: `config_sources.from_sources`)."""
     value = text.strip()
     if not value:
         return ""

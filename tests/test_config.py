@@ -7,13 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from server.config import (
-    Settings,
-    SettingsError,
-    add_arguments,
-    env_name,
-    from_sources,
-)
+from server.config import Settings, SettingsError
+from server.config_sources import add_arguments, env_name, from_sources
 
 
 def parser(groups: tuple[str, ...] = ("common", "serve", "events")) -> argparse.ArgumentParser:
