@@ -2,8 +2,8 @@
 of a response whose status and headers are decided: Range (206/416), ETag and 304 as
 StaticFileHandler does them for a local file, then the bytes a chunk at a time.
 
-Memory stays bounded: one chunk (at most 256 KiB, the store's) is written and flushed
-before the next is asked for, and the store's socket is not read meanwhile. A client
+Memory stays bounded: while one chunk (at most 256 KiB, the store's) is written and
+flushed, the next is read from the store, and no further one. A client
 that takes nothing for `STALL_TIMEOUT` seconds loses its connection; a store that
 fails once the first byte is out can only cut the body short (the connection closes).
 """
@@ -11,6 +11,7 @@ fails once the first byte is out can only cut the body short (the connection clo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -63,14 +64,16 @@ class StoreSender:
 
     async def send(self, body: AsyncIterator[bytes], name: str) -> None:
         """The headers (already set) and the bytes. The first chunk is fetched before
-        anything is written, so a store that cannot be read still makes an error answer."""
+        anything is written, so a store that cannot be read still makes an error answer.
+        While a chunk goes out, the next one is read from the store: two at most are held."""
         handler = self._handler
-        first = await anext(body, b"")
+        chunk = await anext(body, b"")
+        ahead: asyncio.Future[bytes] | None = None
         try:
-            chunk = first
             while not self.closed:
                 if chunk:
                     handler.write(chunk)
+                    ahead = asyncio.ensure_future(anext(body, b""))
                 try:
                     async with asyncio.timeout(STALL_TIMEOUT):
                         await handler.flush()
@@ -80,7 +83,9 @@ class StoreSender:
                 self.sent += len(chunk)
                 if self._progress is not None and chunk:
                     self._progress(self.sent)
-                chunk = await anext(body, b"")
+                if ahead is None:
+                    break
+                chunk, ahead = await ahead, None
                 if not chunk:
                     break
         except TimeoutError:
@@ -91,6 +96,10 @@ class StoreSender:
             log.warning("%s: the store failed mid-body after %d bytes: %s", name, self.sent, error)
             self._close()
         finally:
+            if ahead is not None:  # the body ended early: the read under way is dropped
+                ahead.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await ahead
             await _close(body)
 
     def _close(self) -> None:
