@@ -5,13 +5,13 @@ these subclasses say which file, its type, its ETag (the sha256, so no file is e
 re-read to make one) and how long it may be cached. The body itself goes out with
 `sending.FileSender`: sendfile on a plain connection, reads off the event loop over TLS.
 
-A damaged original (marked by scrub, or found missing or of the wrong size here)
-is never served: 410 `image_damaged` until the photo is uploaded again.
+A damaged original (marked by scrub, or found missing or of the wrong size by the
+library's glance before the first byte, services/originals.py) is never served: 410
+`image_damaged` until the photo is uploaded again.
 """
 
 from __future__ import annotations
 
-import os
 import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +20,7 @@ from typing import BinaryIO
 import tornado.web
 
 from .. import errors
-from ..catalog import Damage, ImageRecord
+from ..catalog import ImageRecord
 from ..services.events import TransferReporter
 from ..services.media_urls import Variant
 from ..storage import BlobMissing
@@ -126,24 +126,6 @@ class FileHandler(ApiHandler, tornado.web.StaticFileHandler):
         super().on_connection_close()
 
 
-def open_checked(path: Path, size: int) -> tuple[BinaryIO | None, Damage | None]:
-    """A blob's file opened, or what a glance shows wrong with it (re-hashing it is
-    scrub's work): one hand-off to the I/O threads before a download's first byte."""
-    try:
-        file = open(path, "rb", buffering=0)  # noqa: SIM115 (the sender closes it)
-    except FileNotFoundError:
-        return None, "missing"
-    try:
-        found = os.fstat(file.fileno()).st_size
-    except BaseException:
-        file.close()
-        raise
-    if found != size:
-        file.close()
-        return None, "mismatch"
-    return file, None
-
-
 class OriginalFileMixin(FileHandler):
     """An original, with `download.progress` events when the client names the download."""
 
@@ -151,23 +133,13 @@ class OriginalFileMixin(FileHandler):
     reporter: TransferReporter | None = None
 
     async def send_original(self, record: ImageRecord, include_body: bool) -> None:
-        store = self.services.store
-        path = store.local_path(record.sha256)
-        if record.blob.damaged:
-            raise errors.ApiError(errors.IMAGE_DAMAGED)
+        checked = await self.services.library.check_original(record)
+        self.record = record
+        path, opened = checked.path, checked.file
         if path is None:
             await self.send_stored(record, include_body)
             return
-        opened, damage = await self.services.run_io(open_checked, path, record.blob.size)
         try:
-            if damage is not None:
-                await self.services.library.report_damage(record, damage)
-                # An upload mending it places the bytes before it clears the mark: look again.
-                opened, damage = await self.services.run_io(open_checked, path, record.blob.size)
-                if damage is not None:
-                    raise errors.ApiError(errors.IMAGE_DAMAGED)
-                await self.services.library.damage_mended(record)
-            self.record = record
             self.name_download(record, include_body)
         except BaseException:
             if opened is not None:
@@ -190,14 +162,6 @@ class OriginalFileMixin(FileHandler):
         """The original from a store with no local file (streaming.py): the same
         headers, Range, ETag and 304 as a local file gets from StaticFileHandler."""
         library = self.services.library
-        damage = await self.stored_damage(record)
-        if damage is not None:
-            await library.report_damage(record, damage)
-            # An upload mending it places the bytes before it clears the mark: look again.
-            if await self.stored_damage(record) is not None:
-                raise errors.ApiError(errors.IMAGE_DAMAGED)
-            await library.damage_mended(record)
-        self.record = record
         size = record.blob.size
         self.etag = f'"{record.sha256}"'
         self.set_header("Accept-Ranges", "bytes")
@@ -260,13 +224,6 @@ class OriginalFileMixin(FileHandler):
                 None,
                 image_id=record.sha256,
             )
-
-    async def stored_damage(self, record: ImageRecord) -> Damage | None:
-        try:
-            found = await self.services.store.size(record.sha256)
-        except BlobMissing:
-            return "missing"
-        return None if found == record.blob.size else "mismatch"
 
     def progress(self, length: int) -> Callable[[int], None] | None:
         reporter = self.reporter

@@ -22,6 +22,7 @@ import unicodedata
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from .. import errors, imaging
 from ..catalog import BlobRecord, Catalog, Damage, HashField, ImageRecord, Position, User
@@ -30,6 +31,7 @@ from .collect import Collector
 from .domain_events import ImageAdded, ImageDeleted, ImageRestored
 from .events import EventHub
 from .ingest import Ingest, Ingested, Staged, UploadReporter
+from .originals import CheckedOriginal, open_checked, stored_damage
 from .thumbnails import Thumbnails
 from .video_facts import NotAVideo, probe_video
 
@@ -326,6 +328,28 @@ class LibraryService:
     async def damage_mended(self, record: ImageRecord) -> None:
         """Its file was found good after all (an upload mended it meanwhile)."""
         await self._catalog.clear_damage(record.sha256)
+
+    async def check_original(self, record: ImageRecord) -> CheckedOriginal:
+        """The original about to be served, after the damage rule (originals.py);
+        ApiError IMAGE_DAMAGED when it is not the bytes it was stored as."""
+        if record.blob.damaged:
+            raise errors.ApiError(errors.IMAGE_DAMAGED)
+        path = self._store.local_path(record.sha256)
+
+        async def glance() -> tuple[BinaryIO | None, Damage | None]:
+            if path is None:
+                return None, await stored_damage(self._store, record)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._metadata, open_checked, path, record.blob.size)
+
+        opened, damage = await glance()
+        if damage is not None:
+            await self.report_damage(record, damage)
+            opened, damage = await glance()  # an upload mending it places the bytes first
+            if damage is not None:
+                raise errors.ApiError(errors.IMAGE_DAMAGED)
+            await self.damage_mended(record)
+        return CheckedOriginal(record, path, opened)
 
     # trash -------------------------------------------------------------------
 
