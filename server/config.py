@@ -310,8 +310,19 @@ class Settings:
         "such downloads send no progress events",
         parse=parse_bool,
     )
-    # --blobs s3://... with the environment's credentials (from_sources), never a flag.
+    thumbs: str = setting(
+        "",
+        "where derived images (thumbnails, posters) are kept: by default beside the "
+        "originals (thumbs/ under --data; with --blobs s3:// also in its bucket under "
+        "derived/, thumbs/ their cache); file:///absolute/folder keeps them on this disk "
+        "only; s3://bucket/prefix?... in another bucket or prefix, thumbs/ their cache",
+        group="common",
+        parse=parse_blobs,
+        metavar="URL",
+    )
+    # --blobs and --thumbs s3://... with the environment's credentials (from_sources).
     blobs_s3: S3Location | None = field(default=None, repr=False, metadata={"group": ""})
+    thumbs_s3: S3Location | None = field(default=None, repr=False, metadata={"group": ""})
     catalog_pool: int = setting(
         8,
         "PostgreSQL catalog: connections this process keeps open at most",
@@ -360,17 +371,22 @@ class Settings:
     def blobs_in_s3(self) -> bool:
         return self.blobs.startswith("s3://")
 
-    def s3_location(self, environ: Mapping[str, str]) -> S3Location:
-        """Where --blobs s3://... is, with its credentials: resolved once, by from_sources."""
-        if self.blobs_s3 is not None:
-            return self.blobs_s3
+    def s3_location(self, environ: Mapping[str, str], which: str = "blobs") -> S3Location:
+        """Where --blobs (or --thumbs) s3://... is, with its credentials: resolved once,
+        by from_sources."""
+        resolved: S3Location | None = getattr(self, f"{which}_s3")
+        if resolved is not None:
+            return resolved
         try:
-            return parse_s3_url(self.blobs, environ)
+            return parse_s3_url(getattr(self, which), environ)
         except ValueError as error:
-            raise SettingsError(f"--blobs (TUBEI_BLOBS): {error}") from None
+            raise SettingsError(f"--{which} (TUBEI_{which.upper()}): {error}") from None
 
     @property
     def thumbs_dir(self) -> Path:
+        """Derived images on this disk (with object storage, this process's cache)."""
+        if self.thumbs.startswith("file://"):
+            return Path(self.thumbs.removeprefix("file://").rstrip("/") or "/")
         return self.data / "thumbs"
 
     @property

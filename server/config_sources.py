@@ -82,6 +82,9 @@ def from_sources(
             )
     if settings.blobs_in_s3 and settings.blobs_s3 is None:
         settings = dataclasses.replace(settings, blobs_s3=settings.s3_location(environ))
+    if settings.thumbs.startswith("s3://") and settings.thumbs_s3 is None:
+        located = settings.s3_location(environ, "thumbs")
+        settings = dataclasses.replace(settings, thumbs_s3=located)
     if settings.s3_redirect and not settings.blobs_in_s3:
         raise SettingsError("--s3-redirect (TUBEI_S3_REDIRECT) needs --blobs s3://...")
     if settings.metrics_port and not settings.metrics:

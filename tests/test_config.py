@@ -321,3 +321,29 @@ def test_s3_redirect_needs_blobs_in_s3() -> None:
     url = "s3://photos?endpoint=http://127.0.0.1:7480"
     settings = from_sources(parser().parse_args(["--s3-redirect", "--blobs", url]), S3_KEYS)
     assert settings.s3_redirect
+
+
+def test_thumbs_beside_the_originals_by_default_or_where_they_are_told() -> None:
+    settings = from_sources(parser().parse_args(["--data", "/srv/t"]), {})
+    assert settings.thumbs == "" and settings.thumbs_dir == Path("/srv/t/thumbs")
+    here = from_sources(parser().parse_args(["--thumbs", "file:///var/cache/tubei/"]), {})
+    assert here.thumbs_dir == Path("/var/cache/tubei") and here.thumbs_s3 is None
+    url = "s3://thumbs/t?endpoint=http://127.0.0.1:7480"
+    apart = from_sources(None, {"TUBEI_THUMBS": url, **S3_KEYS})
+    assert apart.thumbs_s3 is not None and apart.thumbs_s3.bucket == "thumbs"
+    assert apart.thumbs_s3.prefix == "t/" and apart.blobs_s3 is None
+
+
+@pytest.mark.parametrize(
+    ("url", "environ", "message"),
+    [
+        ("s3://thumbs", {}, "--thumbs .*no S3 credentials"),
+        ("s3://Thumbs", S3_KEYS, "--thumbs: 'Thumbs' is not a bucket name"),
+        ("file:///a/../b", {}, "--thumbs: .* is not file:///absolute/folder"),
+    ],
+)
+def test_malformed_thumbs_say_what_is_wrong(
+    url: str, environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError, match=message):
+        from_sources(parser().parse_args(["--thumbs", url]), environ)

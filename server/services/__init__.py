@@ -26,7 +26,7 @@ from ..config_values import EVENTS_LOCAL
 from ..imaging import DecodePool, PoolLimits
 from ..storage import BlobStore
 from ..storage.local import LocalBlobStore
-from ..storage.s3_store import S3BlobStore
+from ..storage.s3_store import S3BlobStore, S3DerivedHome
 from . import auth
 from .auth import AuthService
 from .derived_leases import DerivedLeases
@@ -170,9 +170,15 @@ def store_for(settings: Settings, io_executor: ThreadPoolExecutor) -> BlobStore:
     )
 
 
-def copies_for(store: BlobStore, io_executor: ThreadPoolExecutor) -> DerivedCopies | None:
-    """Thumbnails in the object store beside the blobs, the local files a cache of them."""
-    if isinstance(store, S3BlobStore):
+def copies_for(
+    settings: Settings, store: BlobStore, io_executor: ThreadPoolExecutor
+) -> DerivedCopies | None:
+    """Where derived images are kept beside this disk's (`--thumbs`): in an object store
+    of their own, in the blobs' (the default with object storage), or nowhere else."""
+    if settings.thumbs.startswith("s3://"):
+        own = S3DerivedHome(settings.s3_location(os.environ, "thumbs"), io_executor)
+        return DerivedCopies(own.derived, io_executor, close=own.close)
+    if isinstance(store, S3BlobStore) and not settings.thumbs:
         return DerivedCopies(store.derived, io_executor)
     return None
 
@@ -211,7 +217,7 @@ def build_services(settings: Settings) -> Services:
         settings.max_pixels,
         QueueLimits(settings.decode_attempts, settings.decode_queue),
         leases=leases_for(settings, catalog),
-        copies=copies_for(store, io_executor),
+        copies=copies_for(settings, store, io_executor),
     )
     if settings.memory_trim:
         thumbnails.on_idle = _trimming(io_executor)

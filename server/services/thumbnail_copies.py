@@ -43,9 +43,19 @@ def _write_whole(path: Path, data: bytes) -> None:
 
 
 class DerivedCopies:
-    def __init__(self, derived: Callable[[], Awaitable[DerivedStore]], executor: Executor) -> None:
+    def __init__(
+        self,
+        derived: Callable[[], Awaitable[DerivedStore]],
+        executor: Executor,
+        close: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self._derived = derived
         self._executor = executor
+        self._close = close  # what closes the store, when it is these copies' own
+
+    async def close(self) -> None:
+        if self._close is not None:
+            await self._close()
 
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)

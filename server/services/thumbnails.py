@@ -361,6 +361,8 @@ class Thumbnails:
                 await task
         self._runners.clear()
         await self.pool.close()
+        if self.copies is not None:
+            await self.copies.close()
 
     # scrub --------------------------------------------------------------------
 

@@ -266,3 +266,25 @@ class S3BlobStore:
 
     async def changed_at(self, sha256: str) -> float | None:
         return await (await self._graveyard()).changed_at(sha256)
+
+
+class S3DerivedHome:
+    """Derived images in a bucket or prefix of their own (`--thumbs s3://...`), apart
+    from the blobs: a client opened the first time it is needed."""
+
+    def __init__(self, location: S3Location, executor: ThreadPoolExecutor) -> None:
+        self.location = location
+        self._executor = executor
+        self._home: S3BlobHome | None = None
+        self._opening = asyncio.Lock()
+
+    async def derived(self) -> S3DerivedStore:
+        async with self._opening:
+            if self._home is None:
+                self._home = await S3BlobHome.open(self.location, executor=self._executor)
+        return self._home.derived
+
+    async def close(self) -> None:
+        home, self._home = self._home, None
+        if home is not None:
+            await home.close()

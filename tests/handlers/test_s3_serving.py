@@ -6,6 +6,7 @@ scrub finds a flipped one, and a stopped gateway is a 503 that acknowledges noth
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import tracemalloc
@@ -16,8 +17,9 @@ import pytest
 
 from scripts.s3_gateway import Gateway
 from server.config import Settings
-from server.services import Services
+from server.services import Services, build_services
 from server.services.scrub import Scrubber
+from server.services.thumbnails import GRID
 from server.storage.s3_config import S3Location
 from server.storage.s3_store import S3BlobStore
 from tests.conftest import Api
@@ -290,3 +292,55 @@ async def test_a_large_original_streams_in_bounded_memory(api: Api) -> None:
         tracemalloc.stop()
     assert response.code == 200 and received.hexdigest() == item["id"]
     assert peak < 6 * 1024 * 1024, f"{peak / 2**20:.1f} MiB held for a {len(data) >> 20} MiB body"
+
+
+async def derived_keys_at(services: Services, location: S3Location) -> list[str]:
+    home = await s3_store(services).home()  # the same gateway and credentials
+    prefix = f"{location.prefix}derived/"
+    answer = await home._client.list_objects_v2(Bucket=location.bucket, Prefix=prefix)
+    return sorted(item["Key"][len(prefix) :] for item in answer.get("Contents", []))
+
+
+@pytest.mark.gen_test(timeout=TIMEOUT)
+async def test_thumbs_in_a_prefix_of_their_own(settings: Settings, s3_location: S3Location) -> None:
+    elsewhere = dataclasses.replace(s3_location, prefix=f"{s3_location.prefix}thumbs-apart/")
+    apart = dataclasses.replace(settings, thumbs=elsewhere.url(), thumbs_s3=elsewhere)
+    built = build_services(apart)
+    try:
+        await built.start()
+        user = await built.catalog.ensure_user("alice")
+        async with built.library.writing() as writer:
+            await writer.write(photo((640, 480)))
+            sha256 = (await built.library.ingest_one(user, writer, "a.jpg")).image.blob.sha256
+        thumbs = built.library.thumbnails
+        await thumbs.drain()
+        kept = await derived_keys_at(built, elsewhere)
+        assert kept and all(key.startswith(f"{sha256}/") for key in kept)
+        assert await derived_keys(built) == []  # none beside the blobs
+        made = thumbs.outcomes["made"]
+        for path in files_in(apart.thumbs_dir):
+            path.unlink()
+        blob = await built.catalog.get_blob(sha256)
+        assert blob is not None
+        assert await thumbs.ensure(blob, GRID) is not None
+        assert thumbs.outcomes["made"] == made  # fetched from its own prefix
+    finally:
+        await built.close()
+
+
+@pytest.mark.gen_test(timeout=TIMEOUT)
+async def test_thumbs_on_this_disk_only(settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "thumbnails"
+    local = dataclasses.replace(settings, thumbs=f"file://{folder}")
+    built = build_services(local)
+    try:
+        await built.start()
+        user = await built.catalog.ensure_user("alice")
+        async with built.library.writing() as writer:
+            await writer.write(photo((640, 480)))
+            await built.library.ingest_one(user, writer, "a.jpg")
+        await built.library.thumbnails.drain()
+        assert local.thumbs_dir == folder and len(files_in(folder)) == 1  # the grid size
+        assert await derived_keys(built) == []
+    finally:
+        await built.close()
