@@ -10,6 +10,7 @@ from typing import Any
 
 from .catalog import ImageRecord
 from .services import domain_events as de
+from .services.video_previews import preview_state
 
 API = "/api/v1"
 
@@ -50,6 +51,10 @@ def image_json(record: ImageRecord, **extra: Any) -> dict[str, Any]:
             "preview": f"{base}/thumbnail?size=preview" if has_thumbnail else None,
         },
     }
+    # A video's playable preview (H.264 MP4, at most 720p), for phones that cannot play
+    # its original; None for a photo.
+    body["video_preview"] = preview = preview_state(blob)
+    body["urls"]["video_preview"] = f"{base}/video?variant=preview" if preview == "ready" else None
     if record.deleted_at is not None:
         body["deleted_at"] = record.deleted_at
     if blob.damaged:
@@ -64,6 +69,9 @@ def event_json(event: dict[str, Any]) -> dict[str, Any]:
     kind = event.get("type")
     if kind in (de.IMAGE_ADDED, de.IMAGE_RESTORED):
         return {"type": kind, "image": image_json(de.record_from_plain(event["image"]))}
+    if kind == de.VIDEO_PREVIEW and "image" in event:
+        image = image_json(de.record_from_plain(event["image"]))
+        return {**event, "ready": image["video_preview"] == "ready", "image": image}
     if kind == de.UPLOAD_DONE:
         done = de.UploadDone.from_plain(event)
         first = done.stored[0]

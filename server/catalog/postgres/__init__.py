@@ -14,6 +14,7 @@ from .claims import PostgresClaims
 from .connection import PoolSettings
 from .library import PostgresLibrary
 from .migrations import MIGRATIONS
+from .previews import PostgresPreviews
 from .throttle import PostgresThrottles
 from .uploads import PostgresUploads
 
@@ -24,6 +25,7 @@ class PostgresCatalog(
     PostgresAccounts,
     PostgresLibrary,
     PostgresBlobs,
+    PostgresPreviews,
     PostgresUploads,
     PostgresThrottles,
     PostgresClaims,

@@ -13,6 +13,7 @@ from .blobs import SQLiteBlobs
 from .claims import SQLiteClaims
 from .library import SQLiteLibrary
 from .migrations import MIGRATIONS
+from .previews import SQLitePreviews
 from .throttle import SQLiteThrottles
 from .uploads import SQLiteUploads
 
@@ -20,6 +21,12 @@ __all__ = ["LAST_SEEN_RESOLUTION", "MIGRATIONS", "SQLiteCatalog"]
 
 
 class SQLiteCatalog(
-    SQLiteAccounts, SQLiteLibrary, SQLiteBlobs, SQLiteUploads, SQLiteThrottles, SQLiteClaims
+    SQLiteAccounts,
+    SQLiteLibrary,
+    SQLiteBlobs,
+    SQLitePreviews,
+    SQLiteUploads,
+    SQLiteThrottles,
+    SQLiteClaims,
 ):
     """Every aggregate on one file (see `server.catalog.Catalog`)."""
