@@ -75,7 +75,7 @@ def preview_state(blob: BlobRecord) -> str | None:
 class PreviewLimits:
     attempts: int = 3  # failed transcodes (worker killed, out of memory or time) before giving up
     base_timeout: float = 60.0  # seconds of CPU any transcode may take
-    per_second: float = 10.0  # and this much more for each second of the video
+    per_second: float = 20.0  # and this much more for each second of the video
 
 
 class VideoPreviews:

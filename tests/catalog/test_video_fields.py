@@ -50,7 +50,7 @@ async def test_an_sqlite_catalog_from_before_videos_reads_its_blobs_as_photos(
 ) -> None:
     path = tmp_path / "catalog.sqlite3"
     before = _video_migration(lite.MIGRATIONS)
-    assert before == len(lite.MIGRATIONS) - 1
+    assert 0 < before < len(lite.MIGRATIONS)
     db = sqlite3.connect(path, isolation_level=None)
     for migration in lite.MIGRATIONS[:before]:
         db.executescript(migration)
@@ -70,7 +70,7 @@ async def test_a_postgres_catalog_from_before_videos_reads_its_blobs_as_photos()
     url = postgres_server.create_database()
     try:
         before = _video_migration(pg.MIGRATIONS)
-        assert before == len(pg.MIGRATIONS) - 1
+        assert 0 < before < len(pg.MIGRATIONS)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(
                 "CREATE TABLE schema_migrations (version integer PRIMARY KEY, "
