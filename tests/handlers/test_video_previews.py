@@ -247,3 +247,64 @@ async def test_a_transcode_that_runs_out_of_time_is_retried_a_few_times_then_giv
     assert len(list(folder.glob(".*.held.tmp"))) == 2
     assert await services.library.thumbnails.remove_temp_files(0) == 2
     assert [p.name for p in folder.iterdir()] == [f"{item['id']}-360-v1.jpg"]  # its poster
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_stop_in_the_middle_of_a_transcode_leaves_it_pending_for_the_next_start(
+    api: Api, services: Services, settings: Settings, base_url: str, token: str, tmp_path: Path
+) -> None:
+    ws = await listen(base_url, token)
+    data = hevc(tmp_path, size=(640, 360), frames=30)
+    code, item = await by_multipart(api, data, "IMG_0003.MOV")
+    assert code == 200, item
+    while True:  # its first progress (0) is told as the transcode starts
+        event = json.loads(await receive(ws, 60))
+        if event["type"] == "video.preview":
+            assert (event["done"], event["progress"]) == (False, 0.0)
+            break
+    await services.previews.close()  # the server stops: its worker is killed
+    assert services.previews.outcomes == {}
+    blob = await services.catalog.get_blob(item["id"])
+    assert blob is not None and blob.preview is None
+    assert not services.previews.path(item["id"]).exists()
+
+    later = build_services(settings)
+    try:
+        later.previews.resume()
+        await later.previews.drain()
+        assert later.previews.outcomes == {"made": 1}
+        context, frames, _ = decoded(later.previews.path(item["id"]).read_bytes())
+        assert (context.width, context.height, len(frames)) == (640, 360, 30)
+    finally:
+        await later.close()
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_preview_whose_file_is_gone_is_made_again_and_gc_removes_it_with_its_video(
+    api: Api, services: Services, tmp_path: Path
+) -> None:
+    data = clip(tmp_path, "clip.webm", fmt="webm", codec="libvpx-vp9", frames=10, rate=10)
+    code, item = await by_multipart(api, data, "clip.webm")
+    assert code == 200, item
+    previews = services.previews
+    await previews.drain()
+    url = f"{IMAGES}/{item['id']}/video?variant=preview"
+    first = await api.fetch(url)
+    assert first.code == 200
+    previews.path(item["id"]).unlink()
+    response = await api.fetch(url)
+    assert response.code == 404
+    assert json.loads(response.body)["error"]["code"] == "no_video_preview"
+    code, found = await api.json(f"{IMAGES}/{item['id']}")
+    assert found["video_preview"] == "pending"
+    await previews.drain()
+    again = await api.fetch(url)
+    assert (again.code, again.body) == (200, first.body)
+    assert previews.outcomes == {"made": 2}
+
+    assert (await api.fetch(f"{IMAGES}/{item['id']}", "DELETE")).code == 200
+    assert (await api.fetch(f"/api/v1/trash/{item['id']}", "DELETE")).code == 204
+    services.library.collector.grace = 0
+    report = await services.library.collect_garbage()
+    assert report.blobs_removed == 1
+    assert not previews.path(item["id"]).exists()

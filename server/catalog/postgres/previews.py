@@ -8,7 +8,10 @@ from . import timeline
 from .connection import Conn, Connection, one, rows
 
 _BLOB_COLUMNS = columns(BLOB_FIELDS)
-_PENDING = "kind = 'video' AND preview IS NULL AND decodable AND damage IS NULL"
+_PENDING = (
+    "kind = 'video' AND preview IS NULL AND decodable AND damage IS NULL"
+    " AND unreferenced_at IS NULL"  # a purged video's is not made for gc to remove
+)
 _ENTRIES = (
     f"SELECT {IMAGE_COLUMNS} {timeline.IMAGE_FROM} "
     "WHERE e.sha256 = %s AND e.deleted_at IS NULL ORDER BY e.user_id"

@@ -8,7 +8,10 @@ from . import timeline
 from .connection import Connection
 
 _BLOB_COLUMNS = columns(BLOB_FIELDS)
-_PENDING = "kind = 'video' AND preview IS NULL AND decodable = 1 AND damage IS NULL"
+_PENDING = (
+    "kind = 'video' AND preview IS NULL AND decodable = 1 AND damage IS NULL"
+    " AND unreferenced_at IS NULL"  # a purged video's is not made for gc to remove
+)
 
 
 class SQLitePreviews(Connection):
