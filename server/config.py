@@ -24,6 +24,7 @@ from .config_values import (
     parse_events,
     parse_header_name,
     parse_log_level,
+    parse_media_url_ttl,
     parse_networks,
     parse_optional_path,
     parse_origins,
@@ -166,6 +167,13 @@ class Settings:
         "seconds an unfinished resumable (tus) upload is kept after its last chunk",
         group="common",
         parse=parse_seconds,
+        metavar="SECONDS",
+    )
+    media_url_ttl: float = setting(
+        3600.0,
+        "seconds the signed media URLs in image JSON (for <image>, <video>, previewImage, "
+        "which send no token) stay valid, from 60 to 604800",
+        parse=parse_media_url_ttl,
         metavar="SECONDS",
     )
     certfile: Path | None = setting(

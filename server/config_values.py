@@ -61,6 +61,18 @@ def parse_seconds(text: str) -> float:
     return seconds
 
 
+MAX_MEDIA_URL_TTL = 7 * 24 * 3600.0
+
+
+def parse_media_url_ttl(text: str) -> float:
+    """Seconds a signed media URL lives: at least a minute (a phone must be able to use
+    one it was just given), at most a week (it outlives the device it was issued to)."""
+    seconds = parse_seconds(text)
+    if not 60 <= seconds <= MAX_MEDIA_URL_TTL:
+        raise ValueError(f"{text!r} is not from 60 to {MAX_MEDIA_URL_TTL:.0f} seconds")
+    return seconds
+
+
 def parse_seconds_or_zero(text: str) -> float:
     seconds = float(text)
     if not math.isfinite(seconds) or seconds < 0:

@@ -53,6 +53,12 @@ UNAUTHORIZED = ErrorKind("unauthorized", 401, "A valid bearer token is required.
 INVALID_PAIRING_CODE = ErrorKind(
     "invalid_pairing_code", 401, "The pairing code is wrong, used or expired."
 )
+SIGNED_URL_INVALID = ErrorKind(
+    "signed_url_invalid",
+    403,
+    "This media URL's signature is wrong, for another file or user, or expired: "
+    "fetch the image again for fresh URLs.",
+)
 NOT_FOUND = ErrorKind("not_found", 404, "Nothing is here.")
 DEVICE_NOT_FOUND = ErrorKind("device_not_found", 404, "No such device among yours.")
 

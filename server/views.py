@@ -6,16 +6,50 @@ form as the event hub carries them); handlers turn them into what clients read h
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 from .catalog import ImageRecord
 from .services import domain_events as de
+from .services.media_urls import UserSigner, Variant
 from .services.video_previews import preview_state
 
 API = "/api/v1"
 
 
-def image_json(record: ImageRecord, **extra: Any) -> dict[str, Any]:
+def signed_url(path: str, signer: UserSigner, sha256: str, variant: Variant, expires: int) -> str:
+    """`path` with the query that stands in for a bearer token (handlers/signed.py)."""
+    query = urllib.parse.urlencode(
+        {
+            "user": signer.user_id,
+            "expires": expires,
+            "signature": signer.sign(sha256, variant, expires),
+        }
+    )
+    return f"{path}{'&' if '?' in path else '?'}{query}"
+
+
+def signed_urls(urls: dict[str, str | None], signer: UserSigner, sha256: str) -> dict[str, Any]:
+    """The same files as `urls`, each with its signature, for clients that cannot send
+    headers; `expires_in`: seconds they stay valid from now."""
+    expires = signer.expiry()
+    variants: dict[str, Variant] = {
+        "original": "original",
+        "thumbnail": "grid",
+        "preview": "preview",
+        "video_preview": "video_preview",
+    }
+    body: dict[str, Any] = {
+        name: None if url is None else signed_url(url, signer, sha256, variants[name], expires)
+        for name, url in urls.items()
+    }
+    body["expires_in"] = max(0, int(expires - signer.clock()))
+    return body
+
+
+def image_json(
+    record: ImageRecord, *, signer: UserSigner | None = None, **extra: Any
+) -> dict[str, Any]:
     blob = record.blob
     # Thumbnails made before the original was damaged are still served; none is made after.
     makeable = blob.thumbnail is True or (blob.thumbnail is None and not blob.damaged)
@@ -55,6 +89,8 @@ def image_json(record: ImageRecord, **extra: Any) -> dict[str, Any]:
     # its original; None for a photo.
     body["video_preview"] = preview = preview_state(blob)
     body["urls"]["video_preview"] = f"{base}/video?variant=preview" if preview == "ready" else None
+    if signer is not None:
+        body["signed_urls"] = signed_urls(body["urls"], signer, blob.sha256)
     if record.deleted_at is not None:
         body["deleted_at"] = record.deleted_at
     if blob.damaged:
@@ -64,24 +100,28 @@ def image_json(record: ImageRecord, **extra: Any) -> dict[str, Any]:
     return body
 
 
-def event_json(event: dict[str, Any]) -> dict[str, Any]:
-    """An event as the hub carries it (its plain form) to what a socket sends."""
+def event_json(event: dict[str, Any], signer: UserSigner | None = None) -> dict[str, Any]:
+    """An event as the hub carries it (its plain form) to what a socket sends; `signer`:
+    the socket's user's, for the images' signed URLs."""
     kind = event.get("type")
     if kind in (de.IMAGE_ADDED, de.IMAGE_RESTORED):
-        return {"type": kind, "image": image_json(de.record_from_plain(event["image"]))}
+        image = de.record_from_plain(event["image"])
+        return {"type": kind, "image": image_json(image, signer=signer)}
     if kind == de.VIDEO_PREVIEW and "image" in event:
-        image = image_json(de.record_from_plain(event["image"]))
-        return {**event, "ready": image["video_preview"] == "ready", "image": image}
+        image_body = image_json(de.record_from_plain(event["image"]), signer=signer)
+        return {**event, "ready": image_body["video_preview"] == "ready", "image": image_body}
     if kind == de.UPLOAD_DONE:
         done = de.UploadDone.from_plain(event)
         first = done.stored[0]
         body: dict[str, Any] = {
             "type": kind,
             "upload_id": done.upload_id,
-            "image": image_json(first.image),
+            "image": image_json(first.image, signer=signer),
             "duplicate": first.duplicate,
         }
         if done.batch:
-            body["items"] = [image_json(s.image, duplicate=s.duplicate) for s in done.stored]
+            body["items"] = [
+                image_json(s.image, signer=signer, duplicate=s.duplicate) for s in done.stored
+            ]
         return body
     return event

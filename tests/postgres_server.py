@@ -25,6 +25,7 @@ TABLES = (
     "users",
     "throttles",
     "leases",
+    "server_keys",
 )
 
 

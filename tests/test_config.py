@@ -78,6 +78,9 @@ def test_commands_only_read_their_groups() -> None:
         ({"TUBEI_UPLOAD_EXPIRY": "0"}, [], "TUBEI_UPLOAD_EXPIRY"),
         ({"TUBEI_UPLOAD_EXPIRY": "nan"}, [], "TUBEI_UPLOAD_EXPIRY"),
         ({}, ["--upload-expiry", "-60"], "--upload-expiry"),
+        ({"TUBEI_MEDIA_URL_TTL": "an hour"}, [], "TUBEI_MEDIA_URL_TTL"),
+        ({"TUBEI_MEDIA_URL_TTL": "30"}, [], "TUBEI_MEDIA_URL_TTL"),
+        ({}, ["--media-url-ttl", "604801"], "--media-url-ttl"),
         ({"TUBEI_LOG_LEVEL": "chatty"}, [], "TUBEI_LOG_LEVEL"),
         ({}, ["--log-level", "chatty"], "--log-level"),
         ({"TUBEI_TRUSTED_PROXIES": "10.0.0.0/8,nginx"}, [], "TUBEI_TRUSTED_PROXIES"),
@@ -111,6 +114,12 @@ def test_every_setting_has_a_flag_and_an_environment_variable() -> None:
     for name in Settings.__dataclass_fields__:
         assert "--" + name.replace("_", "-") in help_text
         assert env_name(name) in help_text
+
+
+def test_media_url_ttl_is_an_hour_unless_set() -> None:
+    assert Settings().media_url_ttl == 3600
+    assert from_sources(parser().parse_args(["--media-url-ttl", "60"]), {}).media_url_ttl == 60
+    assert from_sources(None, {"TUBEI_MEDIA_URL_TTL": "604800"}).media_url_ttl == 604800
 
 
 def test_upload_expiry_is_seconds_read_by_every_command() -> None:

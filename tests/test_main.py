@@ -276,12 +276,20 @@ def test_serve_keeps_photos_across_a_restart(tmp_path: Path) -> None:
     again_port = free_port()
     env = environment(TUBEI_HOST="127.0.0.1", TUBEI_PORT=str(again_port), TUBEI_DATA=str(data))
     with serving(tmp_path, [], env, again_port) as restarted:
-        assert restarted.call("/images", token) == listing
+        again = restarted.call("/images", token)
+        signed = {item["id"]: item.pop("signed_urls") for item in listing["items"]}
+        for item in again["items"]:
+            item.pop("signed_urls")
+        assert again == listing
         for original in (jpeg, png):
             sha = hashlib.sha256(original).hexdigest()
             status, body = restarted.fetch(f"/images/{sha}/original", token)
             assert status == 200
             assert body == original
+            # The signing key is kept in the catalog: URLs issued before still open.
+            root = f"http://127.0.0.1:{again_port}"
+            status, _, body = request(root + signed[sha]["original"])
+            assert (status, body) == (200, original)
         assert restarted.stop() == 0
 
 

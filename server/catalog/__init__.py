@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from .coordination import Claims, Throttles, Window
+from .coordination import Claims, Keys, Throttles, Window
 from .records import (
     BlobRecord,
     CatalogFull,
@@ -47,6 +47,7 @@ __all__ = [
     "Device",
     "HashField",
     "ImageRecord",
+    "Keys",
     "Library",
     "MediaKind",
     "OpenUploads",
@@ -85,6 +86,8 @@ class Accounts(Protocol):
         wrong guesses, and say how many."""
 
     async def find_user(self, name: str) -> User | None: ...
+
+    async def get_user(self, user_id: int) -> User | None: ...
 
     async def wechat_user(self, openid: str, names: Sequence[str]) -> User:
         """The user a WeChat openid maps to; on its first login, a new user under the
@@ -246,7 +249,7 @@ class Uploads(Protocol):
     async def upload_ids(self) -> set[str]: ...
 
 
-class Catalog(Accounts, Library, Previews, Uploads, Throttles, Claims, Protocol):
+class Catalog(Accounts, Library, Previews, Uploads, Throttles, Claims, Keys, Protocol):
     """All of it, for what needs every aggregate (the services' holder, gc, scrub)."""
 
     async def reclaim_space(self) -> int:

@@ -1,7 +1,9 @@
-"""What several server processes coordinate through the catalog: throttles and leases.
+"""What several server processes coordinate through the catalog: throttles, leases, keys.
 
 `Throttles` counts attempts in fixed windows, one row per (kind, key), so that every
-process sharing the catalog counts against one budget. `Claims` holds leases: who is
+process sharing the catalog counts against one budget. `Keys` holds the server's
+random secrets (the key signing media URLs), made once, so that every process sharing
+the catalog, and the next start of each, uses the same one. `Claims` holds leases: who is
 making a piece of derived work (a thumbnail of one size) and until when, so that two
 processes do not make it twice. Both take `now` from the caller (wall-clock seconds).
 """
@@ -53,3 +55,9 @@ class Claims(Protocol):
         """Delete the leases ended by `now` (their holders stopped: killed, or gone
         without releasing); how many. An ended lease is no lease to anyone, so this
         changes no answer, only the table's size."""
+
+
+class Keys(Protocol):
+    async def server_key(self, name: str, candidate: bytes, now: float) -> bytes:
+        """The key kept under `name`: `candidate` if none was kept yet (it is then kept,
+        durably), else the one kept first; every caller, in any process, gets the same."""

@@ -14,6 +14,7 @@ import tornado.web
 from .. import errors
 from ..catalog import CatalogUnavailable, Device, User
 from ..services import Services
+from ..services.media_urls import UserSigner
 from .cors import CorsPolicy
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,9 @@ def query_token(request: tornado.httputil.HTTPServerRequest) -> str | None:
 
 
 def blank_tokens(uri: str) -> str:
-    """`uri` with the value of every query parameter named token, however its name is
-    encoded, replaced by `***`."""
+    """`uri` with the value of every query parameter named token, or a signed media
+    URL's signature (a credential until it expires), however its name is encoded,
+    replaced by `***`."""
     path, mark, query = uri.partition("?")
     if not mark:
         return uri
@@ -52,7 +54,8 @@ def blank_tokens(uri: str) -> str:
     parts = []
     for part in query.split("&"):
         name, equals, _ = part.partition("=")
-        if equals and "token" in urllib.parse.unquote_plus(name).lower():
+        plain = urllib.parse.unquote_plus(name).lower()
+        if equals and ("token" in plain or "signature" in plain):
             part = f"{name}=***"
         parts.append(part)
     return f"{path}?{'&'.join(parts)}{hash_mark}{fragment}"
@@ -207,6 +210,10 @@ class ApiHandler(ErrorsMixin):
         if found is None:
             raise errors.ApiError(errors.UNAUTHORIZED)
         self.user, self.device = found
+
+    async def signer(self) -> UserSigner:
+        """Signs the media URLs of the caller's images (see views.image_json)."""
+        return await self.services.media_urls.signer(self.user.id)
 
     def write_json(self, body: Any, status: int = 200) -> None:
         self.set_status(status)

@@ -28,6 +28,7 @@ import tornado.websocket
 from ..catalog import Device, User
 from ..services import Services
 from ..services.events import Mailbox
+from ..services.media_urls import UserSigner
 from ..views import event_json
 from .base import bearer_token, query_token
 
@@ -89,7 +90,8 @@ class EventsHandler(tornado.websocket.WebSocketHandler):
         if self.mailbox.closed:  # the socket closed, or the device was revoked, meanwhile
             return
         hello = json.dumps({"type": "hello", "user": self.user.name})
-        self.pump = asyncio.get_running_loop().create_task(self._pump(self.mailbox, hello))
+        signer = await self.services.media_urls.signer(self.user.id)
+        self.pump = asyncio.get_running_loop().create_task(self._pump(self.mailbox, hello, signer))
 
     async def send(self, text: str) -> None:
         self.writing += 1
@@ -98,7 +100,7 @@ class EventsHandler(tornado.websocket.WebSocketHandler):
         finally:
             self.writing -= 1
 
-    async def _pump(self, mailbox: Mailbox, hello: str) -> None:
+    async def _pump(self, mailbox: Mailbox, hello: str, signer: UserSigner) -> None:
         try:
             await self.send(hello)
             while True:
@@ -108,7 +110,7 @@ class EventsHandler(tornado.websocket.WebSocketHandler):
                 # Waiting for each write to drain is the back-pressure: while a
                 # slow socket drains, progress piles up in the mailbox as one
                 # newest event per transfer.
-                await self.send(json.dumps(event_json(event), ensure_ascii=False))
+                await self.send(json.dumps(event_json(event, signer), ensure_ascii=False))
         except tornado.websocket.WebSocketClosedError:
             return
         if mailbox.overflowed:

@@ -22,8 +22,10 @@ import tornado.web
 from .. import errors
 from ..catalog import Damage, ImageRecord
 from ..services.events import TransferReporter
-from .base import ApiHandler
+from ..services.media_urls import Variant
+from .base import ApiHandler, bearer_token
 from .sending import FileSender, ShortFile
+from .signed import signed_parts, signed_user
 from .uploading import transfer_id
 
 IMMUTABLE = "private, max-age=31536000, immutable"
@@ -47,6 +49,19 @@ class FileHandler(ApiHandler, tornado.web.StaticFileHandler):
 
     def set_default_headers(self) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")
+
+    def variant(self) -> Variant | None:
+        """Which file of the blob this request asks for (None: none a URL is signed for)."""
+        return None
+
+    async def authenticate(self) -> None:
+        # A bearer token, when there is one, decides; else a signed URL may stand in.
+        parts = None if bearer_token(self.request) else signed_parts(self.request)
+        if parts is None:
+            await super().authenticate()
+            return
+        image_id = self.path_args[0] if self.path_args else ""
+        self.user = await signed_user(self.services, parts, image_id, self.variant())
 
     def compute_etag(self) -> str | None:
         return getattr(self, "etag", None)
@@ -189,6 +204,9 @@ class OriginalFileMixin(FileHandler):
 
 
 class OriginalHandler(OriginalFileMixin):
+    def variant(self) -> Variant | None:
+        return "original"
+
     async def get(self, image_id: str, include_body: bool = True) -> None:
         record = await self.services.library.get_kept(self.user, image_id)
         await self.send_original(record, include_body)
@@ -198,9 +216,14 @@ class OriginalHandler(OriginalFileMixin):
 
 
 THUMBNAIL_ALIASES = {"grid": 360, "360": 360, "preview": 1440, "1440": 1440}
+THUMBNAIL_VARIANTS: dict[int, Variant] = {360: "grid", 1440: "preview"}
 
 
 class ThumbnailHandler(FileHandler):
+    def variant(self) -> Variant | None:
+        size = THUMBNAIL_ALIASES.get(self.get_query_argument("size", "grid"))
+        return None if size is None else THUMBNAIL_VARIANTS[size]
+
     async def get(self, image_id: str, include_body: bool = True) -> None:
         record = await self.services.library.get_kept(self.user, image_id)
         size_name = self.get_query_argument("size", "grid")

@@ -9,6 +9,7 @@ import tornado.web
 from .. import errors
 from ..services.ingest import Result
 from ..services.library import DEFAULT_PAGE, MAX_CHECK, MAX_PAGE, MD5_RE, SHA256_RE, Page
+from ..services.media_urls import UserSigner
 from ..views import image_json
 from .base import ApiHandler
 from .uploading import UploadMixin
@@ -16,14 +17,18 @@ from .uploading import UploadMixin
 HEX_DIGITS = {"sha256": 64, "md5": 32}
 
 
-def page_json(page: Page) -> dict[str, Any]:
-    return {"items": [image_json(r) for r in page.items], "next_cursor": page.next_cursor}
+def page_json(page: Page, signer: UserSigner) -> dict[str, Any]:
+    return {
+        "items": [image_json(r, signer=signer) for r in page.items],
+        "next_cursor": page.next_cursor,
+    }
 
 
-def upload_json(result: Result) -> dict[str, Any]:
+def upload_json(result: Result, signer: UserSigner) -> dict[str, Any]:
     body: dict[str, Any] = {
         "items": [
-            image_json(i.image, duplicate=i.duplicate, field=i.field) for i in result.ingested
+            image_json(i.image, signer=signer, duplicate=i.duplicate, field=i.field)
+            for i in result.ingested
         ]
     }
     if result.rejected:
@@ -39,11 +44,11 @@ class ImagesHandler(UploadMixin):
         limit = self.query_int("limit", DEFAULT_PAGE, 1, MAX_PAGE)
         cursor = self.get_query_argument("cursor", None)
         page = await self.services.library.page(self.user, limit, cursor)
-        self.write_json(page_json(page))
+        self.write_json(page_json(page, await self.signer()))
 
     async def post(self) -> None:
         result = await self.receive()
-        self.write_json(upload_json(result))
+        self.write_json(upload_json(result, await self.signer()))
 
 
 class CheckHandler(ApiHandler):
@@ -79,11 +84,11 @@ class CheckHandler(ApiHandler):
 class ImageHandler(ApiHandler):
     async def get(self, image_id: str) -> None:
         record = await self.services.library.get(self.user, image_id)
-        self.write_json(image_json(record))
+        self.write_json(image_json(record, signer=await self.signer()))
 
     async def delete(self, image_id: str) -> None:
         record = await self.services.library.trash(self.user, image_id)
-        self.write_json(image_json(record))
+        self.write_json(image_json(record, signer=await self.signer()))
 
 
 class TrashHandler(ApiHandler):
@@ -91,13 +96,13 @@ class TrashHandler(ApiHandler):
         limit = self.query_int("limit", DEFAULT_PAGE, 1, MAX_PAGE)
         cursor = self.get_query_argument("cursor", None)
         page = await self.services.library.page(self.user, limit, cursor, trashed=True)
-        self.write_json(page_json(page))
+        self.write_json(page_json(page, await self.signer()))
 
 
 class TrashItemHandler(ApiHandler):
     async def get(self, image_id: str) -> None:
         record = await self.services.library.get(self.user, image_id, trashed=True)
-        self.write_json(image_json(record))
+        self.write_json(image_json(record, signer=await self.signer()))
 
     async def delete(self, image_id: str) -> None:
         await self.services.library.purge(self.user, image_id)
@@ -108,4 +113,4 @@ class TrashItemHandler(ApiHandler):
 class RestoreHandler(ApiHandler):
     async def post(self, image_id: str) -> None:
         record = await self.services.library.restore(self.user, image_id)
-        self.write_json(image_json(record))
+        self.write_json(image_json(record, signer=await self.signer()))

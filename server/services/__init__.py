@@ -31,6 +31,7 @@ from .derived_leases import DerivedLeases
 from .events import EventHub, LocalEventHub, SocketLimits
 from .events_redis import RedisEventHub
 from .library import LibraryService
+from .media_urls import MediaUrls
 from .throttle import LocalThrottle, Throttle
 from .throttle_shared import PAIRING, WECHAT, SharedThrottle
 from .thumbnails import QueueLimits, Thumbnails
@@ -55,6 +56,7 @@ class Services:
     uploads: UploadService
     io_executor: ThreadPoolExecutor
     previews: VideoPreviews
+    media_urls: MediaUrls
 
     async def run_io(self, fn: Callable[..., T], *args: object) -> T:
         """Blocking file work (a stat, a read) off the event loop."""
@@ -254,4 +256,5 @@ def build_services(settings: Settings) -> Services:
         uploads=uploads,
         io_executor=io_executor,
         previews=previews,
+        media_urls=MediaUrls(catalog, settings.media_url_ttl),
     )

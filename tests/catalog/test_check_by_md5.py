@@ -4,16 +4,14 @@ and a catalog made before entries carried it learns it from its blobs when migra
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from server.catalog import Catalog
 from server.catalog import postgres as pg
 from server.catalog import sqlite as lite
-from tests import postgres_server
+from tests.catalog.old_schema import Execute, postgres_catalog_at, sqlite_catalog_at, version_before
 from tests.catalog.test_sqlite import blob
 
 
@@ -73,9 +71,8 @@ async def assert_learned(catalog: Catalog) -> None:
     assert await catalog.present(alice.id, "md5", asked) == {blob(1).md5, blob(2).md5}
 
 
-def insert_old_rows(execute: object, mark: str) -> None:
+def insert_old_rows(execute: Execute, mark: str) -> None:
     """The rows `add_image` wrote before entries carried md5 (blobs and entries only)."""
-    assert callable(execute)
     for name in ("alice", "bob"):
         execute(f"INSERT INTO users (name, created_at) VALUES ({mark}, 0)", (name,))
     for n in (1, 2, 3):
@@ -95,41 +92,13 @@ def insert_old_rows(execute: object, mark: str) -> None:
 
 @pytest.mark.gen_test
 async def test_an_sqlite_catalog_before_entries_carried_md5_learns_it(tmp_path: Path) -> None:
-    path = tmp_path / "catalog.sqlite3"
-    before = lite.MIGRATIONS.index(next(m for m in lite.MIGRATIONS if "entries_md5" in m))
-    db = sqlite3.connect(path, isolation_level=None)
-    for migration in lite.MIGRATIONS[:before]:
-        db.executescript(migration)
-    insert_old_rows(db.execute, "?")
-    db.execute(f"PRAGMA user_version = {before}")
-    db.close()
-    catalog = lite.SQLiteCatalog(path)
-    try:
+    version = version_before(lite.MIGRATIONS, "entries_md5")
+    async with sqlite_catalog_at(tmp_path / "catalog.sqlite3", version, insert_old_rows) as catalog:
         await assert_learned(catalog)
-    finally:
-        await catalog.close()
 
 
-@pytest.mark.skipif(postgres_server.problem() is not None, reason="no PostgreSQL")
 @pytest.mark.gen_test
 async def test_a_postgres_catalog_before_entries_carried_md5_learns_it() -> None:
-    url = postgres_server.create_database()
-    try:
-        before = pg.MIGRATIONS.index(next(m for m in pg.MIGRATIONS if "entries_md5" in m))
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(
-                "CREATE TABLE schema_migrations (version integer PRIMARY KEY, "
-                "applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            for number, migration in enumerate(pg.MIGRATIONS[:before], start=1):
-                conn.execute(migration.encode())
-                conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (number,))
-            insert_old_rows(conn.execute, "%s")
-        catalog = pg.PostgresCatalog(url)
-        await catalog.start()
-        try:
-            await assert_learned(catalog)
-        finally:
-            await catalog.close()
-    finally:
-        postgres_server.drop_database(url)
+    version = version_before(pg.MIGRATIONS, "entries_md5")
+    async with postgres_catalog_at(version, insert_old_rows) as catalog:
+        await assert_learned(catalog)

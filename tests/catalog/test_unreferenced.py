@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -13,9 +12,8 @@ import pytest
 
 from server.catalog import Catalog
 from server.catalog.postgres import MIGRATIONS as PG_MIGRATIONS
-from server.catalog.postgres import PostgresCatalog
 from server.catalog.sqlite import MIGRATIONS, SQLiteCatalog
-from tests import postgres_server
+from tests.catalog.old_schema import Execute, postgres_catalog_at, sqlite_catalog_at, version_before
 from tests.catalog.test_sqlite import blob
 
 
@@ -128,75 +126,43 @@ async def test_drop_takes_at_most_limit_oldest_marks_first(catalog: Catalog) -> 
 # migrating: blobs already unreferenced are marked ------------------------------------
 
 
-# What the migrations after the mark's add to `blobs` (videos' kind, duration, codec).
-LATER_COLUMNS = ("kind", "duration", "codec")
+def insert_referenced_and_loose(execute: Execute, mark: str) -> None:
+    """Two blobs as add_image wrote them before the mark: one in alice's library, one
+    whose only entry was purged (so nothing refers to it)."""
+    execute(f"INSERT INTO users (name, created_at) VALUES ({mark}, 0)", ("alice",))
+    for name in ("referenced", "loose"):
+        old = blob(name)
+        execute(
+            "INSERT INTO blobs (sha256, md5, size, format, mime, has_gps, decodable, created_at) "
+            f"VALUES ({mark}, {mark}, {mark}, 'JPEG', 'image/jpeg', false, true, 0)",
+            (old.sha256, old.md5, old.size),
+        )
+    old = blob("referenced")
+    execute(
+        "INSERT INTO entries (user_id, sha256, md5, filename, uploaded_at, taken_ts) "
+        f"SELECT id, {mark}, {mark}, 'r.jpg', 1, 1 FROM users WHERE name = {mark}",
+        (old.sha256, old.md5, "alice"),
+    )
 
 
-def marking(migrations: list[str]) -> int:
-    """The schema version just before the migration that marks unreferenced blobs."""
-    return migrations.index(next(m for m in migrations if "ADD COLUMN unreferenced_at" in m))
+async def assert_marked(migrated: Catalog, before: float) -> None:
+    assert await migrated.drop_unreferenced_blobs(before - 60) == []  # marked now
+    assert await migrated.drop_unreferenced_blobs(time.time() + 60) == [blob("loose").sha256]
 
 
 @pytest.mark.gen_test
 async def test_sqlite_migration_marks_blobs_nothing_refers_to(tmp_path: Path) -> None:
-    path = tmp_path / "catalog.sqlite3"
-    referenced, loose = blob("referenced"), blob("loose")
-    catalog = SQLiteCatalog(path)
-    alice = await catalog.ensure_user("alice")
-    await catalog.add_image(alice.id, referenced, "r.jpg", 1.0)
-    await catalog.add_image(alice.id, loose, "l.jpg", 1.0)
-    await catalog.trash(alice.id, loose.sha256, 2.0)
-    await catalog.purge(alice.id, loose.sha256, 3.0)
-    catalog.close_now()
-    # Back to the schema before the mark: the column and its index gone, and what the
-    # migrations after it added.
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("DROP INDEX blobs_unreferenced")
-    db.execute("ALTER TABLE blobs DROP COLUMN unreferenced_at")
-    for column in LATER_COLUMNS:
-        db.execute(f"ALTER TABLE blobs DROP COLUMN {column}")
-    db.execute(f"PRAGMA user_version = {marking(MIGRATIONS)}")
-    db.close()
+    version = version_before(MIGRATIONS, "ADD COLUMN unreferenced_at")
     before = time.time()
-    migrated = SQLiteCatalog(path)
-    try:
-        assert await migrated.drop_unreferenced_blobs(before - 60) == []  # marked now
-        assert await migrated.drop_unreferenced_blobs(time.time() + 60) == [loose.sha256]
-    finally:
-        migrated.close_now()
-
-
-@pytest.fixture
-def fresh_database() -> Iterator[str]:
-    if postgres_server.problem() is not None:
-        pytest.skip(str(postgres_server.problem()))
-    url = postgres_server.create_database()
-    yield url
-    postgres_server.drop_database(url)
+    path = tmp_path / "catalog.sqlite3"
+    async with sqlite_catalog_at(path, version, insert_referenced_and_loose) as migrated:
+        await assert_marked(migrated, before)
 
 
 @pytest.mark.gen_test
-async def test_postgres_migration_marks_blobs_nothing_refers_to(fresh_database: str) -> None:
-    referenced, loose = blob("referenced"), blob("loose")
-    catalog = PostgresCatalog(fresh_database)
-    await catalog.start()
-    alice = await catalog.ensure_user("alice")
-    await catalog.add_image(alice.id, referenced, "r.jpg", 1.0)
-    await catalog.add_image(alice.id, loose, "l.jpg", 1.0)
-    await catalog.trash(alice.id, loose.sha256, 2.0)
-    await catalog.purge(alice.id, loose.sha256, 3.0)
-    await catalog.close()
-    with psycopg.connect(fresh_database, autocommit=True) as conn:
-        conn.execute("DROP INDEX blobs_unreferenced")
-        conn.execute("ALTER TABLE blobs DROP COLUMN unreferenced_at")
-        for column in LATER_COLUMNS:
-            conn.execute(f"ALTER TABLE blobs DROP COLUMN {column}")
-        before_mark = marking(PG_MIGRATIONS)
-        conn.execute("DELETE FROM schema_migrations WHERE version > %s", (before_mark,))
+async def test_postgres_migration_marks_blobs_nothing_refers_to() -> None:
+    version = version_before(PG_MIGRATIONS, "ADD COLUMN unreferenced_at")
     before = time.time()
-    migrated = PostgresCatalog(fresh_database)
-    await migrated.start()
-    assert migrated.migrations_applied == len(PG_MIGRATIONS) - before_mark
-    assert await migrated.drop_unreferenced_blobs(before - 60) == []
-    assert await migrated.drop_unreferenced_blobs(time.time() + 60) == [loose.sha256]
-    await migrated.close()
+    async with postgres_catalog_at(version, insert_referenced_and_loose) as migrated:
+        assert migrated.migrations_applied == len(PG_MIGRATIONS) - version
+        await assert_marked(migrated, before)

@@ -4,23 +4,17 @@ videos were kept reads every blob it holds as a photo once migrated."""
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from server.catalog import Catalog
 from server.catalog import postgres as pg
 from server.catalog import sqlite as lite
-from tests import postgres_server
+from tests.catalog.old_schema import postgres_catalog_at, sqlite_catalog_at, version_before
 from tests.catalog.test_sqlite import blob
-
-
-def _video_migration(migrations: list[str]) -> int:
-    return migrations.index(next(m for m in migrations if "ADD COLUMN kind" in m))
 
 
 def insert_old_photo(execute: Callable[..., Any], mark: str) -> None:
@@ -48,43 +42,15 @@ async def assert_migrated(catalog: Catalog) -> None:
 async def test_an_sqlite_catalog_from_before_videos_reads_its_blobs_as_photos(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "catalog.sqlite3"
-    before = _video_migration(lite.MIGRATIONS)
-    assert 0 < before < len(lite.MIGRATIONS)
-    db = sqlite3.connect(path, isolation_level=None)
-    for migration in lite.MIGRATIONS[:before]:
-        db.executescript(migration)
-    insert_old_photo(db.execute, "?")
-    db.execute(f"PRAGMA user_version = {before}")
-    db.close()
-    catalog = lite.SQLiteCatalog(path)
-    try:
+    version = version_before(lite.MIGRATIONS, "ADD COLUMN kind")
+    async with sqlite_catalog_at(
+        tmp_path / "catalog.sqlite3", version, insert_old_photo
+    ) as catalog:
         await assert_migrated(catalog)
-    finally:
-        await catalog.close()
 
 
-@pytest.mark.skipif(postgres_server.problem() is not None, reason="no PostgreSQL")
 @pytest.mark.gen_test
 async def test_a_postgres_catalog_from_before_videos_reads_its_blobs_as_photos() -> None:
-    url = postgres_server.create_database()
-    try:
-        before = _video_migration(pg.MIGRATIONS)
-        assert 0 < before < len(pg.MIGRATIONS)
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(
-                "CREATE TABLE schema_migrations (version integer PRIMARY KEY, "
-                "applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            for number, migration in enumerate(pg.MIGRATIONS[:before], start=1):
-                conn.execute(migration.encode())
-                conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (number,))
-            insert_old_photo(conn.execute, "%s")
-        catalog = pg.PostgresCatalog(url)
-        await catalog.start()
-        try:
-            await assert_migrated(catalog)
-        finally:
-            await catalog.close()
-    finally:
-        postgres_server.drop_database(url)
+    version = version_before(pg.MIGRATIONS, "ADD COLUMN kind")
+    async with postgres_catalog_at(version, insert_old_photo) as catalog:
+        await assert_migrated(catalog)

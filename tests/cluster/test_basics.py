@@ -30,6 +30,22 @@ def test_an_upload_through_a_is_listed_through_b_at_once(running: Cluster, user:
     assert status == 200 and original == data
 
 
+def test_a_signed_url_from_a_opens_on_b_and_c_without_a_token(running: Cluster, user: str) -> None:
+    """The processes share the key (it is in the catalog): a URL one signs, all accept."""
+    from tests.test_main import request
+
+    a = running.nodes["a"]
+    token = running.token(user)
+    data = unique_jpeg()
+    item = uploaded(a.url, token, "signed.jpg", data)
+    for name in ("b", "c"):
+        root = running.nodes[name].url.removesuffix("/api/v1")
+        status, _, body = request(root + item["signed_urls"]["original"])
+        assert (status, body) == (200, data), name
+        status, _, _ = request(root + item["signed_urls"]["thumbnail"])
+        assert status == 200, name
+
+
 def test_a_socket_on_c_hears_an_upload_through_a(running: Cluster, user: str) -> None:
     a, c = running.nodes["a"], running.nodes["c"]
     phone, tablet = running.token(user, "phone"), running.token(user, "tablet")

@@ -64,6 +64,9 @@ async def test_delete_moves_to_the_trash(api: Api, settings: Settings) -> None:
     code, body = await api.json(f"{IMAGES}/{dropped['id']}", "DELETE")
     assert code in (200, 404), body
     code, again = await api.json(TRASH)
+    for listing in (again, page):  # the seconds its signed URLs have left run down
+        for item in listing["items"]:
+            item["signed_urls"].pop("expires_in")
     assert again == page
 
 

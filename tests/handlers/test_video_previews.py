@@ -296,7 +296,7 @@ async def test_a_preview_whose_file_is_gone_is_made_again_and_gc_removes_it_with
     assert response.code == 404
     assert json.loads(response.body)["error"]["code"] == "no_video_preview"
     code, found = await api.json(f"{IMAGES}/{item['id']}")
-    assert found["video_preview"] == "pending"
+    assert found["video_preview"] in ("pending", "ready")  # being made again, or made
     await previews.drain()
     again = await api.fetch(url)
     assert (again.code, again.body) == (200, first.body)
@@ -308,3 +308,29 @@ async def test_a_preview_whose_file_is_gone_is_made_again_and_gc_removes_it_with
     report = await services.library.collect_garbage()
     assert report.blobs_removed == 1
     assert not previews.path(item["id"]).exists()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_the_preview_plays_from_its_signed_url_without_a_token(
+    api: Api, anonymous: Api, services: Services, tmp_path: Path
+) -> None:
+    data = clip(tmp_path, "clip.webm", fmt="webm", codec="libvpx-vp9", frames=10, rate=10)
+    code, item = await by_multipart(api, data, "clip.webm")
+    assert code == 200, item
+    assert item["signed_urls"]["video_preview"] is None  # none yet
+    await services.previews.drain()
+    code, found = await api.json(f"{IMAGES}/{item['id']}")
+    signed = found["signed_urls"]["video_preview"]
+    assert signed.startswith(found["urls"]["video_preview"] + "&user=")
+    assert "token" not in signed
+    whole = await anonymous.fetch(signed)
+    assert (whole.code, whole.headers["Content-Type"]) == (200, "video/mp4")
+    piece = await anonymous.fetch(signed, headers={"Range": "bytes=0-1"})
+    assert (piece.code, piece.body) == (206, whole.body[:2])
+    # Signed for the preview alone: the same signature opens neither the original...
+    original = signed.replace("/video?variant=preview&", "/original?")
+    assert (await anonymous.fetch(original)).code == 403
+    # ...nor, tampered with, the preview.
+    tampered = signed[:-2] + ("AA" if not signed.endswith("AA") else "BB")
+    assert (await anonymous.fetch(tampered)).code == 403
+    assert (await anonymous.fetch(found["urls"]["video_preview"])).code == 401

@@ -135,25 +135,35 @@ test('a failed photo is retried with one tap', async () => {
   expect(backup.data.summary).toBe('1 张已备份')
 })
 
-test('the gallery shows them, with thumbnails fetched with the token', async () => {
+test('the gallery shows them, its <image>s loading signed URLs without the token', async () => {
   const gallery = loadPage('gallery')
+  const downloads = kit.log.filter(e => e.api === 'downloadFile').length
   await gallery.instance.onLoad()
   expect(gallery.data.images).toHaveLength(4)
-  await until(() => gallery.data.images.every(i => i.thumb), {what: 'thumbnails'})
-  gallery.data.images.forEach(i => expect(fs.existsSync(i.thumb)).toBe(true))
   expect(gallery.querySelectorAll('.grid__cell')).toHaveLength(4)
-  const download = kit.lastCall('downloadFile')
-  expect(download.header.Authorization).toMatch(/^Bearer /)
+  gallery.data.images.forEach(i => {
+    expect(i.thumb.startsWith(`${server.url}/api/v1/images/${i.id}/thumbnail?`)).toBe(true)
+    expect(i.thumb).toMatch(/[?&]signature=/)
+    expect(i.thumb).not.toContain(kit.wx.getStorageSync('tubei.token'))
+  })
+  const shown = await kit.images.showPage(gallery, 'pages/gallery/gallery', 'grid__img')
+  expect(shown.map(r => r.ok)).toEqual([true, true, true, true])
+  expect(kit.log.filter(e => e.api === 'downloadFile').length).toBe(downloads) // none per thumbnail
 
   // Pull to refresh ends the pull.
   await gallery.instance.onPullDownRefresh()
   expect(kit.lastCall('stopPullDownRefresh')).toBeTruthy()
   expect(gallery.data.images).toHaveLength(4)
 
-  // Tap the first cell: a preview-size temp file.
+  // Tap the first cell: previewImage opens its signed preview URL, the gallery to swipe.
   gallery.querySelectorAll('.grid__cell')[0].dispatchEvent('tap')
   const preview = await until(() => kit.lastCall('previewImage'), {what: 'preview'})
-  expect(fs.existsSync(preview.current)).toBe(true)
+  expect(preview.current).toBe(gallery.data.images[0].media.preview)
+  expect(preview.current).toMatch(/thumbnail\?size=preview&.*signature=/)
+  expect(preview.urls).toHaveLength(4)
+  await until(() => preview.shown !== null, {what: 'the preview shown'})
+  expect(preview.shown).toBe(true)
+  expect(kit.log.filter(e => e.api === 'downloadFile').length).toBe(downloads)
 })
 
 test('after the socket drops, the gallery reloads and finds what it missed', async () => {
@@ -234,6 +244,10 @@ test('the trash restores and purges', async () => {
   await trash.instance.onLoad()
   expect(trash.data.images.map(i => i.id).sort()).toEqual([a.id, b.id].sort())
   expect(trash.querySelectorAll('.trash__item')).toHaveLength(2)
+  const downloads = kit.log.filter(e => e.api === 'downloadFile').length
+  const thumbs = await kit.images.showPage(trash, 'pages/trash/trash', 'trash__thumb')
+  expect(thumbs.map(r => r.ok)).toEqual([true, true]) // signed URLs, loaded without the token
+  expect(kit.log.filter(e => e.api === 'downloadFile').length).toBe(downloads)
 
   await trash.instance.restore({currentTarget: {dataset: {id: a.id}}})
   kit.ui.modalConfirm = true

@@ -220,3 +220,42 @@ test('a chooseMedia that strips EXIF, and a restart that removes temp files only
   expect(kit.wx.getStorageSync('tubei.x')).toEqual({a: 1})
   expect(fs.existsSync(photo.path)).toBe(true) // the album itself is not a temp file
 })
+
+test('<image> and previewImage send no header: a URL that needs the token fails, as on a phone', async () => {
+  const kit = createKit({tmpDir: tmp, phone: {domains: ['tubei.example.com']}, suspendAfter: 20})
+  const seen = []
+  handle = (req, res) => {
+    seen.push(req.headers)
+    if (req.url.startsWith('/needs-token')) {
+      res.writeHead(req.headers.authorization ? 200 : 401, {'Content-Type': 'image/jpeg'})
+      return res.end('jpeg')
+    }
+    if (req.url.startsWith('/text')) return res.end('not an image')
+    res.writeHead(200, {'Content-Type': 'image/jpeg'})
+    res.end('jpeg-bytes')
+  }
+  const [local] = makePhotos(tmp, [{name: 'local.jpg', width: 8, height: 8}])
+  const sent = kit.sent
+  const results = await Promise.all([
+    `${base}/open.jpg`, `${base}/needs-token.jpg`, `${base}/text`, local.path,
+    '/api/v1/images/abc/thumbnail', // relative to the server: a phone looks in the package
+    'http://10.0.3.5:8000/x.jpg', 'https://elsewhere.example.net/x.jpg', '',
+  ].map(src => kit.images.load(src)))
+  expect(results.map(r => r.ok)).toEqual([true, false, false, true, false, false, false, false])
+  expect(results[0].bytes).toBe('jpeg-bytes'.length)
+  expect(results[1].status).toBe(401)
+  expect(results[5].error).toBe('url not in domain list')
+  expect(kit.sent - sent).toBe(3) // the refused and local ones reached no one
+  expect(seen.every(h => !h.authorization)).toBe(true)
+
+  // previewImage opens on `current`, loaded the same way
+  await call(kit, 'previewImage', {current: `${base}/needs-token.jpg`, urls: [`${base}/needs-token.jpg`]})
+  expect(kit.lastCall('previewImage')).toMatchObject({shown: false, status: 401})
+  await call(kit, 'previewImage', {current: `${base}/open.jpg`, urls: [`${base}/open.jpg`]})
+  expect(kit.lastCall('previewImage').shown).toBe(true)
+
+  // a suspended mini-program loads nothing
+  await kit.background()
+  expect((await kit.images.load(`${base}/open.jpg`)).error).toBe('interrupted')
+  kit.foreground()
+})

@@ -210,3 +210,22 @@ test('a large photo goes by tus chunks and resumes after the network is cut', as
   kit.log.filter(e => e.api === 'request' && (e.header || {})['X-HTTP-Method-Override'])
     .forEach(e => expect(e.method).toBe('POST'))
 })
+
+test('media: signed URLs made absolute, with the time to refresh them; none from an older server', () => {
+  global.wx = require('./kit/wx').createKit({tmpDir: require('os').tmpdir()}).wx
+  wx.setStorageSync('tubei.server', 'http://192.168.1.5:8000')
+  const {signedMedia, isFresh, MARGIN_MS} = require('../../miniprogram/utils/media')
+  const image = {signed_urls: {original: '/api/v1/images/a/original?user=1&expires=9&signature=s',
+    thumbnail: '/api/v1/images/a/thumbnail?user=1&expires=9&signature=t', preview: null, expires_in: 600}}
+  const media = signedMedia(image, 1000)
+  expect(media).toEqual({
+    original: 'http://192.168.1.5:8000/api/v1/images/a/original?user=1&expires=9&signature=s',
+    thumbnail: 'http://192.168.1.5:8000/api/v1/images/a/thumbnail?user=1&expires=9&signature=t',
+    preview: '',
+    until: 1000 + 600 * 1000 - MARGIN_MS,
+  })
+  expect(isFresh(media, media.until - 1)).toBe(true)
+  expect(isFresh(media, media.until)).toBe(false)
+  expect(signedMedia({urls: {original: '/x'}})).toBeNull()
+  expect(isFresh(null)).toBe(false)
+})

@@ -1,10 +1,13 @@
-// Gallery: the library as a grid, newest first. <image> cannot send the bearer
-// token, so thumbnails are fetched with wx.downloadFile and kept in the user data
-// folder between sessions (utils/thumbcache.js).
+// Gallery: the library as a grid, newest first. <image> and previewImage cannot send
+// the bearer token, so they load the signed URLs the server gives with each image
+// (utils/media.js), refreshed when one has expired. An older server gives none: its
+// thumbnails are fetched with wx.downloadFile and kept in the user data folder
+// between sessions (utils/thumbcache.js), and previews downloaded before showing.
 const api = require('../../utils/request')
 const events = require('../../utils/events')
 const privacy = require('../../utils/privacy')
 const thumbcache = require('../../utils/thumbcache')
+const {signedMedia, isFresh} = require('../../utils/media')
 const {kind} = require('../../utils/wxerror')
 const {pickedIds} = require('../../utils/picked')
 
@@ -13,13 +16,16 @@ const UNDO_MS = 5000
 const PREVIEW_AROUND = 2 // neighbours fetched at preview size either side of the tapped one
 const PRIVACY_REFUSED = '没有同意隐私保护指引，无法保存到相册；再试一次可重新查看'
 const previews = {} // image id -> preview temp file, while the mini-program runs
+const RETRY_MS = 60 * 1000 // a thumbnail that failed is asked for fresh URLs at most this often
 
 function entry(image, picked) {
   // damaged: the server found the original missing or changed (scrub); it cannot be
   // saved, and backing the photo up again from the phone heals it.
   // suspect: this phone picked it from the album and it arrived without EXIF — WeChat
   // may have handed over a re-encoded copy rather than the camera's file.
-  return {id: image.id, name: image.filename, thumb: thumbcache.get(image.id), urls: image.urls,
+  const media = signedMedia(image)
+  const thumb = media ? media.thumbnail : thumbcache.get(image.id)
+  return {id: image.id, name: image.filename, thumb, media, urls: image.urls,
     damaged: !!image.damaged, suspect: image.exif === false && picked.has(image.id.slice(0, 24))}
 }
 
@@ -38,6 +44,7 @@ Component({
     ...privacy.pageMethods, // WeChat's privacy agreement, asked on this page
     onLoad() {
       this.cursor = null
+      this.retried = {} // image id -> when its fresh URLs were last asked for
       this.offs = [
         events.on('image.added', e => this.added(e.image)),
         events.on('image.restored', e => this.added(e.image)),
@@ -105,6 +112,29 @@ Component({
       const index = this.data.images.findIndex(i => i.id === image.id)
       if (index >= 0) this.setData({[`images[${index}].thumb`]: path})
     },
+    // A signed thumbnail that did not load has most likely expired: ask for the image
+    // again (fresh URLs), once a minute at most per photo.
+    async thumbFailed(e) {
+      const id = e.currentTarget.dataset.id
+      const image = this.data.images.find(i => i.id === id)
+      if (!image || !image.media || Date.now() - (this.retried[id] || 0) < RETRY_MS) return
+      this.retried[id] = Date.now()
+      await this.refresh(image)
+    },
+    // The image with fresh signed URLs (and its cell updated), or the one given.
+    async refresh(image) {
+      let fresh
+      try {
+        fresh = await api.request({path: `/api/v1/images/${image.id}`})
+      } catch (error) {
+        return image
+      }
+      const media = signedMedia(fresh)
+      const index = this.data.images.findIndex(i => i.id === image.id)
+      if (!media || index < 0) return image
+      this.setData({[`images[${index}].media`]: media, [`images[${index}].thumb`]: media.thumbnail})
+      return this.data.images[index]
+    },
     added(image) {
       if (!image || this.data.images.some(i => i.id === image.id)) return
       const item = entry(image, pickedIds())
@@ -118,12 +148,23 @@ Component({
     find(e) {
       return this.data.images.find(i => i.id === e.currentTarget.dataset.id)
     },
-    // previewImage sends no headers, so it is handed local files: the tapped photo and
-    // its neighbours at preview size, the rest as their thumbnails, in gallery order,
-    // so a swipe goes through the whole gallery.
+    // previewImage sends no headers: it is handed the signed preview URLs of the whole
+    // gallery, in order, so a swipe goes through it; the tapped photo and its
+    // neighbours get fresh URLs first if theirs are about to expire.
     async preview(e) {
       const image = this.find(e)
       if (!image) return
+      if (!image.media) return this.previewDownloaded(image)
+      const at = this.data.images.indexOf(image)
+      const near = this.data.images.slice(Math.max(0, at - PREVIEW_AROUND), at + PREVIEW_AROUND + 1)
+      await Promise.all(near.filter(i => i.media && !isFresh(i.media)).map(i => this.refresh(i)))
+      const shown = i => (i.media ? i.media.preview || i.media.original : previews[i.id] || i.thumb)
+      const images = this.data.images
+      wx.previewImage({current: shown(images[at]), urls: images.map(shown).filter(Boolean)})
+    },
+    // An older server's: local files, the tapped photo and its neighbours downloaded at
+    // preview size, the rest as their thumbnails.
+    async previewDownloaded(image) {
       const images = this.data.images
       const at = images.indexOf(image)
       wx.showLoading({title: '加载中'})

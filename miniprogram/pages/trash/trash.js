@@ -1,6 +1,8 @@
 // Trash: photos deleted in the last days (the server's --trash-days); restore one,
-// or delete it for good.
+// or delete it for good. Thumbnails are the signed URLs <image> loads without the
+// token; an older server's are downloaded with it.
 const api = require('../../utils/request')
+const {signedMedia} = require('../../utils/media')
 
 Component({
   data: {images: [], loading: false, error: ''},
@@ -12,7 +14,10 @@ Component({
       this.setData({loading: true, error: ''})
       try {
         const page = await api.request({path: '/api/v1/trash?limit=200'})
-        const images = page.items.map(i => ({id: i.id, name: i.filename, thumb: '', urls: i.urls}))
+        const images = page.items.map(i => {
+          const media = signedMedia(i)
+          return {id: i.id, name: i.filename, thumb: media ? media.thumbnail : '', media, urls: i.urls}
+        })
         this.setData({images, loading: false})
         await Promise.all(images.map((image, index) => this.loadThumb(image, index)))
       } catch (error) {
@@ -20,7 +25,7 @@ Component({
       }
     },
     async loadThumb(image, index) {
-      if (!image.urls.thumbnail) return
+      if (image.media || !image.urls.thumbnail) return
       try {
         const path = await api.download({path: image.urls.thumbnail})
         this.setData({[`images[${index}].thumb`]: path})

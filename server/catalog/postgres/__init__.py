@@ -12,6 +12,7 @@ from .accounts import PostgresAccounts
 from .blobs import PostgresBlobs
 from .claims import PostgresClaims
 from .connection import PoolSettings
+from .keys import PostgresKeys
 from .library import PostgresLibrary
 from .migrations import MIGRATIONS
 from .previews import PostgresPreviews
@@ -29,5 +30,6 @@ class PostgresCatalog(
     PostgresUploads,
     PostgresThrottles,
     PostgresClaims,
+    PostgresKeys,
 ):
     """Every aggregate on one pool (see `server.catalog.Catalog`); `await start()` first."""

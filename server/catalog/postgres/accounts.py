@@ -115,6 +115,13 @@ class PostgresAccounts(Connection):
 
         return await self._read(work)
 
+    async def get_user(self, user_id: int) -> User | None:
+        async def work(conn: Conn) -> User | None:
+            row = await one(conn, "SELECT id, name FROM users WHERE id = %s", (user_id,))
+            return None if row is None else User(row["id"], row["name"])
+
+        return await self._read(work)
+
     async def wechat_user(self, openid: str, names: Sequence[str]) -> User:
         async def work(conn: Conn) -> User:
             row = await one(conn, "SELECT id, name FROM users WHERE wechat_openid = %s", (openid,))

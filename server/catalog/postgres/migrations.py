@@ -150,7 +150,16 @@ MIGRATIONS: list[str] = [
     ALTER TABLE blobs ADD COLUMN duration double precision;
     ALTER TABLE blobs ADD COLUMN codec text;
     """,
-    # 7: videos' playable previews (H.264 MP4s made for phones): NULL while one is to
+    # 7: the server's own random keys (the one signing media URLs), made once and shared
+    # by every process on this catalog, so that a URL one issues works on all of them.
+    """
+    CREATE TABLE server_keys (
+        name text COLLATE "C" PRIMARY KEY,
+        secret bytea NOT NULL,
+        created_at double precision NOT NULL
+    );
+    """,
+    # 8: videos' playable previews (H.264 MP4s made for phones): NULL while one is to
     # come (videos stored before are found by the partial index and decided then), and
     # the transcodes counted before each starts, so one that kills its worker is not
     # retried for ever.

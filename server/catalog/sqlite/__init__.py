@@ -11,6 +11,7 @@ from __future__ import annotations
 from .accounts import LAST_SEEN_RESOLUTION, SQLiteAccounts
 from .blobs import SQLiteBlobs
 from .claims import SQLiteClaims
+from .keys import SQLiteKeys
 from .library import SQLiteLibrary
 from .migrations import MIGRATIONS
 from .previews import SQLitePreviews
@@ -28,5 +29,6 @@ class SQLiteCatalog(
     SQLiteUploads,
     SQLiteThrottles,
     SQLiteClaims,
+    SQLiteKeys,
 ):
     """Every aggregate on one file (see `server.catalog.Catalog`)."""

@@ -121,6 +121,13 @@ class SQLiteAccounts(Connection):
     async def find_user(self, name: str) -> User | None:
         return await self._run(self._find_user, name)
 
+    def _get_user(self, user_id: int) -> User | None:
+        row = self._db.execute("SELECT id, name FROM users WHERE id = ?", (user_id,)).fetchone()
+        return None if row is None else _user(row)
+
+    async def get_user(self, user_id: int) -> User | None:
+        return await self._run(self._get_user, user_id)
+
     def _wechat_user(self, openid: str, names: Sequence[str]) -> User:
         row = self._db.execute(
             "SELECT id, name FROM users WHERE wechat_openid = ?", (openid,)

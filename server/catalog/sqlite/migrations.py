@@ -169,7 +169,16 @@ MIGRATIONS: list[str] = [
     ALTER TABLE blobs ADD COLUMN duration REAL;
     ALTER TABLE blobs ADD COLUMN codec TEXT;
     """,
-    # 13: videos' playable previews (H.264 MP4s made for phones): NULL while one is to
+    # 13: the server's own random keys (the one signing media URLs), made once and kept
+    # with the catalog, so that a restart keeps the URLs it issued working.
+    """
+    CREATE TABLE server_keys (
+        name TEXT PRIMARY KEY,
+        secret BLOB NOT NULL,
+        created_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
+    # 14: videos' playable previews (H.264 MP4s made for phones): NULL while one is to
     # come (videos stored before are found by the partial index and decided then), and
     # the transcodes counted before each starts, so one that kills its worker is not
     # retried for ever.

@@ -11,6 +11,7 @@ const path = require('path')
 const {makePhone, refusal} = require('./phone')
 const {makeFiles, LIMITS} = require('./files')
 const {makeNet, METHODS, OFFLINE} = require('./net')
+const {makeImages} = require('./images')
 
 const MINIPROGRAM = path.resolve(__dirname, '../../../miniprogram')
 const MAX_TASKS = 10
@@ -42,6 +43,8 @@ function createKit({tmpDir, phone = {}, suspendAfter = 5000, socketsCloseAfter =
     limits: Object.assign({}, LIMITS),
     python: require('./server').PYTHON,
     sent: 0, // HTTP requests and socket connections actually opened
+    received: 0, // bytes of HTTP response bodies received (requests, downloads, <image>)
+    rewriteAnswer: null, // (url, text) -> text: a wx.request answer or socket message as an older server gives it
     app: null, // what app.js passed to App()
     privacy: {
       declared: new Set(Object.keys(PRIVATE)), // drop one to act as an incomplete agreement
@@ -121,6 +124,8 @@ function createKit({tmpDir, phone = {}, suspendAfter = 5000, socketsCloseAfter =
   }
 
   const files = makeFiles(kit, {tmpDir, settle})
+  const images = makeImages(kit)
+  kit.images = images
 
   // --- the background ----------------------------------------------------------------
   // The person leaves (home button, lock): onHide now, the JS thread suspended after
@@ -313,9 +318,16 @@ function createKit({tmpDir, phone = {}, suspendAfter = 5000, socketsCloseAfter =
       kit.log.push({api: 'showModal', title: options.title, content: options.content})
       settle(options, null, {confirm: kit.ui.modalConfirm, cancel: !kit.ui.modalConfirm})
     },
+    // The preview opens on `current` (loaded as <image> would: no header); `shown`
+    // says whether the person sees it or a broken image.
     previewImage(options) {
-      kit.log.push({api: 'previewImage', current: options.current, urls: options.urls})
-      settle(options, null, {})
+      const entry = {api: 'previewImage', current: options.current, urls: options.urls, shown: null}
+      kit.log.push(entry)
+      images.load(options.current || (options.urls || [])[0]).then(result => {
+        entry.shown = result.ok
+        entry.status = result.status
+        settle(options, null, {})
+      })
     },
     showToast(options) { kit.log.push({api: 'showToast', title: options.title}); settle(options, null, {}) },
     showLoading(options) { kit.log.push({api: 'showLoading', title: options.title}); settle(options, null, {}) },
