@@ -23,11 +23,13 @@ from server.imaging import DecodePool, PoolLimits
 from server.services import Services, build_services
 from server.services.video_previews import PreviewLimits, VideoPreviews
 from tests.conftest import Api
-from tests.handlers.test_events import listen, receive
+from tests.handlers.test_events import close_sockets, listen, receive
 from tests.handlers.test_videos import assert_described_by_the_spec, by_multipart, near
 from tests.imaging.videos import BLUE, RED, make_video
 
 IMAGES = "/api/v1/images"
+# The events sockets these tests open are closed after each, as test_events' own are.
+__all__ = ["close_sockets"]
 
 
 def clip(tmp_path: Path, name: str, **kwargs: Any) -> bytes:
