@@ -202,7 +202,8 @@ class _Video:
         if time is not None:
             if time < self._next:
                 return  # over 30 a second: this one is dropped
-            self._next = max(self._next + 1 / MAX_RATE, time - 0.5 / MAX_RATE)
+            # A quarter of a frame's leeway: a 30 fps source's jittered times all pass.
+            self._next = time + 0.75 / MAX_RATE
         width, height = self._size
         scaled = frame.reformat(width=width, height=height, format="yuv420p")
         pts = round(time / _TIME_BASE) if time is not None else None
