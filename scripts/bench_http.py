@@ -273,6 +273,7 @@ class ServerProcess:
 
     def __init__(self, workdir: Path, label: str) -> None:
         self.workdir = workdir
+        self.env: dict[str, str] = {}  # more environment (credentials a setting reads)
         self.label = label
         self.port = free_port()
         self.log = workdir / f"{label}.log"
@@ -284,7 +285,11 @@ class ServerProcess:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                self.command(), cwd=ROOT, env=environment(), stdout=out, stderr=subprocess.STDOUT
+                self.command(),
+                cwd=ROOT,
+                env={**environment(), **self.env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 30
         while True:

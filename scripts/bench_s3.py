@@ -1,4 +1,4 @@
-"""`scripts/bench --only s3`: the S3 blob home against aiobotocore used plainly, same gateway.
+"""`scripts/bench --only s3`: the S3 blob home, and Tubei on it, against aiobotocore used plainly.
 
 A single-node Ceph RADOS Gateway (`scripts/s3-gateway`, its OSD on memstore) runs for
 the measure. The same 200 MiB file goes up through `S3BlobHome.put` (HEAD, a multipart
@@ -6,7 +6,8 @@ upload of 8 MiB parts with Content-MD5, SHA-256 over the file, HEAD again) and a
 plain `put_object` of the open file on the same client; it comes back through
 `S3BlobHome.read` (HEAD, one ranged GET streamed in 256 KiB chunks) and as one plain
 `get_object` streamed the same way. Runs alternate; a figure is the median of the
-pairs' ratios.
+pairs' ratios. Then the same gateway serves a `serve --blobs s3://...`
+(bench_s3_serve.py): uploads, downloads and memory through Tubei itself.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import hashlib
 import time
 from pathlib import Path
 
+import bench_s3_serve
 from bench_table import Row, Run, at_least, expect, median, rotated
 from s3_gateway import Gateway, GatewayUnavailable
 
@@ -37,8 +39,8 @@ def _sha256(path: Path) -> str:
 
 
 async def _measure(
-    gateway: Gateway, path: Path, size: int, sha256: str, rounds: int
-) -> dict[str, list[float]]:
+    run: Run, gateway: Gateway, path: Path, size: int, sha256: str, rounds: int
+) -> tuple[dict[str, list[float]], list[Row]]:
     location = S3Location(
         bucket=BUCKET,
         prefix="bench/",
@@ -88,9 +90,10 @@ async def _measure(
         expect(await home.rehash(sha256) == sha256, "the stored object does not hash to its name")
         await home.delete(sha256)
         await client.delete_object(Bucket=BUCKET, Key=plain_key)
+        served = await bench_s3_serve.serve_rows(run, gateway, client, BUCKET, rounds)
     finally:
         await home.close()
-    return speeds
+    return speeds, served
 
 
 def case_s3(run: Run) -> list[Row]:
@@ -102,7 +105,9 @@ def case_s3(run: Run) -> list[Row]:
     except GatewayUnavailable as error:
         raise RuntimeError(f"the s3 measure needs a Ceph gateway: {error}") from None
     try:
-        speeds = asyncio.run(_measure(gateway, path, path.stat().st_size, _sha256(path), rounds))
+        speeds, served = asyncio.run(
+            _measure(run, gateway, path, path.stat().st_size, _sha256(path), rounds)
+        )
     finally:
         gateway.stop()
     rows = []
@@ -129,4 +134,4 @@ def case_s3(run: Run) -> list[Row]:
                 paired_ratio=median(ratios),
             )
         )
-    return rows
+    return rows + served

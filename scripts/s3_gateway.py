@@ -143,7 +143,9 @@ osd objectstore = memstore
 # (which the monitor may refuse while it is still settling in).
 osd crush update on start = false
 osd class update on start = false
-memstore device bytes = 4294967296
+# A cap, not a reservation: what the tests and the bench keep at once (the bench's
+# 1 GiB upload, and objects deleted but not yet collected) fits in it.
+memstore device bytes = 8589934592
 run dir = {root}/run
 log file = {root}/log/$name.log
 admin socket = {root}/run/$name.asok
@@ -158,6 +160,9 @@ rgw frontends = beast endpoint=127.0.0.1:{self.rgw_port}
 rgw data = {root}/rgw
 rgw dns name = 127.0.0.1
 rgw thread pool size = 64
+# Deleted objects' space back within a minute or two, not hours (memstore is RAM).
+rgw gc obj min wait = 60
+rgw gc processor period = 60
 log file = {root}/log/rgw.log
 """
         )

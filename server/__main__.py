@@ -19,7 +19,8 @@ import segno
 from . import __version__
 from .app import make_app
 from .catalog import CatalogTooNew, CatalogUnavailable
-from .config import Settings, SettingsError, add_arguments, from_sources
+from .config import Settings, SettingsError
+from .config_sources import add_arguments, from_sources
 from .errors import ApiError
 from .handlers import metrics as metrics_handler
 from .progress import ProgressDisplay
@@ -28,6 +29,7 @@ from .services.auth import DEFAULT_USER, PairingCode
 from .services.events_redis import EventsUnavailable
 from .services.scrub import Scrubber
 from .serving import fit_capacity, http_server, raise_open_file_limit, tls_context
+from .storage.home import StorageUnavailable
 
 log = logging.getLogger("tubei")
 
@@ -116,7 +118,7 @@ def run_async(settings: Settings, work: Callable[[Services], Awaitable[int]]) ->
         try:
             try:
                 await services.start()
-            except CatalogUnavailable as error:
+            except (CatalogUnavailable, StorageUnavailable) as error:
                 print(f"error: {error}", file=sys.stderr)
                 return 1
             except EventsUnavailable as error:
@@ -156,7 +158,7 @@ async def serve(settings: Settings) -> int:
     services = build_services(settings)
     try:
         await services.start()
-    except CatalogUnavailable as error:
+    except (CatalogUnavailable, StorageUnavailable) as error:
         log.error("%s", error)
         await services.close()
         return 1

@@ -7,17 +7,15 @@ setting.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .config_values import (
     EVENTS_LOCAL,
-    LOG_LEVELS,
     parse_base_url,
+    parse_blobs,
     parse_bool,
     parse_catalog,
     parse_days,
@@ -34,8 +32,7 @@ from .config_values import (
     parse_seconds_or_zero,
     parse_size,
 )
-
-ENV_PREFIX = "TUBEI_"
+from .storage.s3_config import S3Location, parse_s3_url
 
 
 def setting(
@@ -304,6 +301,24 @@ class Settings:
         metavar="URL",
         secret=True,  # a PostgreSQL URL may carry a password
     )
+    blobs: str = setting(
+        "",
+        "where originals live: file:///absolute/folder (the default is blobs/ under --data) "
+        "or s3://bucket/prefix?endpoint=http://host:port&region=...&addressing=path|virtual, "
+        "with TUBEI_S3_ACCESS_KEY_ID and TUBEI_S3_SECRET_ACCESS_KEY (docs/object-storage.md)",
+        group="common",
+        parse=parse_blobs,
+        metavar="URL",
+    )
+    s3_redirect: bool = setting(
+        False,
+        "with --blobs s3://...: answer a GET of an original with a 302 to a presigned URL "
+        "of the object (valid 5 minutes), so its bytes do not pass through this server; "
+        "such downloads send no progress events",
+        parse=parse_bool,
+    )
+    # --blobs s3://... with the environment's credentials (from_sources), never a flag.
+    blobs_s3: S3Location | None = field(default=None, repr=False, metadata={"group": ""})
     catalog_pool: int = setting(
         8,
         "PostgreSQL catalog: connections this process keeps open at most",
@@ -343,7 +358,23 @@ class Settings:
 
     @property
     def blobs_dir(self) -> Path:
+        """The folder of originals on the local disk (not used with --blobs s3://)."""
+        if self.blobs.startswith("file://"):
+            return Path(self.blobs.removeprefix("file://").rstrip("/") or "/")
         return self.data / "blobs"
+
+    @property
+    def blobs_in_s3(self) -> bool:
+        return self.blobs.startswith("s3://")
+
+    def s3_location(self, environ: Mapping[str, str]) -> S3Location:
+        """Where --blobs s3://... is, with its credentials: resolved once, by from_sources."""
+        if self.blobs_s3 is not None:
+            return self.blobs_s3
+        try:
+            return parse_s3_url(self.blobs, environ)
+        except ValueError as error:
+            raise SettingsError(f"--blobs (TUBEI_BLOBS): {error}") from None
 
     @property
     def thumbs_dir(self) -> Path:
@@ -359,7 +390,8 @@ class Settings:
 
     @property
     def quarantine_dir(self) -> Path:
-        return self.data / "quarantine"
+        """Beside the blobs' folder: a quarantined file is renamed there (one file system)."""
+        return self.blobs_dir.parent / "quarantine"
 
     @property
     def catalog_url(self) -> str:
@@ -380,73 +412,3 @@ class Settings:
 
 class SettingsError(Exception):
     """A setting is missing or malformed; the message names it."""
-
-
-def _fields(groups: Iterable[str]) -> list[dataclasses.Field[Any]]:
-    wanted = set(groups)
-    return [f for f in dataclasses.fields(Settings) if f.metadata["group"] in wanted]
-
-
-def env_name(name: str) -> str:
-    return ENV_PREFIX + name.upper()
-
-
-def add_arguments(parser: argparse.ArgumentParser, groups: Iterable[str]) -> None:
-    """Declare `--flag` for every setting of these groups (values parsed later)."""
-    for f in _fields(groups):
-        # A true-or-false setting is also a bare flag: `--trust-forwarded`.
-        flag: dict[str, Any] = (
-            {"nargs": "?", "const": "true"} if f.metadata["parse"] is parse_bool else {}
-        )
-        parser.add_argument(
-            "--" + f.name.replace("_", "-"),
-            dest=f.name,
-            default=None,
-            metavar=f.metadata["metavar"],
-            help=f"{f.metadata['help']} (env {env_name(f.name)}; default {f.default})",
-            **flag,
-        )
-
-
-def from_sources(
-    args: argparse.Namespace | None = None,
-    environ: Mapping[str, str] | None = None,
-    groups: Iterable[str] = ("common", "serve", "events"),
-    **overrides: Any,
-) -> Settings:
-    """Build Settings: keyword overrides > command line > environment > defaults."""
-    environ = environ or {}
-    values: dict[str, Any] = {}
-    for f in _fields(groups):
-        raw = getattr(args, f.name, None) if args is not None else None
-        source = f"--{f.name.replace('_', '-')}"
-        if raw is None and env_name(f.name) in environ:
-            raw, source = environ[env_name(f.name)], env_name(f.name)
-        if raw is None:
-            continue
-        try:
-            values[f.name] = f.metadata["parse"](raw)
-        except ValueError as error:
-            raise SettingsError(f"{source}: {error}") from None
-    values.update(overrides)
-    settings = Settings(**values)
-    if settings.log_level not in LOG_LEVELS:
-        raise SettingsError(f"log_level: {settings.log_level!r} is not one of {LOG_LEVELS}")
-    if settings.max_staged_bytes < settings.max_upload_size:
-        raise SettingsError(
-            f"--max-staged-bytes ({settings.max_staged_bytes}) is less than --max-upload-size "
-            f"({settings.max_upload_size}): the largest upload could never be started"
-        )
-    for one, other in (("certfile", "keyfile"), ("wechat_appid", "wechat_secret")):
-        if bool(getattr(settings, one)) != bool(getattr(settings, other)):
-            raise SettingsError(
-                f"--{one.replace('_', '-')} and --{other.replace('_', '-')} "
-                f"({env_name(one)}, {env_name(other)}) go together: set both or neither"
-            )
-    if settings.metrics_port and not settings.metrics:
-        raise SettingsError("--metrics-port (TUBEI_METRICS_PORT) needs --metrics (TUBEI_METRICS)")
-    if settings.metrics_port and settings.metrics_port == settings.port:
-        raise SettingsError(
-            f"--metrics-port: {settings.metrics_port} is already --port; choose another port"
-        )
-    return settings

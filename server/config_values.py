@@ -10,6 +10,8 @@ import re
 import urllib.parse
 from pathlib import Path
 
+from .storage.s3_config import parse_s3_url
+
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
 _POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -214,3 +216,25 @@ def parse_catalog(text: str) -> str:
     if not good or url.fragment:
         raise ValueError(f"{shown!r} is not {example}")
     return value
+
+
+def parse_blobs(text: str) -> str:
+    """Where originals live: "" (blobs/ under --data), `file:///absolute/folder`, or an
+    object store, `s3://bucket/prefix?endpoint=...&region=...&addressing=path|virtual`
+    (its credentials are looked up once the environment is known: `config_sources.from_sources`)."""
+    value = text.strip()
+    if not value:
+        return ""
+    example = "file:///absolute/folder or s3://bucket/prefix?endpoint=http://host:port"
+    url, _ = split_url(value, example)
+    if url.scheme == "file":
+        if url.netloc or not url.path.startswith("/") or url.query or url.fragment:
+            raise ValueError(f"{value!r} is not file:///absolute/folder (no host, no query)")
+        if len(url.path.rstrip("/")) < 1 or ".." in url.path.split("/"):
+            raise ValueError(f"{value!r} is not file:///absolute/folder")
+        return value
+    if url.scheme == "s3":
+        # The URL's own form now; credentials (never in it) with the environment.
+        parse_s3_url(value, {"TUBEI_S3_ACCESS_KEY_ID": "-", "TUBEI_S3_SECRET_ACCESS_KEY": "-"})
+        return value
+    raise ValueError(f"{value!r} is not {example}")

@@ -172,6 +172,12 @@ BACKEND_UNAVAILABLE = ErrorKind(
     "The server's database cannot be reached just now; nothing of the request was "
     "written. Try again after Retry-After seconds.",
 )
+STORAGE_UNAVAILABLE = ErrorKind(
+    "storage_unavailable",
+    503,
+    "The server's object storage cannot be reached just now; nothing of the request was "
+    "kept as stored. Try again after Retry-After seconds.",
+)
 INTERNAL = ErrorKind("internal_error", 500, "The server failed; the request was not completed.")
 
 _BY_STATUS = {

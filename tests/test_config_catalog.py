@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from server.__main__ import build_parser
-from server.config import Settings, SettingsError, from_sources
+from server.config import Settings, SettingsError
+from server.config_sources import from_sources
 
 
 def test_the_default_is_the_sqlite_file_under_data(tmp_path: Path) -> None:

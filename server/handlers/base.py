@@ -15,6 +15,7 @@ from .. import errors
 from ..catalog import CatalogUnavailable, Device, User
 from ..services import Services
 from ..services.media_urls import UserSigner
+from ..storage.home import StorageUnavailable
 from .cors import CorsPolicy
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,8 @@ class ErrorsMixin(tornado.web.RequestHandler):
             error = value
         elif isinstance(value, CatalogUnavailable):
             error = errors.ApiError(errors.BACKEND_UNAVAILABLE, retry_after=value.retry_after)
+        elif isinstance(value, StorageUnavailable):
+            error = errors.ApiError(errors.STORAGE_UNAVAILABLE, retry_after=value.retry_after)
         elif isinstance(value, tornado.web.HTTPError):
             error = errors.ApiError(errors.for_status(value.status_code))
         else:
@@ -138,7 +141,7 @@ class ErrorsMixin(tornado.web.RequestHandler):
         value: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if isinstance(value, CatalogUnavailable):
+        if isinstance(value, (CatalogUnavailable, StorageUnavailable)):
             log.warning("%s %s: %s", self.request.method, self.request.uri, value)
             return
         if isinstance(value, errors.ApiError):

@@ -23,12 +23,15 @@ from .. import errors
 from ..catalog import Damage, ImageRecord
 from ..services.events import TransferReporter
 from ..services.media_urls import Variant
+from ..storage import BlobMissing
 from .base import ApiHandler, bearer_token
 from .sending import FileSender, ShortFile
 from .signed import signed_parts, signed_user
+from .streaming import StoreSender, Unsatisfiable, byte_range
 from .uploading import transfer_id
 
 IMMUTABLE = "private, max-age=31536000, immutable"
+REDIRECT_SECONDS = 300  # how long a presigned URL of --s3-redirect serves
 
 
 def content_disposition(filename: str, kind: str = "inline") -> str:
@@ -41,6 +44,7 @@ def content_disposition(filename: str, kind: str = "inline") -> str:
 class FileHandler(ApiHandler, tornado.web.StaticFileHandler):
     etag: str
     sender: FileSender | None = None
+    stored_sender: StoreSender | None = None
     body_start: int | None = None
 
     def initialize(self, services: object, root: Path | None = None) -> None:  # type: ignore[override]
@@ -117,6 +121,8 @@ class FileHandler(ApiHandler, tornado.web.StaticFileHandler):
     def on_connection_close(self) -> None:
         if self.sender is not None:
             self.sender.connection_closed()
+        if self.stored_sender is not None:
+            self.stored_sender.connection_closed()
         super().on_connection_close()
 
 
@@ -147,10 +153,11 @@ class OriginalFileMixin(FileHandler):
     async def send_original(self, record: ImageRecord, include_body: bool) -> None:
         store = self.services.store
         path = store.local_path(record.sha256)
-        if path is None:
-            raise errors.ApiError(errors.IMAGE_NOT_FOUND)
         if record.blob.damaged:
             raise errors.ApiError(errors.IMAGE_DAMAGED)
+        if path is None:
+            await self.send_stored(record, include_body)
+            return
         opened, damage = await self.services.run_io(open_checked, path, record.blob.size)
         try:
             if damage is not None:
@@ -161,16 +168,7 @@ class OriginalFileMixin(FileHandler):
                     raise errors.ApiError(errors.IMAGE_DAMAGED)
                 await self.services.library.damage_mended(record)
             self.record = record
-            download_id = transfer_id(self, "X-Download-Id", "download_id")
-            if download_id is not None and include_body:
-                self.reporter = TransferReporter(
-                    self.services.events,
-                    self.user.id,
-                    "download",
-                    download_id,
-                    None,
-                    image_id=record.sha256,
-                )
+            self.name_download(record, include_body)
         except BaseException:
             if opened is not None:
                 opened.close()
@@ -187,6 +185,88 @@ class OriginalFileMixin(FileHandler):
             # It shrank after the glance above, while its bytes were going out: the
             # client got a cut-off body (the connection is closed), the photo its mark.
             await self.services.library.report_damage(record, "mismatch")
+
+    async def send_stored(self, record: ImageRecord, include_body: bool) -> None:
+        """The original from a store with no local file (streaming.py): the same
+        headers, Range, ETag and 304 as a local file gets from StaticFileHandler."""
+        library = self.services.library
+        damage = await self.stored_damage(record)
+        if damage is not None:
+            await library.report_damage(record, damage)
+            # An upload mending it places the bytes before it clears the mark: look again.
+            if await self.stored_damage(record) is not None:
+                raise errors.ApiError(errors.IMAGE_DAMAGED)
+            await library.damage_mended(record)
+        self.record = record
+        size = record.blob.size
+        self.etag = f'"{record.sha256}"'
+        self.set_header("Accept-Ranges", "bytes")
+        self.set_etag_header()
+        self.set_extra_headers("")
+        if self.check_etag_header():
+            self.set_status(304)
+            return
+        if include_body and self.services.settings.s3_redirect:
+            url = await self.services.store.presigned_url(
+                record.sha256,
+                REDIRECT_SECONDS,
+                disposition=content_disposition(record.filename),
+                content_type=record.blob.mime,
+            )
+            if url is not None:
+                # The store serves it (Range, and these headers too); the URL expires.
+                for name in ("Etag", "Accept-Ranges", "Content-Disposition"):
+                    self.clear_header(name)
+                self.set_header("Cache-Control", "private, no-store")
+                self.redirect(url)
+                return
+        try:
+            start, end, partial = byte_range(self.request.headers.get("Range"), size)
+        except Unsatisfiable:
+            # As a local file's 416: an error like any other, Content-Range kept.
+            self.set_status(416)
+            self.set_header("Cache-Control", "no-store")
+            self.set_header("Content-Range", f"bytes */{size}")
+            error = errors.ApiError(errors.RANGE_NOT_SATISFIABLE)
+            self.write_error(416, exc_info=(type(error), error, None))
+            return
+        if partial:
+            self.set_status(206)
+            self.set_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
+        self.set_header("Content-Type", self.get_content_type())
+        self.set_header("Content-Length", end - start)
+        self.name_download(record, include_body)
+        if not include_body or start == end:
+            return
+        self.stored_sender = StoreSender(self, self.progress(end - start))
+        try:
+            await self.stored_sender.send(
+                self.services.store.read(record.sha256, start, end), record.sha256
+            )
+        except BlobMissing:
+            # Gone since its size was looked at: nothing is sent yet.
+            await library.report_damage(record, "missing")
+            raise errors.ApiError(errors.IMAGE_DAMAGED) from None
+
+    def name_download(self, record: ImageRecord, include_body: bool) -> None:
+        """`download.progress` events, when the client names its download."""
+        download_id = transfer_id(self, "X-Download-Id", "download_id")
+        if download_id is not None and include_body:
+            self.reporter = TransferReporter(
+                self.services.events,
+                self.user.id,
+                "download",
+                download_id,
+                None,
+                image_id=record.sha256,
+            )
+
+    async def stored_damage(self, record: ImageRecord) -> Damage | None:
+        try:
+            found = await self.services.store.size(record.sha256)
+        except BlobMissing:
+            return "missing"
+        return None if found == record.blob.size else "mismatch"
 
     def progress(self, length: int) -> Callable[[int], None] | None:
         reporter = self.reporter

@@ -332,6 +332,16 @@ class UploadHandler(TusHandler):
                 "is freed.",
                 headers={"Upload-Offset": str(transfer.start)},
             )
+        if isinstance(error, errors.ApiError) and error.kind is errors.STORAGE_UNAVAILABLE:
+            unavailable = TusError(
+                errors.STORAGE_UNAVAILABLE,
+                "The server's object storage cannot be reached just now: the data of this "
+                f"request was not kept. The upload stays at offset {transfer.start}: resume "
+                "from there after Retry-After seconds.",
+                headers={"Upload-Offset": str(transfer.start)},
+            )
+            unavailable.retry_after = error.retry_after
+            return unavailable
         return error
 
     async def head(self, upload_id: str) -> None:

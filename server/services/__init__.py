@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,7 @@ from ..config_values import EVENTS_LOCAL
 from ..imaging import DecodePool, PoolLimits
 from ..storage import BlobStore
 from ..storage.local import LocalBlobStore
+from ..storage.s3_store import S3BlobStore
 from . import auth
 from .auth import AuthService
 from .derived_leases import DerivedLeases
@@ -34,6 +36,7 @@ from .library import LibraryService
 from .media_urls import MediaUrls
 from .throttle import LocalThrottle, Throttle
 from .throttle_shared import PAIRING, WECHAT, SharedThrottle
+from .thumbnail_copies import DerivedCopies
 from .thumbnails import QueueLimits, Thumbnails
 from .uploads import UploadService
 from .video_previews import PreviewLimits, VideoPreviews
@@ -63,10 +66,13 @@ class Services:
         return await asyncio.get_running_loop().run_in_executor(self.io_executor, fn, *args)
 
     async def start(self) -> None:
-        """Reach the backends that live elsewhere (PostgreSQL, Redis): CatalogUnavailable
-        or EventsUnavailable if one cannot be reached."""
+        """Reach the backends that live elsewhere (PostgreSQL, Redis, object storage):
+        CatalogUnavailable, EventsUnavailable or StorageUnavailable if one cannot be
+        reached."""
         await self.catalog.start()
         await self.events.start()
+        if isinstance(self.store, S3BlobStore):
+            await self.store.start()  # StorageUnavailable: unreachable, or no such bucket
 
     async def close(self) -> None:
         self.auth.close()
@@ -160,9 +166,18 @@ def leases_for(settings: Settings, catalog: Catalog) -> DerivedLeases | None:
 
 
 def store_for(settings: Settings, io_executor: ThreadPoolExecutor) -> BlobStore:
+    if settings.blobs_in_s3:
+        return S3BlobStore(settings.s3_location(os.environ), settings.tmp_dir, io_executor)
     return LocalBlobStore(
         settings.blobs_dir, settings.tmp_dir, io_executor, settings.quarantine_dir
     )
+
+
+def copies_for(store: BlobStore, io_executor: ThreadPoolExecutor) -> DerivedCopies | None:
+    """Thumbnails in the object store beside the blobs, the local files a cache of them."""
+    if isinstance(store, S3BlobStore):
+        return DerivedCopies(store.derived, io_executor)
+    return None
 
 
 def event_hub(settings: Settings) -> EventHub:
@@ -199,6 +214,7 @@ def build_services(settings: Settings) -> Services:
         settings.max_pixels,
         QueueLimits(settings.decode_attempts, settings.decode_queue),
         leases=leases_for(settings, catalog),
+        copies=copies_for(store, io_executor),
     )
     if settings.memory_trim:
         thumbnails.on_idle = _trimming(io_executor)

@@ -1,5 +1,9 @@
 """Thumbnails: derived from blobs, cached on disk, decoded in worker processes, once.
 
+Files under `--data` (`thumbs/`); with `copies` (object storage) those are a cache of
+the store of derived images (thumbnail_copies.py). A decode reads a local file of the
+original, fetched first from object storage (`BlobStore.source`).
+
 The grid size is made as photos arrive, from a queue that holds hashes only, at most
 `queue_size` of them: past that, the catalog (blobs whose thumbnail is not settled) is
 the queue, read again in pages when the in-memory one runs dry. A restart finds the
@@ -35,7 +39,9 @@ from ..imaging import DecodeFailed, DecodePool
 from ..imaging.budget import rough, rough_video
 from ..storage import BlobStore, StorageFull
 from ..storage.held import remove_unheld
+from ..storage.home import StorageUnavailable
 from .derived_leases import DerivedLeases
+from .thumbnail_copies import DerivedCopies
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +81,7 @@ class Thumbnails:
         limits: QueueLimits = QueueLimits(),
         *,
         leases: DerivedLeases | None = None,
+        copies: DerivedCopies | None = None,
     ) -> None:
         self.root = root
         self.pool = pool
@@ -84,6 +91,7 @@ class Thumbnails:
         self._max_pixels = max_pixels
         self._limits = limits
         self.leases = leases
+        self.copies = copies
         self._queue: deque[str] = deque()
         self._queued: set[str] = set()
         self._overflowed = False  # some pending work is only in the catalog
@@ -175,18 +183,28 @@ class Thumbnails:
         weight: int,
         derive: Derive | None = None,
     ) -> bool | None:
-        source = self._store.local_path(sha256)
-        if source is None:
-            return False
+        # A local file to decode: the blob's own, or (object storage) a copy fetched
+        # first, so that a store that cannot be reached counts no failed decode.
+        async with self._store.source(sha256) as source:
+            derive = derive or self.pool.render
+            return await self._attempt_on(source, sha256, outputs, urgent, weight, derive)
+
+    async def _attempt_on(
+        self,
+        source: Path,
+        sha256: str,
+        outputs: dict[int, Path],
+        urgent: bool,
+        weight: int,
+        derive: Derive,
+    ) -> bool | None:
         attempts = await self._catalog.attempt_thumbnail(sha256)
         if attempts > self._limits.attempts:
             log.warning("no thumbnail for %s: %d decodes failed before", sha256, attempts - 1)
             await self._settle(sha256, False)
             return False
         try:
-            reason = await (derive or self.pool.render)(
-                source, outputs, self._max_pixels, urgent=urgent, weight=weight
-            )
+            reason = await derive(source, outputs, self._max_pixels, urgent=urgent, weight=weight)
         except DecodeFailed as error:
             log.warning("decoding %s failed (attempt %d): %s", sha256, attempts, error)
             self.outcomes["failed"] += 1
@@ -200,6 +218,8 @@ class Thumbnails:
             await self._settle(sha256, False)
             return False
         self.outcomes["made"] += 1
+        if self.copies is not None:
+            await self.copies.publish(outputs.values())
         if attempts > 1 or urgent:
             # Settling clears the count too: only a photo settled already needs this write.
             await self._catalog.thumbnail_succeeded(sha256)
@@ -262,9 +282,9 @@ class Thumbnails:
             self._active.add(sha256)
             try:
                 await self._background(sha256)
-            except CatalogUnavailable as error:
+            except (CatalogUnavailable, StorageUnavailable) as error:
                 # Still pending in the catalog: the next start (or a view) makes them.
-                log.warning("thumbnails of %s wait for the catalog: %s", sha256, error)
+                log.warning("thumbnails of %s wait for the backends: %s", sha256, error)
             except Exception:
                 log.exception("making thumbnails of %s failed", sha256)
             finally:
@@ -344,15 +364,11 @@ class Thumbnails:
 
     # scrub --------------------------------------------------------------------
 
-    def _missing(self, sha256: str) -> list[int]:
-        return [size for size in EAGER_SIZES if not self.path(sha256, size).exists()]
-
     async def missing(self, blob: BlobRecord) -> list[int]:
         """The eager sizes whose file is not there, of a blob that can have thumbnails."""
         if not blob.decodable or blob.thumbnail is False:
             return []
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._missing, blob.sha256)
+        return [s for s in EAGER_SIZES if not await self._exists(self.path(blob.sha256, s))]
 
     async def rebuild(self, blob: BlobRecord) -> bool:
         """Make the missing eager sizes now; True when every one is there."""
@@ -367,7 +383,10 @@ class Thumbnails:
     # files --------------------------------------------------------------------
 
     async def _exists(self, path: Path) -> bool:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, path.exists)
+        """The file is here, or (with copies) was fetched from the store just now."""
+        if await asyncio.get_running_loop().run_in_executor(self._executor, path.exists):
+            return True
+        return self.copies is not None and await self.copies.fetch(path)
 
     def _remove(self, sha256: str) -> None:
         for size in ALL_SIZES:
@@ -377,6 +396,8 @@ class Thumbnails:
 
     async def remove(self, sha256: str) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._remove, sha256)
+        if self.copies is not None:
+            await self.copies.remove(self.path(sha256, size) for size in ALL_SIZES)
 
     def _orphans(self, known: set[str]) -> list[Path]:
         return [

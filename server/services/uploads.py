@@ -39,6 +39,7 @@ from typing import TypeVar
 from .. import errors
 from ..catalog import Catalog, UploadRecord, User
 from ..storage import BlobStore, ResumableWriter, StorageFull
+from ..storage.home import StorageUnavailable
 from .library import LibraryService
 from .transfers import Live, Transfer
 from .upload_locks import UPLOAD_ID_RE, FileState, UploadLocks, file_state
@@ -268,6 +269,13 @@ class UploadService:
                 # bytes are cut, freeing their room) and resumes once there is space.
                 await self._back_to_durable(upload, writer)
                 raise
+            if isinstance(error, StorageUnavailable):
+                # Nor is an object store that does not answer: nothing was acknowledged,
+                # the staged bytes stay, and the upload resumes from its durable offset.
+                await self._back_to_durable(upload, writer)
+                raise errors.ApiError(
+                    errors.STORAGE_UNAVAILABLE, retry_after=error.retry_after
+                ) from error
             await writer.abort()
             await self._drop(upload.id)
             self._live.pop(upload.id, None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -85,6 +86,32 @@ class BlobStore(Protocol):
 
     def local_path(self, sha256: str) -> Path | None:
         """A file that serves the blob directly, when the backend has one."""
+
+    async def size(self, sha256: str) -> int:
+        """The stored blob's length; BlobMissing when there is none."""
+
+    def read(self, sha256: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """Bytes `start` to `end` (exclusive; None: to the end), in chunks of bounded size.
+
+        Raises BlobMissing (when iterated) if there is none, ValueError for a range
+        outside it.
+        """
+
+    async def presigned_url(
+        self,
+        sha256: str,
+        expires: int,
+        *,
+        disposition: str | None = None,
+        content_type: str | None = None,
+    ) -> str | None:
+        """A URL that serves the blob for `expires` seconds without this server (with
+        these response headers), where the backend has one; None on the local disk."""
+
+    def source(self, sha256: str) -> AbstractAsyncContextManager[Path]:
+        """A local file holding the blob's bytes while the context lasts (what a decoder
+        reads): its own file on the local disk, a copy fetched from elsewhere. Raises
+        FileNotFoundError when there is no such blob."""
 
     def all_blobs(self) -> AsyncIterator[str]:
         """Every stored blob's sha256, in order, listed a part at a time."""

@@ -71,8 +71,16 @@ class BlobHome(Protocol):
     async def quarantine(self, sha256: str, reason: str) -> str:
         """Move the blob aside (never delete it); where it went. BlobMissing if none."""
 
-    async def presigned_url(self, sha256: str, expires: int) -> str | None:
-        """A URL that serves the blob for `expires` seconds without us, where there is one."""
+    async def presigned_url(
+        self,
+        sha256: str,
+        expires: int,
+        *,
+        disposition: str | None = None,
+        content_type: str | None = None,
+    ) -> str | None:
+        """A URL that serves the blob for `expires` seconds without us, where there is one
+        (answered with this Content-Disposition and Content-Type, when given)."""
 
     async def close(self) -> None: ...
 

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, BinaryIO, TypeVar
 from . import SHA256_RE, BlobMissing, StagedBlob, StorageFull
 from .local_files import fsync_dir, place, unshare
 from .local_graveyard import Graveyard, GraveyardStore
-from .local_staging import STAGED_SUFFIX, StagingFolder
+from .local_reads import LocalReads
+from .local_staging import STAGED_SUFFIX, StagingArea, StagingFolder
 
 __all__ = ["LocalBlobStore", "LocalBlobWriter", "fsync_dir"]
 
@@ -90,7 +91,7 @@ class _Mark:
 
 
 class LocalBlobWriter:
-    def __init__(self, store: LocalBlobStore, path: Path | None = None) -> None:
+    def __init__(self, store: StagingArea, path: Path | None = None) -> None:
         self._store = store
         self._path = path or store.staging_dir / f"{uuid.uuid4().hex}{STAGED_SUFFIX}"
         self._file: BinaryIO | None = None
@@ -262,7 +263,7 @@ class LocalBlobWriter:
         self._head = bytearray(mark.head)
 
 
-class LocalBlobStore(GraveyardStore):
+class LocalBlobStore(LocalReads, GraveyardStore):
     """The embedded backend: one folder on the local disk.
 
     Uploads are staged in a folder of this store's own under `tmp_dir`, locked while the

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from . import SHA256_RE, BlobMissing
-from .home import check_derived_key, check_range
-from .local import READ_BLOCK, LocalBlobStore, fsync_dir
-
-
-def _open_at(path: Path, start: int, end: int | None) -> tuple[io.FileIO, int]:
-    """The file at `start`, and the end of the range (ValueError when outside the file)."""
-    file = io.FileIO(path, "r")
-    try:
-        stop = check_range(os.fstat(file.fileno()).st_size, start, end)
-        file.seek(start)
-    except BaseException:
-        file.close()
-        raise
-    return file, stop
+from .home import check_derived_key
+from .local import LocalBlobStore, fsync_dir
 
 
 class LocalBlobHome:
@@ -49,29 +36,10 @@ class LocalBlobHome:
         return await self.store.exists(sha256)
 
     async def size(self, sha256: str) -> int:
-        try:
-            return (await self.store.run(self.store.path_for(sha256).stat)).st_size
-        except FileNotFoundError:
-            raise BlobMissing(sha256) from None
+        return await self.store.size(sha256)
 
-    async def read(
-        self, sha256: str, start: int = 0, end: int | None = None
-    ) -> AsyncIterator[bytes]:
-        path = self.store.path_for(sha256)
-        try:
-            file, stop = await self.store.run(_open_at, path, start, end)
-        except FileNotFoundError:
-            raise BlobMissing(sha256) from None
-        try:
-            remaining = stop - start
-            while remaining > 0:
-                chunk = await self.store.run(file.read, min(READ_BLOCK, remaining))
-                if not chunk:
-                    raise OSError(f"{path} shrank while it was read")
-                remaining -= len(chunk)
-                yield chunk
-        finally:
-            await self.store.run(file.close)
+    def read(self, sha256: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        return self.store.read(sha256, start, end)
 
     async def delete(self, sha256: str) -> None:
         await self.store.delete(sha256)
@@ -94,7 +62,14 @@ class LocalBlobHome:
     async def quarantine(self, sha256: str, reason: str) -> str:
         return await self.store.quarantine(sha256, reason)
 
-    async def presigned_url(self, sha256: str, expires: int) -> str | None:
+    async def presigned_url(
+        self,
+        sha256: str,
+        expires: int,
+        *,
+        disposition: str | None = None,
+        content_type: str | None = None,
+    ) -> str | None:
         if not SHA256_RE.match(sha256):
             raise ValueError(f"not a sha256: {sha256!r}")
         return None

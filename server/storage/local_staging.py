@@ -25,7 +25,9 @@ import secrets
 import shutil
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Protocol
 
 from .held import same_file
 
@@ -151,6 +153,15 @@ def _create(tmp_dir: Path) -> tuple[Path, int]:
         _empty_and_remove(making)
         raise
     return final, fd
+
+
+class StagingArea(Protocol):
+    """What a writer needs of its store: where to stage, and threads for the file work."""
+
+    @property
+    def staging_dir(self) -> Path: ...
+
+    async def run(self, fn: Callable[..., Any], *args: object) -> Any: ...
 
 
 class StagingFolder:

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
@@ -47,6 +47,12 @@ if TYPE_CHECKING:
 READ_CHUNK = 256 * 1024
 DERIVED_MAX = 64 * MIB
 _REASON_RE = re.compile(r"\A[a-z]+\Z")
+
+
+class ObjectStat(NamedTuple):
+    size: int
+    etag: str  # without its quotes: an MD5 in hex, or `<hex>-<parts>` for a multipart one
+    modified: float  # the store's clock, seconds since the epoch
 
 
 class S3BlobHome(S3Parts):
@@ -147,25 +153,37 @@ class S3BlobHome(S3Parts):
         return f"{self.location.prefix}blobs/{sha256}"
 
     async def _head(self, key: str, name: str) -> int:
+        return (await self.stat_key(key, name)).size
+
+    async def stat_key(self, key: str, name: str) -> ObjectStat:
+        """The object's size, ETag and modification time (a HEAD); BlobMissing if none."""
         with self._errors(name):
             answer = await self._client.head_object(Bucket=self.bucket, Key=key)
-        return int(answer["ContentLength"])
+        return ObjectStat(
+            int(answer["ContentLength"]),
+            str(answer.get("ETag", "")).strip('"'),
+            answer["LastModified"].timestamp(),
+        )
 
     # writing -------------------------------------------------------------------------
 
-    async def put(self, staged: Path, sha256: str) -> bool:
+    async def put(self, staged: Path, sha256: str, md5: str | None = None) -> bool:
+        """BlobHome.put; given the file's `md5` (hex), an object of the same size whose
+        ETag is another MD5 (a single PUT's ETag is its MD5) is damaged: written over."""
         key = self.key(sha256)
         size = (await self._run(staged.stat)).st_size
         with contextlib.suppress(BlobMissing):
-            if await self._head(key, sha256) == size:
+            stored = await self.stat_key(key, sha256)
+            plain_etag = len(stored.etag) == 32 and "-" not in stored.etag
+            if stored.size == size and not (md5 and plain_etag and stored.etag != md5):
                 return False
         if size <= self._part_size:
             await self._put_single(staged, key, sha256)
         else:
             await self._put_multipart(staged, key, sha256, size)
-        stored = await self._head(key, sha256)  # acknowledged only once the store says so
-        if stored != size:
-            raise self.unavailable(f"{sha256} holds {stored} bytes, not {size}")
+        held = await self._head(key, sha256)  # acknowledged only once the store says so
+        if held != size:
+            raise self.unavailable(f"{sha256} holds {held} bytes, not {size}")
         return True
 
     def _read_whole(self, staged: Path, sha256: str) -> tuple[bytes, str]:
@@ -249,11 +267,24 @@ class S3BlobHome(S3Parts):
             if not answer.get("IsTruncated") or not token:
                 return
 
-    async def presigned_url(self, sha256: str, expires: int) -> str | None:
+    async def presigned_url(
+        self,
+        sha256: str,
+        expires: int,
+        *,
+        disposition: str | None = None,
+        content_type: str | None = None,
+    ) -> str | None:
         if not 1 <= expires <= 7 * 24 * 3600:
             raise ValueError("a presigned URL lasts from 1 second to 7 days")
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": self.key(sha256)}
+        # The store answers with these headers in place of the object's own.
+        if disposition is not None:
+            params["ResponseContentDisposition"] = disposition
+        if content_type is not None:
+            params["ResponseContentType"] = content_type
         return await self._client.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": self.key(sha256)}, ExpiresIn=expires
+            "get_object", Params=params, ExpiresIn=expires
         )
 
     # removing ------------------------------------------------------------------------
