@@ -14,6 +14,11 @@ worker or runs out of its time is tried again, `attempts` times at most, and the
 video is settled `failed` (it still plays as its original where it can). With leases
 (processes sharing a PostgreSQL catalog) each preview is made by one of them.
 
+Previews stay on this process's disk (`thumbs/`, beside the thumbnails), not in object
+storage: one may be hundreds of MB, and the derived store keeps whole files in memory on
+their way. A process that lacks one it is asked for makes its own (pending again, then
+made, without a transcode by a process that has its file).
+
 What a viewer sees: `video.preview` events to every library holding the video, with the
 transcode's progress, then one with `done` (and `ready`: whether a preview was made).
 """
@@ -32,6 +37,7 @@ from pathlib import Path
 from ..catalog import BlobRecord, Catalog, CatalogUnavailable, ImageRecord, PreviewState
 from ..imaging import DecodeFailed, DecodePool
 from ..storage import BlobStore
+from ..storage.home import StorageUnavailable
 from .derived_leases import DerivedLeases
 from .domain_events import VideoPreviewDone, VideoPreviewProgress
 from .events import EventHub, Throttle
@@ -186,18 +192,32 @@ class VideoPreviews:
         if not needs_preview(blob):
             await self._catalog.settle_preview(sha256, "unneeded")
             return
-        source = self._store.local_path(sha256)
-        if source is None:
-            self._later[sha256] = time.monotonic() + LATER
+        if await self._exists(self.path(sha256)):
+            # Made before a stop could settle it, or pending again for a process that
+            # lacks its own copy (object storage, another disk): this one has it.
+            await self._settle(sha256, "made")
             return
-        if self.leases is None:
-            await self._transcode(blob, source)
+        if self.leases is not None:
+            if not await self.leases.claim(sha256, [_LEASE_SIZE], waited=False):
+                self._later[sha256] = time.monotonic() + LATER  # another process makes it
+                return
+            async with self.leases.holding(sha256, [_LEASE_SIZE]):
+                await self._from_source(blob)
             return
-        if not await self.leases.claim(sha256, [_LEASE_SIZE], waited=False):
-            self._later[sha256] = time.monotonic() + LATER  # another process makes it
-            return
-        async with self.leases.holding(sha256, [_LEASE_SIZE]):
-            await self._transcode(blob, source)
+        await self._from_source(blob)
+
+    async def _from_source(self, blob: BlobRecord) -> None:
+        """A local file of the original to read (with object storage, a copy fetched
+        first: a store that cannot be reached counts no failed transcode)."""
+        try:
+            async with self._store.source(blob.sha256) as source:
+                await self._transcode(blob, source)
+        except FileNotFoundError:
+            log.warning("no preview for %s: its original is missing", blob.sha256)
+            self._later[blob.sha256] = time.monotonic() + LATER
+        except StorageUnavailable as error:
+            log.warning("the preview of %s waits for the store: %s", blob.sha256, error)
+            self._later[blob.sha256] = time.monotonic() + LATER
 
     async def _transcode(self, blob: BlobRecord, source: Path) -> None:
         sha256 = blob.sha256
@@ -218,10 +238,6 @@ class VideoPreviews:
             self._count("failed")
             if attempts >= self._limits.attempts:
                 await self._settle(sha256, "failed")
-            return
-        except FileNotFoundError:
-            log.warning("no preview for %s: its original is missing", sha256)
-            self._later[sha256] = time.monotonic() + LATER
             return
         if not answer.get("made"):
             log.info("no preview for %s: %s", sha256, answer.get("reason"))
@@ -260,13 +276,15 @@ class VideoPreviews:
         if blob.preview != "made":
             return None
         path = self.path(blob.sha256)
-        loop = asyncio.get_running_loop()
-        if await loop.run_in_executor(self._executor, path.exists):
+        if await self._exists(path):
             return path
         log.warning("the preview of %s is gone: made again", blob.sha256)
         if self.enabled:
             await self.remake(blob)
         return None
+
+    async def _exists(self, path: Path) -> bool:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, path.exists)
 
     async def remove(self, sha256: str) -> None:
         path = self.path(sha256)
