@@ -110,7 +110,6 @@ class VideoPreviews:
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._later: dict[str, float] = {}  # sha256 -> when to look at it again
-        self._busy = False
         self._idle = asyncio.Event()
         self.outcomes: dict[str, int] = {}  # transcodes by how they ended (for tests, metrics)
 
@@ -148,11 +147,11 @@ class VideoPreviews:
                 log.warning("video previews wait for the catalog: %s", error)
                 blob = None
             if blob is None:
-                self._idle.set()
+                if not self._wake.is_set():  # else a video came in since the look
+                    self._idle.set()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), LATER if self._later else None)
                 continue
-            self._busy = True
             try:
                 await self._make(blob)
             except CatalogUnavailable as error:
@@ -161,8 +160,6 @@ class VideoPreviews:
             except Exception:
                 log.exception("making the preview of %s failed", blob.sha256)
                 self._later[blob.sha256] = time.monotonic() + LATER
-            finally:
-                self._busy = False
 
     async def _next(self) -> BlobRecord | None:
         now = time.monotonic()
