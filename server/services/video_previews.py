@@ -282,7 +282,3 @@ class VideoPreviews:
 
     async def _exists(self, path: Path) -> bool:
         return await asyncio.get_running_loop().run_in_executor(self._executor, path.exists)
-
-    async def remove(self, sha256: str) -> None:
-        path = self.path(sha256)
-        await asyncio.get_running_loop().run_in_executor(self._executor, path.unlink, True)
