@@ -8,7 +8,9 @@ includes the round trip) and, in this process, measured against reading the same
 bytes' SHA-256, which every upload pays anyway: the metadata must cost a small fraction
 of that, which it can only if it does not read the file through (the bytes it read are
 counted too, from /proc/self/io). Then the poster of that file, and the
-decoding worker's peak RSS (VmHWM) while it makes the poster of a 4K frame.
+decoding worker's peak RSS (VmHWM) while it makes the poster of a 4K frame, and a
+fresh worker's while it makes the playable preview (H.264, 720p) of one second of 4K
+HEVC, with the CPU that transcode took.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from PIL import Image
 
 from server.imaging import DecodePool, PoolLimits
 from server.imaging.budget import DEFAULT_BUDGET
+from server.imaging.pool import cpu_seconds
 from server.imaging.video import read_video_metadata
 
 MiB = 1024 * 1024
@@ -33,12 +36,16 @@ _REPS = 5
 _FRAME = Fraction(1, 30)
 
 
-def _noise_video(dest: Path, size: tuple[int, int], frames: int, total_bytes: int) -> Path:
+def _noise_video(
+    dest: Path, size: tuple[int, int], frames: int, total_bytes: int, codec: str = "libx264"
+) -> Path:
     """Smooth blobs (noise at 1/8 scale, enlarged) at a phone's bit rate, one group of
     `frames` encoded once (a keyframe, then P-frames), remuxed until `total_bytes`."""
     with av.open(str(dest), "w", format="mp4") as out:
         options = {"preset": "ultrafast", "crf": "18", "g": str(frames), "bf": "0"}
-        stream = out.add_stream("libx264", rate=30, options=options)
+        if codec == "libx265":
+            options["x265-params"] = "log-level=none"
+        stream = out.add_stream(codec, rate=30, options=options)
         stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
         packets = []
         small = (size[0] // 8, size[1] // 8)
@@ -107,6 +114,7 @@ def case_video(bench: Run) -> list[Row]:
         _sha256(big)
         hashes.append(time.perf_counter() - started)
     four_k = _noise_video(folder / "4k.mp4", (3840, 2160), 2, 0)
+    four_k_hevc = _noise_video(folder / "4k-hevc.mp4", (3840, 2160), 30, 0, "libx265")
     mb = size / MiB
     bench.notes.append(
         f"video: the metadata read of the {mb:.0f} MiB MP4 read {read / 1024:.0f} KiB of it"
@@ -120,7 +128,8 @@ def case_video(bench: Run) -> list[Row]:
         at_most(0.05),
         f"median of {_REPS}; {read / 1024:.0f} KiB read",
     )
-    return [metadata, *asyncio.run(_measure(bench, big, four_k, size))]
+    rows = asyncio.run(_measure(bench, big, four_k, size))
+    return [metadata, *rows, *asyncio.run(_preview(four_k_hevc))]
 
 
 async def _measure(bench: Run, big: Path, four_k: Path, size: int) -> list[Row]:
@@ -163,5 +172,29 @@ async def _measure(bench: Run, big: Path, four_k: Path, size: int) -> list[Row]:
             "MiB",
             target=Target("value", "<", 300, "< 300 MiB"),
             detail="VmHWM",
+        ),
+    ]
+
+
+async def _preview(source: Path) -> list[Row]:
+    """A fresh worker, so its peak is this transcode's."""
+    pool = DecodePool(PoolLimits(1, DEFAULT_BUDGET, 60.0))
+    try:
+        output = source.with_name("preview.mp4")
+        started = time.perf_counter()
+        answer = await pool.preview(source, output, cpu_limit=600.0)
+        took = time.perf_counter() - started
+        expect(answer.get("made") is True, f"no 4K preview: {answer}")
+        pid = pool.pids[0]
+        peak, cpu = _peak_rss(pid), cpu_seconds(pid)
+    finally:
+        await pool.close()
+    return [
+        Row(
+            "video: worker peak RSS, the 720p preview of 1 s of 4K HEVC",
+            peak / MiB,
+            "MiB",
+            target=Target("value", "<", 300, "< 300 MiB"),
+            detail=f"VmHWM; {cpu:.1f} s of CPU, {took:.1f} s on idle CPU",
         ),
     ]

@@ -170,6 +170,7 @@ async def serve(settings: Settings) -> int:
     recovered = await services.library.recover()
     if any(vars(recovered).values()):
         log.info("recovered after an unclean stop: %s", recovered)
+    services.previews.resume()  # videos whose preview a stop cut short, or never began
     app = make_app(settings, services)
     # Before the port opens: a stop asked for as soon as the server answers is a clean one.
     stop = asyncio.Event()

@@ -6,7 +6,7 @@ import tornado.web
 from tornado.routing import Rule, URLSpec
 
 from .config import Settings
-from .handlers import auth, devices, events, files, health, images, openapi, seed, tus
+from .handlers import auth, devices, events, files, health, images, openapi, seed, tus, videos
 from .handlers import metrics as metrics_handler
 from .handlers.base import NotFoundHandler, log_request
 from .handlers.cors import CorsPolicy, preflight_rules
@@ -34,6 +34,7 @@ def make_app(settings: Settings, services: Services) -> tornado.web.Application:
         tornado.web.url(f"{API}/images/{ID}", images.ImageHandler, common),
         tornado.web.url(f"{API}/images/{ID}/original", files.OriginalHandler, blobs),
         tornado.web.url(f"{API}/images/{ID}/thumbnail", files.ThumbnailHandler, thumbs),
+        tornado.web.url(f"{API}/images/{ID}/video", videos.VideoHandler, thumbs),
         tornado.web.url(f"{API}/trash", images.TrashHandler, common),
         tornado.web.url(f"{API}/trash/{ID}", images.TrashItemHandler, common),
         tornado.web.url(f"{API}/trash/{ID}/restore", images.RestoreHandler, common),

@@ -120,6 +120,13 @@ class Settings:
         "return freed memory to the system (glibc malloc_trim) when a burst of photos ends",
         parse=parse_bool,
     )
+    video_previews: bool = setting(
+        True,
+        "make an H.264 MP4 preview (at most 720p) of each video a phone may not play, "
+        "in the background, one at a time",
+        parse=parse_bool,
+        metavar="on|off",
+    )
     decode_queue: int = setting(
         1000,
         "photos waiting for thumbnails held in memory; the rest wait in the catalog",

@@ -90,6 +90,11 @@ NO_THUMBNAIL = ErrorKind(
     404,
     "This photo has no thumbnail: it could not be decoded. The original is kept.",
 )
+NO_VIDEO_PREVIEW = ErrorKind(
+    "no_video_preview",
+    404,
+    "This video has no playable preview (yet, or at all): play its original.",
+)
 METHOD_NOT_ALLOWED = ErrorKind("method_not_allowed", 405, "This method is not allowed here.")
 TOO_MANY_ATTEMPTS = ErrorKind(
     "too_many_attempts", 429, "Too many attempts; wait a little and try again."

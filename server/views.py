@@ -12,6 +12,7 @@ from typing import Any
 from .catalog import ImageRecord
 from .services import domain_events as de
 from .services.media_urls import UserSigner, Variant
+from .services.video_previews import preview_state
 
 API = "/api/v1"
 
@@ -36,6 +37,7 @@ def signed_urls(urls: dict[str, str | None], signer: UserSigner, sha256: str) ->
         "original": "original",
         "thumbnail": "grid",
         "preview": "preview",
+        "video_preview": "video_preview",
     }
     body: dict[str, Any] = {
         name: None if url is None else signed_url(url, signer, sha256, variants[name], expires)
@@ -83,6 +85,10 @@ def image_json(
             "preview": f"{base}/thumbnail?size=preview" if has_thumbnail else None,
         },
     }
+    # A video's playable preview (H.264 MP4, at most 720p), for phones that cannot play
+    # its original; None for a photo.
+    body["video_preview"] = preview = preview_state(blob)
+    body["urls"]["video_preview"] = f"{base}/video?variant=preview" if preview == "ready" else None
     if signer is not None:
         body["signed_urls"] = signed_urls(body["urls"], signer, blob.sha256)
     if record.deleted_at is not None:
@@ -101,6 +107,9 @@ def event_json(event: dict[str, Any], signer: UserSigner | None = None) -> dict[
     if kind in (de.IMAGE_ADDED, de.IMAGE_RESTORED):
         image = de.record_from_plain(event["image"])
         return {"type": kind, "image": image_json(image, signer=signer)}
+    if kind == de.VIDEO_PREVIEW and "image" in event:
+        image_body = image_json(de.record_from_plain(event["image"]), signer=signer)
+        return {**event, "ready": image_body["video_preview"] == "ready", "image": image_body}
     if kind == de.UPLOAD_DONE:
         done = de.UploadDone.from_plain(event)
         first = done.stored[0]

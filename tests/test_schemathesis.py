@@ -61,6 +61,8 @@ IMAGE_OPERATIONS = [
     "headOriginal",
     "getThumbnail",
     "headThumbnail",
+    "getVideo",
+    "headVideo",
     "getTrashed",
     "purgeTrashed",
     "restoreTrashed",

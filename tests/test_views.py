@@ -20,6 +20,8 @@ from server.services.domain_events import (
     UploadDone,
     UploadFailed,
     UploadProgress,
+    VideoPreviewDone,
+    VideoPreviewProgress,
     record_from_plain,
     record_plain,
 )
@@ -60,7 +62,7 @@ IMAGE = (
     '"orientation":6,"taken_at":"2024-05-01T10:00:00","uploaded_at":"2024-05-02T08:00:00Z",'
     '"filename":"IMG_1.jpg","camera":{"make":"Canon","model":null},"gps":true,"exif":true,'
     f'"thumbnail":true,"urls":{{"original":"{BASE}/original","thumbnail":"{BASE}/thumbnail",'
-    f'"preview":"{BASE}/thumbnail?size=preview"}}'
+    f'"preview":"{BASE}/thumbnail?size=preview","video_preview":null}},"video_preview":null'
 )
 
 
@@ -98,6 +100,36 @@ def test_a_video_is_described_with_its_kind_duration_and_codec() -> None:
     assert record_from_plain(json.loads(json.dumps(record_plain(video)))) == video
     sent_image = json.loads(sent(ImageAdded(video).plain()))["image"]
     assert sent_image == body
+
+
+def test_a_video_preview_is_told_as_it_goes_and_when_it_is_done() -> None:
+    blob = dataclasses.replace(
+        BLOB, format="MOV", mime="video/quicktime", kind="video", codec="hevc", duration=3.0
+    )
+    video = dataclasses.replace(RECORD, blob=blob)
+    assert json.loads(sent(VideoPreviewProgress(SHA, 0.25).plain())) == {
+        "type": "video.preview",
+        "id": SHA,
+        "progress": 0.25,
+        "done": False,
+    }
+    assert image_json(video)["video_preview"] == "pending"
+    made = dataclasses.replace(video, blob=dataclasses.replace(blob, preview="made"))
+    done = json.loads(sent(VideoPreviewDone(made).plain()))
+    assert {k: v for k, v in done.items() if k != "image"} == {
+        "type": "video.preview",
+        "id": SHA,
+        "progress": 1.0,
+        "done": True,
+        "ready": True,
+    }
+    assert done["image"] == image_json(made)
+    assert done["image"]["video_preview"] == "ready"
+    assert done["image"]["urls"]["video_preview"] == f"{BASE}/video?variant=preview"
+    failed = dataclasses.replace(video, blob=dataclasses.replace(blob, preview="failed"))
+    assert json.loads(sent(VideoPreviewDone(failed).plain()))["ready"] is False
+    h264 = dataclasses.replace(blob, codec="h264")
+    assert image_json(dataclasses.replace(video, blob=h264))["video_preview"] == "unneeded"
 
 
 def test_a_record_survives_its_plain_form() -> None:

@@ -27,6 +27,7 @@ from .records import (
     OpenUploads,
     Owner,
     Position,
+    PreviewState,
     UploadRecord,
     User,
     iso,
@@ -52,6 +53,8 @@ __all__ = [
     "OpenUploads",
     "Owner",
     "Position",
+    "PreviewState",
+    "Previews",
     "Throttles",
     "UploadRecord",
     "Uploads",
@@ -195,6 +198,23 @@ class Library(Protocol):
         """The file is good again; True when it had been marked damaged."""
 
 
+class Previews(Protocol):
+    """Videos' playable previews: which are still to come, and the attempts at each."""
+
+    async def pending_previews(self, limit: int) -> list[BlobRecord]:
+        """Sound, decodable videos whose preview is not settled yet, oldest first."""
+
+    async def attempt_preview(self, sha256: str) -> int:
+        """Count a transcode about to start; how many since the preview was last settled."""
+
+    async def settle_preview(self, sha256: str, state: PreviewState | None) -> list[ImageRecord]:
+        """Record the preview's state (None: to be made again) and clear its attempts;
+        the library entries of the blob (not trashed), to announce it to."""
+
+    async def preview_entries(self, sha256: str) -> list[ImageRecord]:
+        """The blob's library entries (not trashed), whoever holds them."""
+
+
 class Uploads(Protocol):
     """tus uploads: declared length, durable offset, and how each ended."""
 
@@ -229,7 +249,7 @@ class Uploads(Protocol):
     async def upload_ids(self) -> set[str]: ...
 
 
-class Catalog(Accounts, Library, Uploads, Throttles, Claims, Keys, Protocol):
+class Catalog(Accounts, Library, Previews, Uploads, Throttles, Claims, Keys, Protocol):
     """All of it, for what needs every aggregate (the services' holder, gc, scrub)."""
 
     async def reclaim_space(self) -> int:

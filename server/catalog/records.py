@@ -59,6 +59,11 @@ MediaKind = Literal["photo", "video"]
 """What a blob is to its viewer: a still image, or a video (played, with a poster)."""
 
 
+PreviewState = Literal["made", "unneeded", "failed"]
+"""A video's playable preview (H.264 MP4): made; not needed (the original plays on
+phones); or none can be made. None: a photo, or a video whose preview is still to come."""
+
+
 @dataclass(frozen=True)
 class BlobRecord:
     sha256: str
@@ -80,6 +85,7 @@ class BlobRecord:
     kind: MediaKind = "photo"
     duration: float | None = None  # seconds; None for a photo, or a video whose is unknown
     codec: str | None = None  # a video's (FFmpeg's name: h264, hevc, vp9...)
+    preview: PreviewState | None = None  # a video's playable preview (None: still to come)
 
     @property
     def damaged(self) -> bool:

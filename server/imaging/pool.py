@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,7 +89,14 @@ class _Worker:
         log.info("decoding worker %d started: %s", self.number, ready.decode().strip())
         return process
 
-    async def run(self, job: Mapping[str, Any]) -> dict[str, Any]:
+    async def run(
+        self,
+        job: Mapping[str, Any],
+        cpu_limit: float | None = None,
+        progress: Callable[[float], None] | None = None,
+    ) -> dict[str, Any]:
+        """The job's answer; `cpu_limit` (seconds of CPU) in place of the pool's timeout, and
+        `progress` told of each progress line the worker writes before it."""
         if self._process is None or self._process.returncode is not None:
             self._process = await self._start()
         process = self._process
@@ -97,7 +104,7 @@ class _Worker:
         try:
             process.stdin.write(json.dumps(job).encode() + b"\n")
             await process.stdin.drain()
-            line = await self._answer(process)
+            line = await self._answer(process, cpu_limit or self._limits.timeout, progress)
         except TimeoutError as error:
             await self.stop(kill=True)
             raise DecodeFailed(f"{error}: killed") from None
@@ -119,18 +126,30 @@ class _Worker:
             raise DecodeFailed(f"decoding worker {why}")
         return answer
 
-    async def _answer(self, process: asyncio.subprocess.Process) -> bytes:
-        """The worker's answer line, within its time: `timeout` seconds of CPU, or ten
-        times that of waiting (a worker on idle priority may wait while uploads run)."""
+    async def _answer(
+        self,
+        process: asyncio.subprocess.Process,
+        limit: float,
+        progress: Callable[[float], None] | None,
+    ) -> bytes:
+        """The worker's answer line, within its time: `limit` seconds of CPU, or ten
+        times that of waiting (a worker on idle priority may wait while uploads run).
+        Progress lines before it are handed to `progress`."""
+        timeout = limit
         assert process.stdout is not None
-        timeout = self._limits.timeout
         reading = asyncio.ensure_future(process.stdout.readline())
         started, used = time.monotonic(), cpu_seconds(process.pid)
         try:
             while True:
-                done, _ = await asyncio.wait({reading}, timeout=timeout / 4)
+                done, _ = await asyncio.wait({reading}, timeout=min(timeout / 4, 15))
                 if done:
-                    return reading.result()
+                    line = reading.result()
+                    if not line.startswith(b'{"progress"'):
+                        return line
+                    if progress is not None:
+                        progress(float(json.loads(line)["progress"]))
+                    reading = asyncio.ensure_future(process.stdout.readline())
+                    continue
                 if cpu_seconds(process.pid) - used > timeout:
                     raise TimeoutError(f"more than {timeout:g} s of CPU")
                 if time.monotonic() - started > WAIT_FACTOR * timeout:
@@ -248,13 +267,33 @@ class DecodePool:
         metadata: dict[str, Any] = answer["metadata"]
         return metadata
 
+    async def preview(
+        self,
+        source: Path,
+        output: Path,
+        *,
+        cpu_limit: float,
+        progress: Callable[[float], None] | None = None,
+    ) -> dict[str, Any]:
+        """A video's H.264 preview written to `output` (transcode.py), in a worker with
+        `cpu_limit` seconds of CPU: `{"made": True, "preview": {...}}` or `{"made": False,
+        "reason": ...}`. Raises as `render` does."""
+        job = {"type": "preview", "source": str(source), "output": str(output)}
+        return await self._run(job, source, False, self.limits.budget, cpu_limit, progress)
+
     async def _run(
-        self, job: Mapping[str, Any], source: Path, urgent: bool, weight: int
+        self,
+        job: Mapping[str, Any],
+        source: Path,
+        urgent: bool,
+        weight: int,
+        cpu_limit: float | None = None,
+        progress: Callable[[float], None] | None = None,
     ) -> dict[str, Any]:
         weight = min(max(weight, 0), self.limits.budget)
         worker = await self._acquire(urgent, weight)
         try:
-            answer = await worker.run(job)
+            answer = await worker.run(job, cpu_limit, progress)
         finally:
             self._release(worker, weight)
         if answer.get("missing"):

@@ -28,6 +28,7 @@ from .derived import Limits, render
 # Imported before the address space is capped: FFmpeg's libraries map about 100 MiB,
 # which counts as what the worker holds at start, not against a decode's budget.
 from .poster import render_poster
+from .transcode import make_preview
 from .video import NotAVideo, read_video_metadata
 
 # Python's own objects, the decoders' tables and buffers, and a JPEG encoder's state.
@@ -71,12 +72,14 @@ def limit_address_space(budget: int) -> int:
 
 
 def handle(job: dict[str, Any], budget: int) -> dict[str, Any]:
-    """One job: `image` (thumbnails, the default), `poster` (a video's) or `probe` (a
-    video's metadata)."""
+    """One job: `image` (thumbnails, the default), `poster` (a video's), `probe` (a
+    video's metadata) or `preview` (a video's H.264 preview, telling its progress)."""
     kind = job.get("type", "image")
     try:
         if kind == "probe":
             return _probe(Path(job["source"]))
+        if kind == "preview":
+            return _preview(Path(job["source"]), Path(job["output"]), budget)
         outputs = {int(size): Path(path) for size, path in job["outputs"].items()}
         limits = Limits(job["max_pixels"], budget)
         if kind == "poster":
@@ -95,6 +98,18 @@ def _probe(source: Path) -> dict[str, Any]:
         return {"metadata": dataclasses.asdict(read_video_metadata(source))}
     except NotAVideo as error:
         return {"not_a_video": str(error)}
+
+
+def _preview(source: Path, output: Path, budget: int) -> dict[str, Any]:
+    made = make_preview(source, output, budget, _tell_progress)
+    if isinstance(made, str):
+        return {"made": False, "reason": made}
+    return {"made": True, "reason": None, "preview": dataclasses.asdict(made)}
+
+
+def _tell_progress(done: float) -> None:
+    """A line before the answer: the pool reads it as progress, and waits on."""
+    print(json.dumps({"progress": round(done, 4)}), flush=True)
 
 
 def main(argv: list[str]) -> int:

@@ -39,6 +39,7 @@ from .throttle_shared import PAIRING, WECHAT, SharedThrottle
 from .thumbnail_copies import DerivedCopies
 from .thumbnails import QueueLimits, Thumbnails
 from .uploads import UploadService
+from .video_previews import PreviewLimits, VideoPreviews
 from .wechat import WeChatClient
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class Services:
     sockets: SocketLimits
     uploads: UploadService
     io_executor: ThreadPoolExecutor
+    previews: VideoPreviews
     media_urls: MediaUrls
 
     async def run_io(self, fn: Callable[..., T], *args: object) -> T:
@@ -75,6 +77,7 @@ class Services:
     async def close(self) -> None:
         self.auth.close()
         await self.uploads.close()
+        await self.previews.close()  # a transcode under way stays pending for the next start
         # Pending thumbnails wait in the catalog for the next start; decodes under way end.
         await self.library.thumbnails.close()
         await self.store.close()
@@ -243,6 +246,19 @@ def build_services(settings: Settings) -> Services:
         max_open=settings.max_open_uploads,
         max_staged=settings.max_staged_bytes,
     )
+    previews = VideoPreviews(
+        settings.thumbs_dir,
+        store,
+        catalog,
+        # A worker of its own: one transcode at a time, never in the thumbnails' way.
+        DecodePool(PoolLimits(1, settings.decode_budget, settings.decode_timeout)),
+        events,
+        io_executor,
+        PreviewLimits(settings.decode_attempts, settings.decode_timeout),
+        enabled=settings.video_previews,
+        leases=leases_for(settings, catalog),
+    )
+    library.on_committed = previews.schedule
     pairing_throttle, wechat_throttle = throttles_for(settings, catalog)
     return Services(
         settings=settings,
@@ -261,5 +277,6 @@ def build_services(settings: Settings) -> Services:
         sockets=SocketLimits(settings.max_sockets, settings.max_sockets_per_device),
         uploads=uploads,
         io_executor=io_executor,
+        previews=previews,
         media_urls=MediaUrls(catalog, settings.media_url_ttl),
     )

@@ -25,6 +25,7 @@ UPLOAD_FAILED = "upload.failed"
 IMAGE_ADDED = "image.added"
 IMAGE_DELETED = "image.deleted"
 IMAGE_RESTORED = "image.restored"
+VIDEO_PREVIEW = "video.preview"
 
 
 def record_plain(record: ImageRecord) -> Plain:
@@ -124,3 +125,30 @@ class ImageDeleted:
 
     def plain(self) -> Plain:
         return {"type": IMAGE_DELETED, "id": self.sha256}
+
+
+@dataclass(frozen=True)
+class VideoPreviewProgress:
+    """How far a video's preview has come (0 to 1 of its length)."""
+
+    sha256: str
+    progress: float
+
+    def plain(self) -> Plain:
+        return {"type": VIDEO_PREVIEW, "id": self.sha256, "progress": self.progress, "done": False}
+
+
+@dataclass(frozen=True)
+class VideoPreviewDone:
+    """A video's preview is settled: made, or never to be (its record says which)."""
+
+    image: ImageRecord
+
+    def plain(self) -> Plain:
+        return {
+            "type": VIDEO_PREVIEW,
+            "id": self.image.sha256,
+            "progress": 1.0,
+            "done": True,
+            "image": record_plain(self.image),
+        }

@@ -25,7 +25,11 @@ from typing import Any, Protocol
 
 Event = dict[str, Any]
 
-PROGRESS_TYPES = {"upload.progress": "upload_id", "download.progress": "download_id"}
+PROGRESS_TYPES = {
+    "upload.progress": "upload_id",
+    "download.progress": "download_id",
+    "video.preview": "id",  # until its `done`, which is final
+}
 MAX_PENDING_FINAL = 1000
 DEVICE_REVOKED = "device.revoked"
 # Why a mailbox let an event go: a newer progress event of the same transfer took its
@@ -38,7 +42,7 @@ DROPPED_CLOSED = "closed"
 def progress_key(event: Event) -> tuple[str, str] | None:
     """Events with the same key supersede each other while queued."""
     field = PROGRESS_TYPES.get(event.get("type", ""))
-    if field is None:
+    if field is None or event.get("done") is True:
         return None
     return event["type"], str(event.get(field))
 

@@ -19,7 +19,7 @@ import math
 import re
 import time
 import unicodedata
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -136,6 +136,7 @@ class LibraryService:
         self._max_pixels = max_pixels
         self._decode_budget = decode_budget
         thumbnails.on_settled = self._announce_all
+        self.on_committed: Callable[[BlobRecord], None] | None = None  # video previews
         self._announcing: set[asyncio.Task[None]] = set()
         # Its protocol and ingest's (`commit_all`) keep an entry's file in place
         # whatever the order their steps run in, here or in another process.
@@ -229,6 +230,8 @@ class LibraryService:
         ]
         for done in ingested:
             self.thumbnails.schedule(done.image.blob)
+            if self.on_committed is not None:
+                self.on_committed(done.image.blob)
         return ingested
 
     async def place(self, staged: list[Staged]) -> None:

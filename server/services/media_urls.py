@@ -31,8 +31,8 @@ from ..catalog import Keys
 
 KEY_NAME = "media-urls"
 KEY_BYTES = 32
-Variant = Literal["original", "grid", "preview"]
-VARIANTS: tuple[Variant, ...] = ("original", "grid", "preview")
+Variant = Literal["original", "grid", "preview", "video_preview"]
+VARIANTS: tuple[Variant, ...] = ("original", "grid", "preview", "video_preview")
 
 
 def _mac(key: bytes, user_id: int, sha256: str, variant: str, expires: int) -> str:

@@ -393,6 +393,8 @@ class Thumbnails:
     def _remove(self, sha256: str) -> None:
         for size in ALL_SIZES:
             self.path(sha256, size).unlink(missing_ok=True)
+        for path in self.path(sha256, GRID).parent.glob(f"{sha256}-preview-*.mp4"):
+            path.unlink(missing_ok=True)  # a video's playable preview (video_previews.py)
 
     async def remove(self, sha256: str) -> None:
         await asyncio.get_running_loop().run_in_executor(self._executor, self._remove, sha256)
@@ -402,7 +404,8 @@ class Thumbnails:
     def _orphans(self, known: set[str]) -> list[Path]:
         return [
             path
-            for path in self.root.glob("??/??/*.jpg")
+            for pattern in ("??/??/*.jpg", "??/??/*.mp4")  # .mp4: videos' previews
+            for path in self.root.glob(pattern)
             if path.name.split("-", 1)[0] not in known
         ]
 

@@ -40,7 +40,14 @@ async def listed(api: Api) -> dict[str, Any]:
 async def test_the_signed_urls_work_without_a_token(api: Api, anonymous: Api, token: str) -> None:
     data = photo((800, 600))
     uploaded = await upload_one(api, data)
-    assert set(uploaded["signed_urls"]) == {"original", "thumbnail", "preview", "expires_in"}
+    assert set(uploaded["signed_urls"]) == {
+        "original",
+        "thumbnail",
+        "preview",
+        "video_preview",  # a video's playable preview: None for a photo
+        "expires_in",
+    }
+    assert uploaded["signed_urls"]["video_preview"] is None
     item = await listed(api)
     signed = item["signed_urls"]
     assert 0.75 * 3600 <= signed["expires_in"] <= 3600

@@ -15,6 +15,7 @@ from PIL import Image
 
 RED = (230, 20, 20)
 BLUE = (20, 20, 230)
+SAMPLE_RATE = 44_100
 
 
 def frame_image(width: int, height: int) -> Image.Image:
@@ -34,7 +35,9 @@ def make_video(
     rotation: int | None = None,
     metadata: dict[str, str] | None = None,
     pix_fmt: str = "yuv420p",
+    audio: bool = False,
 ) -> Path:
+    """`frames` frames at `rate` a second; `audio`: with as long a silent AAC track."""
     options = {"movflags": "use_metadata_tags"} if fmt in ("mov", "mp4") and metadata else {}
     with av.open(str(dest), "w", format=fmt, options=options) as out:
         for key, value in (metadata or {}).items():
@@ -48,6 +51,7 @@ def make_video(
                 stream.options["x265-params"] = "log-level=none"
         if rotation is not None:
             stream.set_display_rotation(rotation)
+        sound = out.add_stream("aac", rate=SAMPLE_RATE, layout="mono") if audio else None
         picture = frame_image(*size)
         for n in range(frames):
             frame = av.VideoFrame.from_image(picture)
@@ -56,6 +60,17 @@ def make_video(
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
+        if sound is not None:
+            for n in range(frames * SAMPLE_RATE // rate // 1024):
+                samples = av.AudioFrame(format="fltp", layout="mono", samples=1024)
+                samples.sample_rate = SAMPLE_RATE
+                for plane in samples.planes:
+                    plane.update(bytes(plane.buffer_size))
+                samples.pts = n * 1024
+                for packet in sound.encode(samples):
+                    out.mux(packet)
+            for packet in sound.encode():
+                out.mux(packet)
     return dest
 
 

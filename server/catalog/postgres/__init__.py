@@ -15,6 +15,7 @@ from .connection import PoolSettings
 from .keys import PostgresKeys
 from .library import PostgresLibrary
 from .migrations import MIGRATIONS
+from .previews import PostgresPreviews
 from .throttle import PostgresThrottles
 from .uploads import PostgresUploads
 
@@ -25,6 +26,7 @@ class PostgresCatalog(
     PostgresAccounts,
     PostgresLibrary,
     PostgresBlobs,
+    PostgresPreviews,
     PostgresUploads,
     PostgresThrottles,
     PostgresClaims,

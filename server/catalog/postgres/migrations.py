@@ -159,6 +159,17 @@ MIGRATIONS: list[str] = [
         created_at double precision NOT NULL
     );
     """,
+    # 8: videos' playable previews (H.264 MP4s made for phones): NULL while one is to
+    # come (videos stored before are found by the partial index and decided then), and
+    # the transcodes counted before each starts, so one that kills its worker is not
+    # retried for ever.
+    """
+    ALTER TABLE blobs ADD COLUMN preview text
+        CHECK (preview IN ('made', 'unneeded', 'failed'));
+    ALTER TABLE blobs ADD COLUMN preview_attempts integer NOT NULL DEFAULT 0;
+    CREATE INDEX blobs_preview_pending ON blobs(created_at)
+        WHERE kind = 'video' AND preview IS NULL AND decodable AND damage IS NULL;
+    """,
 ]
 
 

@@ -14,6 +14,7 @@ from .claims import SQLiteClaims
 from .keys import SQLiteKeys
 from .library import SQLiteLibrary
 from .migrations import MIGRATIONS
+from .previews import SQLitePreviews
 from .throttle import SQLiteThrottles
 from .uploads import SQLiteUploads
 
@@ -24,6 +25,7 @@ class SQLiteCatalog(
     SQLiteAccounts,
     SQLiteLibrary,
     SQLiteBlobs,
+    SQLitePreviews,
     SQLiteUploads,
     SQLiteThrottles,
     SQLiteClaims,

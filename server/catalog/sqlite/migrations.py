@@ -178,4 +178,14 @@ MIGRATIONS: list[str] = [
         created_at REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 14: videos' playable previews (H.264 MP4s made for phones): NULL while one is to
+    # come (videos stored before are found by the partial index and decided then), and
+    # the transcodes counted before each starts, so one that kills its worker is not
+    # retried for ever.
+    """
+    ALTER TABLE blobs ADD COLUMN preview TEXT;
+    ALTER TABLE blobs ADD COLUMN preview_attempts INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX blobs_preview_pending ON blobs(created_at)
+        WHERE kind = 'video' AND preview IS NULL AND decodable = 1 AND damage IS NULL;
+    """,
 ]
