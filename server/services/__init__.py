@@ -26,7 +26,6 @@ from ..config_values import EVENTS_LOCAL
 from ..imaging import DecodePool, PoolLimits
 from ..storage import BlobStore
 from ..storage.local import LocalBlobStore
-from ..storage.s3_store import S3BlobStore, S3DerivedHome
 from . import auth
 from .auth import AuthService
 from .derived_leases import DerivedLeases
@@ -71,8 +70,7 @@ class Services:
         reached."""
         await self.catalog.start()
         await self.events.start()
-        if isinstance(self.store, S3BlobStore):
-            await self.store.start()  # StorageUnavailable: unreachable, or no such bucket
+        await self.store.start()  # object storage: StorageUnavailable, unreachable or no bucket
 
     async def close(self) -> None:
         self.auth.close()
@@ -167,6 +165,9 @@ def leases_for(settings: Settings, catalog: Catalog) -> DerivedLeases | None:
 
 def store_for(settings: Settings, io_executor: ThreadPoolExecutor) -> BlobStore:
     if settings.blobs_in_s3:
+        # Imported only here: the S3 client (aiobotocore) costs every process some 18 MiB.
+        from ..storage.s3_store import S3BlobStore
+
         return S3BlobStore(settings.s3_location(os.environ), settings.tmp_dir, io_executor)
     return LocalBlobStore(
         settings.blobs_dir, settings.tmp_dir, io_executor, settings.quarantine_dir
@@ -179,9 +180,14 @@ def copies_for(
     """Where derived images are kept beside this disk's (`--thumbs`): in an object store
     of their own, in the blobs' (the default with object storage), or nowhere else."""
     if settings.thumbs.startswith("s3://"):
+        from ..storage.s3_store import S3DerivedHome
+
         own = S3DerivedHome(settings.s3_location(os.environ, "thumbs"), io_executor)
         return DerivedCopies(own.derived, io_executor, close=own.close)
-    if isinstance(store, S3BlobStore) and not settings.thumbs:
+    if settings.blobs_in_s3 and not settings.thumbs:
+        from ..storage.s3_store import S3BlobStore
+
+        assert isinstance(store, S3BlobStore)
         return DerivedCopies(store.derived, io_executor)
     return None
 

@@ -134,6 +134,10 @@ class BlobStore(Protocol):
         stores of processes now gone had staged; how many. Never what another live
         process has staged."""
 
+    async def start(self) -> None:
+        """Reach the store where it lives elsewhere (object storage: open the client and
+        check the bucket, StorageUnavailable when it cannot be used); locally, nothing."""
+
     async def close(self) -> None:
         """Let go of what the store holds (the local one: its staging folder)."""
 

@@ -295,6 +295,9 @@ class LocalBlobStore(LocalReads, GraveyardStore):
         """Where this store's writers stage (resumed writers stay where their file is)."""
         return self._staging.path
 
+    async def start(self) -> None:
+        """Nothing to reach: the folder is on this disk."""
+
     async def close(self) -> None:
         """Remove this store's staging folder (and what is staged in it), and unlock it."""
         await self.run(self._staging.close)
