@@ -50,6 +50,7 @@ test('a mix of photos and a 150 MB video: backed up with progress, shown with it
   backup.querySelector('.btn-choose').dispatchEvent('tap')
   await until(() => backup.data.items.length === 3 && backup.data.items.every(settled), {what: 'settled', timeout: 120000})
   expect(backup.data.items.map(i => i.state)).toEqual(['done', 'done', 'done'])
+  expect(backup.data.summary).toBe('3 项已备份') // 张 counts photos only
 
   // Picked as mix, originals; the video kept its type, size and length.
   expect(kit.lastCall('chooseMedia').options).toMatchObject({mediaType: ['mix'], sizeType: ['original']})

@@ -13,12 +13,13 @@ const {durationText} = require('../../utils/video')
 const PHOTO_NAME = /\.(jpe?g|png|gif|webp|heic|heif|avif|tiff?|bmp|mpo)$/i
 const VIDEO_NAME = /\.(mp4|m4v|mov|3gp|webm)$/i
 
-function summaryText({done, exists, failed, missing}) {
+// 张 counts photos; once a video is among them, 项 counts both.
+function summaryText({done, exists, failed, missing}, unit = '张') {
   const parts = []
-  if (done) parts.push(`${done} 张已备份`)
-  if (exists) parts.push(`${exists} 张已存在`)
-  if (failed) parts.push(`${failed} 张失败`)
-  if (missing) parts.push(`${missing} 张需重新选择`)
+  if (done) parts.push(`${done} ${unit}已备份`)
+  if (exists) parts.push(`${exists} ${unit}已存在`)
+  if (failed) parts.push(`${failed} ${unit}失败`)
+  if (missing) parts.push(`${missing} ${unit}需重新选择`)
   return parts.join(' · ')
 }
 
@@ -57,6 +58,7 @@ Component({
     items: [],
     summary: '',
     failed: 0,
+    unit: '张', // what the counts count: 张 (photos), 项 once a video is among them
     active: 0,
     banner: '', // while a backup runs: keep the mini-program in front
     notice: '', // why the last pick did not happen
@@ -85,15 +87,17 @@ Component({
     render(items) {
       const counts = this.uploader.summary()
       const eta = etaText(counts.eta)
+      const unit = items.some(i => i.kind === 'video') ? '项' : '张'
       this.setData({
         items: items.map(({key, thumb, state, stateText, progress, error, name, size, suspect, kind, duration}) =>
           ({key, thumb, state, stateText, progress, error, name, size: sizeText(size), suspect,
             video: kind === 'video', duration: kind === 'video' ? durationText(duration) : ''})),
-        summary: summaryText(counts),
+        summary: summaryText(counts, unit),
+        unit,
         failed: counts.failed,
         active: counts.active,
         banner: counts.active
-          ? `正在备份，还剩 ${counts.active} 张${eta ? `，${eta}` : ''}。请让图备留在前台、不要锁屏：` +
+          ? `正在备份，还剩 ${counts.active} ${unit}${eta ? `，${eta}` : ''}。请让图备留在前台、不要锁屏：` +
             '切到后台约 5 秒后微信会暂停上传，回来后会自动继续。'
           : '',
       })
@@ -145,7 +149,10 @@ Component({
         sourceType: ['album'], sizeType: ['original']}, item.kind === 'video' ? '选择视频' : '选择照片')
       if (!picked) return false
       const same = await this.uploader.repick(item, picked.tempFiles[0])
-      if (!same) this.setData({notice: '这不是原来那张照片，已作为新照片备份；原来那张仍在等你重新选择。'})
+      if (!same) {
+        this.setData({notice: item.kind === 'video' ? '这不是原来那段视频，已作为新视频备份；原来那段仍在等你重新选择。'
+          : '这不是原来那张照片，已作为新照片备份；原来那张仍在等你重新选择。'})
+      }
       return same
     },
     retry() {
