@@ -10,6 +10,7 @@ const {readExif, stamp, extension, HEAD_BYTES} = require('./exif')
 
 const {notePicked} = require('./picked')
 const {summarize} = require('./summary')
+const {isVideoFile} = require('./video')
 
 const MB = 1024 * 1024
 const PENDING_DIR = 'pending' // thumbnails of started tus uploads, in the user data folder
@@ -46,10 +47,6 @@ async function hashFile(fs, filePath) {
     }
   }
   throw new Error('无法读取这张照片')
-}
-
-function isVideoFile(file) {
-  return file.fileType === 'video' || file.type === 'video'
 }
 
 function promisify(fn, options) {

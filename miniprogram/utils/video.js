@@ -16,6 +16,11 @@ function isVideo(image) {
   return Boolean(image) && image.kind === 'video'
 }
 
+// A picked file (chooseMedia's fileType, chooseMessageFile's type) that is a video.
+function isVideoFile(file) {
+  return file.fileType === 'video' || file.type === 'video'
+}
+
 // 0:07, 1:05, 1:02:03 — the grid's badge.
 function durationText(seconds) {
   const total = Math.max(0, Math.round(Number(seconds) || 0))
@@ -59,4 +64,4 @@ function saveSource(image) {
   return {why: `手机相册不接受这种格式（${image.format || image.mime}）的视频；原文件完整保存在服务器上。`}
 }
 
-module.exports = {isVideo, durationText, previewVideo, playback, saveSource, PLAYABLE, SAVABLE_MIME, MAX_DOWNLOAD}
+module.exports = {isVideo, isVideoFile, durationText, previewVideo, playback, saveSource, PLAYABLE, SAVABLE_MIME, MAX_DOWNLOAD}
