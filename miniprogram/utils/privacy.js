@@ -1,5 +1,5 @@
 // WeChat's privacy agreement, asked on the page the person is on. When an API that
-// needs it (chooseMedia, chooseMessageFile, saveImageToPhotosAlbum) is called before
+// needs it (chooseMedia, chooseMessageFile, saveImage/VideoToPhotosAlbum) is called before
 // the person agreed, WeChat holds the call and fires onNeedPrivacyAuthorization; the
 // page shows its agreement with a <button open-type="agreePrivacyAuthorization">, and
 // the call goes on (agree) or fails with errno 104 (disagree).
@@ -44,9 +44,10 @@ function answer(event, buttonId) {
 
 // What each API is for, shown in the agreement (and listed in the README).
 const PURPOSES = {
-  chooseMedia: '选择要备份的照片',
+  chooseMedia: '选择要备份的照片和视频',
   chooseMessageFile: '选择聊天里的原图文件来备份',
   saveImageToPhotosAlbum: '把原图保存回手机相册',
+  saveVideoToPhotosAlbum: '把视频保存回手机相册',
   authorize: '把原图保存回手机相册', // wx.authorize({scope: 'scope.writePhotosAlbum'})
 }
 

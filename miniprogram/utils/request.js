@@ -218,19 +218,21 @@ function upload({path, filePath, name = 'photo', header, onProgress, onTask}) {
 }
 
 // download({path, header, onProgress}) -> the temp file path.
-function download({path, header, onProgress}) {
+// filePath: where to keep it (the user data folder) rather than a temp file.
+function download({path, header, onProgress, filePath}) {
   return withSlot((resolve, reject) => {
-    const task = wx.downloadFile({
+    const task = wx.downloadFile(Object.assign({
       url: url(path),
       header: authHeader(header),
+    }, filePath ? {filePath} : {}, {
       success(res) {
-        if (res.statusCode >= 200 && res.statusCode < 300) resolve(res.tempFilePath)
+        if (res.statusCode >= 200 && res.statusCode < 300) resolve(res.filePath || res.tempFilePath)
         else reject(toError(res.statusCode, ''))
       },
       fail(err) {
         reject(networkError(err))
       },
-    })
+    }))
     if (task && onProgress) task.onProgressUpdate(onProgress)
   })
 }

@@ -1,12 +1,14 @@
-// Large photos go up as resumable tus uploads over wx.request (no PATCH in WeChat:
-// POST with X-HTTP-Method-Override). Each started upload is remembered in storage
+// Large photos and every video go up as resumable tus uploads over wx.request (no
+// PATCH in WeChat: POST with X-HTTP-Method-Override), each chunk read through a file
+// descriptor (open/read/close): readFile refuses a file over 100 MB whatever its
+// position and length say. Each started upload is remembered in storage
 // under its digest so that the next start of the mini-program resumes it; those
 // records stay within a small share of WeChat's 10 MB storage.
 const api = require('./request')
 
 const TUS_PATH = '/api/v1/uploads/'
 const TUS_VERSION = '1.0.0'
-const KEY_TUS = 'tubei.tus' // {digest: {url, path, size, name, thumb, at}}
+const KEY_TUS = 'tubei.tus' // {digest: {url, path, size, name, kind, duration, thumb, at}}
 const MAX_RECORDS = 100
 const MAX_RECORD_BYTES = 256 * 1024 // of the JSON under KEY_TUS; WeChat allows 1 MB a key
 const MAX_RECOVERIES = 3
@@ -105,6 +107,14 @@ async function offsetOf(url) {
   return {offset: Number(headerValue(head.header, 'Upload-Offset')) || 0, imageId: headerValue(head.header, 'Tubei-Image-Id')}
 }
 
+// `length` bytes at `position` of an open file, as an ArrayBuffer.
+async function readChunk(fs, fd, position, length) {
+  const buffer = new ArrayBuffer(length)
+  const {bytesRead} = await call(fs, 'read', {fd, arrayBuffer: buffer, offset: 0, length, position})
+  if (!bytesRead) throw new Error('文件比选择时短，无法读完')
+  return bytesRead === length ? buffer : buffer.slice(0, bytesRead)
+}
+
 // Send `item` ({path, size, name, digest, algorithm}) from wherever the server has
 // it. hooks: onCreate(record) before the first byte, onProgress(percent),
 // onImage(id), onUploadId(id) for matching the server's progress events.
@@ -139,47 +149,53 @@ async function send(fs, item, chunkSize, hooks) {
     })
     const location = headerValue(created.header, 'Location')
     entry = {url: location.replace(/^https?:\/\/[^/]+/i, ''), path: item.path, size: item.size, name: item.name}
+    if (item.kind === 'video') Object.assign(entry, {kind: 'video', duration: item.duration || 0})
     remember(item.digest, Object.assign(entry, await hooks.onCreate(entry)))
   }
   hooks.onUploadId(basename(entry.url))
   let recoveries = 0
-  while (offset < item.size) {
-    const length = Math.min(chunkSize, item.size - offset)
-    const chunk = await call(fs, 'readFile', {filePath: item.path, position: offset, length})
-    let answer
-    try {
-      answer = await api.request({
-        path: entry.url,
-        method: 'POST',
-        raw: true,
-        data: chunk.data,
-        header: Object.assign({}, fields, {
-          'X-HTTP-Method-Override': 'PATCH',
-          'Content-Type': 'application/offset+octet-stream',
-          'Upload-Offset': String(offset),
-        }),
-      })
-    } catch (error) {
-      // A dropped connection, or 409 (the server holds another offset: an earlier
-      // chunk landed after all, or only partly; a server refusing a chunk may also
-      // close the connection before the answer is read): ask where it stands and
-      // carry on from there. A suspension (`interrupted`) pauses the whole upload.
-      const dropped = error.status === 0 && !['domain', 'interrupted', 'privacy'].includes(error.code)
-      const transient = dropped || error.status === 409
-      if (!transient || ++recoveries > MAX_RECOVERIES) throw error
-      await sleep(RECOVERY_DELAY * recoveries)
-      const at = await offsetOf(entry.url)
-      offset = at.offset
-      if (at.imageId) hooks.onImage(at.imageId)
-      continue
+  const {fd} = await call(fs, 'open', {filePath: item.path, flag: 'r'})
+  try {
+    while (offset < item.size) {
+      const length = Math.min(chunkSize, item.size - offset)
+      const chunk = await readChunk(fs, fd, offset, length)
+      let answer
+      try {
+        answer = await api.request({
+          path: entry.url,
+          method: 'POST',
+          raw: true,
+          data: chunk,
+          header: Object.assign({}, fields, {
+            'X-HTTP-Method-Override': 'PATCH',
+            'Content-Type': 'application/offset+octet-stream',
+            'Upload-Offset': String(offset),
+          }),
+        })
+      } catch (error) {
+        // A dropped connection, or 409 (the server holds another offset: an earlier
+        // chunk landed after all, or only partly; a server refusing a chunk may also
+        // close the connection before the answer is read): ask where it stands and
+        // carry on from there. A suspension (`interrupted`) pauses the whole upload.
+        const dropped = error.status === 0 && !['domain', 'interrupted', 'privacy'].includes(error.code)
+        const transient = dropped || error.status === 409
+        if (!transient || ++recoveries > MAX_RECOVERIES) throw error
+        await sleep(RECOVERY_DELAY * recoveries)
+        const at = await offsetOf(entry.url)
+        offset = at.offset
+        if (at.imageId) hooks.onImage(at.imageId)
+        continue
+      }
+      offset = Number(headerValue(answer.header, 'Upload-Offset'))
+      hooks.onProgress(Math.floor((offset / item.size) * 100))
+      const imageId = headerValue(answer.header, 'Tubei-Image-Id')
+      if (imageId) hooks.onImage(imageId)
     }
-    offset = Number(headerValue(answer.header, 'Upload-Offset'))
-    hooks.onProgress(Math.floor((offset / item.size) * 100))
-    const imageId = headerValue(answer.header, 'Tubei-Image-Id')
-    if (imageId) hooks.onImage(imageId)
+  } finally {
+    call(fs, 'close', {fd}).catch(() => {}) // a descriptor of a suspended run may be gone
   }
   forget(item.digest)
 }
 
-module.exports = {send, records, record, remember, forget, base64Utf8, headerValue, call,
+module.exports = {send, readChunk, records, record, remember, forget, base64Utf8, headerValue, call,
   KEY_TUS, TUS_PATH, TUS_VERSION, MAX_RECORDS, MAX_RECORD_BYTES}

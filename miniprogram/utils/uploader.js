@@ -1,6 +1,6 @@
-// Backing photos up: hash each, ask the server which it already has, then send the
-// rest — small ones as multipart (wx.uploadFile), large ones as resumable tus
-// (utils/tus.js). Uploads cut by the background are paused, not failed, and go on by
+// Backing photos and videos up: hash each, ask the server which it already has, then
+// send the rest — small photos as multipart (wx.uploadFile), large ones and every
+// video as resumable tus (utils/tus.js). Uploads cut by the background are paused, not failed, and go on by
 // themselves when the mini-program is in front again. Pages only render `items`.
 const api = require('./request')
 const events = require('./events')
@@ -9,6 +9,8 @@ const tus = require('./tus')
 const {readExif, stamp, extension, HEAD_BYTES} = require('./exif')
 
 const {notePicked} = require('./picked')
+const {summarize} = require('./summary')
+const {isVideoFile} = require('./video')
 
 const MB = 1024 * 1024
 const PENDING_DIR = 'pending' // thumbnails of started tus uploads, in the user data folder
@@ -78,16 +80,20 @@ class Uploader {
     this.keepAwake(false)
   }
 
-  // tempFiles as wx.chooseMedia ({tempFilePath, size}) or wx.chooseMessageFile
-  // ({path, size, name, time}) give them. Resolves when all of them settle.
+  // tempFiles as wx.chooseMedia ({tempFilePath, size, fileType, duration,
+  // thumbTempFilePath}) or wx.chooseMessageFile ({path, size, name, time}) give them. Resolves when all of them settle.
   add(tempFiles, {source = 'album'} = {}) {
     const picked = new Date()
     const items = tempFiles.map(file => {
       const path = file.tempFilePath || file.path
+      const video = isVideoFile(file)
       return {
         key: newId('p'),
         path,
-        thumb: file.thumb || file.thumbTempFilePath || path,
+        kind: video ? 'video' : 'photo',
+        duration: video ? Number(file.duration) || 0 : 0,
+        // a video's own path is no <image>: its poster, or nothing
+        thumb: file.thumb || file.thumbTempFilePath || (video ? '' : path),
         // A chat file keeps its name; an album pick has none (only a tmp_ path) until
         // its EXIF time or the time of the pick gives it one.
         name: file.name || '',
@@ -115,9 +121,11 @@ class Uploader {
       const entry = pending[digest]
       if (this.items.some(i => i.digest === digest)) return
       if (entry.path && this.accessible(entry.path)) {
-        files.push({tempFilePath: entry.path, size: entry.size, name: entry.name, thumb: entry.thumb || entry.path})
+        files.push({tempFilePath: entry.path, size: entry.size, name: entry.name, thumb: entry.thumb,
+          fileType: entry.kind === 'video' ? 'video' : 'image', duration: entry.duration})
       } else {
         this.items.push({key: newId('m'), digest, name: entry.name, size: entry.size, path: '',
+          kind: entry.kind === 'video' ? 'video' : 'photo', duration: entry.duration || 0,
           thumb: entry.thumb || '', state: 'missing', stateText: STATE_TEXT.missing, progress: 0,
           error: '', suspect: false, source: 'album'})
       }
@@ -144,7 +152,7 @@ class Uploader {
       await this.add([tempFile])
       return false
     }
-    Object.assign(item, hash, {path, thumb: item.thumb || path, name: item.name})
+    Object.assign(item, hash, {path, thumb: item.thumb || tempFile.thumbTempFilePath || path, name: item.name})
     this.setState(item, 'waiting')
     this.pump()
     await this.settled([item])
@@ -170,9 +178,14 @@ class Uploader {
     return this.settled(items)
   }
 
-  // IMG_<EXIF time or pick time>.<ext>, never the tmp_ name WeChat hands over.
+  // IMG_<EXIF time or pick time>.<ext> (a video: VID_<pick time>), never the tmp_
+  // name WeChat hands over.
   async nameFromPhoto(item) {
     let found = {jpeg: false, exif: false, taken: ''}
+    if (item.kind === 'video') {
+      this.uniqueName(item, `VID_${stamp(item.picked || new Date())}`)
+      return
+    }
     try {
       const head = await tus.call(this.fs, 'readFile', {filePath: item.path, position: 0,
         length: Math.min(HEAD_BYTES, item.size || HEAD_BYTES)})
@@ -181,7 +194,10 @@ class Uploader {
       // unreadable head: named by the pick time
     }
     item.noExif = !found.exif
-    const base = `IMG_${found.taken || stamp(item.picked || new Date())}`
+    this.uniqueName(item, `IMG_${found.taken || stamp(item.picked || new Date())}`)
+  }
+
+  uniqueName(item, base) {
     const ext = extension(item.path)
     let name = `${base}.${ext}`
     for (let n = 1; this.names.has(name); n++) name = `${base}_${n}.${ext}`
@@ -217,8 +233,9 @@ class Uploader {
       if (!item) return
       this.running += 1
       this.setState(item, 'uploading', {progress: item.progress || 0, error: ''})
-      // A started tus upload stays tus, even if the threshold has changed since.
-      const resumable = Boolean(tus.record(item.digest))
+      // A started tus upload stays tus, even if the threshold has changed since; a
+      // video always goes by tus (it is big, and uploadFile cannot resume).
+      const resumable = Boolean(tus.record(item.digest)) || item.kind === 'video'
       const send = resumable || item.size >= this.threshold ? this.sendTus(item) : this.sendMultipart(item)
       send.then(
         () => this.finished(item),
@@ -320,7 +337,10 @@ class Uploader {
   // files gone) the person sees which photo to pick again. {thumb} for the record.
   async savePendingThumb(item) {
     try {
-      const {tempFilePath} = await promisify(wx.compressImage, {src: item.path, quality: 40, compressedWidth: 240})
+      // A video's poster (chooseMedia's thumbTempFilePath) stands for it.
+      const src = item.kind === 'video' ? item.thumb : item.path
+      if (!src) return {}
+      const {tempFilePath} = await promisify(wx.compressImage, {src, quality: 40, compressedWidth: 240})
       const dir = `${wx.env.USER_DATA_PATH}/${PENDING_DIR}`
       try { this.fs.mkdirSync(dir, true) } catch (e) { /* already there */ }
       const thumb = `${dir}/${item.digest.slice(0, 24)}.jpg`
@@ -373,23 +393,9 @@ class Uploader {
     })
   }
 
-  // Counts, and while a backup runs: photos left and seconds left (null until known).
+  // Counts, and while a backup runs: items left and seconds left (utils/summary.js).
   summary() {
-    const count = state => this.items.filter(i => i.state === state).length
-    const settled = count('done') + count('exists') + count('failed') + count('missing')
-    const summary = {done: count('done'), exists: count('exists'), failed: count('failed'),
-      missing: count('missing'), paused: count('paused'), active: this.items.length - settled,
-      eta: null}
-    if (this.batch && summary.active) {
-      const since = this.items.filter(i => i.state === 'done' && i.doneAt >= this.batch.started)
-      const inBatch = i => ['uploading', 'waiting', 'paused', 'hashing'].includes(i.state)
-      const sent = since.reduce((sum, i) => sum + i.size, 0) +
-        this.items.filter(i => i.state === 'uploading').reduce((sum, i) => sum + i.size * i.progress / 100, 0)
-      const left = this.items.filter(inBatch).reduce((sum, i) => sum + i.size * (1 - i.progress / 100), 0)
-      const seconds = (Date.now() - this.batch.started) / 1000
-      if (sent > 0 && seconds >= 1) summary.eta = Math.ceil(left / (sent / seconds))
-    }
-    return summary
+    return summarize(this.items, this.batch)
   }
 }
 

@@ -12,7 +12,7 @@ const path = require('path')
 const WebSocket = require('ws')
 const {createKit, MAX_TASKS, MAX_SOCKETS} = require('./kit/wx')
 const {makePhone, refusal, stripExif} = require('./kit/phone')
-const {makePhotos} = require('./kit/server')
+const {makePhotos, makeVideos} = require('./kit/server')
 const {LIMITS} = require('./kit/files')
 
 let tmp
@@ -172,7 +172,7 @@ test('at most 10 requests and 5 sockets at once', async () => {
   sockets.forEach(s => s.close({}))
 })
 
-test('readFile reads at most 100 MB a call; storage holds 10 MB, 1 MB a key', async () => {
+test('readFile refuses a file over 100 MB, whatever the range; open/read take it; storage holds 10 MB, 1 MB a key', async () => {
   expect(LIMITS).toMatchObject({readFile: 100 * 1024 * 1024, storage: 10 * 1024 * 1024,
     storageKey: 1024 * 1024, userData: 200 * 1024 * 1024})
   const kit = createKit({tmpDir: tmp})
@@ -182,8 +182,31 @@ test('readFile reads at most 100 MB a call; storage holds 10 MB, 1 MB a key', as
   const fsm = kit.wx.getFileSystemManager()
   const whole = await new Promise(resolve => fsm.readFile({filePath: file, fail: resolve}))
   expect(whole.errMsg).toBe('readFile:fail the maximum size of the file is 100MB')
-  const part = await new Promise(resolve => fsm.readFile({filePath: file, position: 1000, length: 1000, success: resolve}))
-  expect(part.data.byteLength).toBe(500)
+  // WeChat: 单个文件大小上限为100M — a range of a bigger file is refused too
+  const part = await new Promise(resolve => fsm.readFile({filePath: file, position: 1000, length: 100, fail: resolve}))
+  expect(part.errMsg).toBe('readFile:fail the maximum size of the file is 100MB')
+  const small = path.join(tmp, 'small.bin')
+  fs.writeFileSync(small, Buffer.alloc(900, 3))
+  const range = await new Promise(resolve => fsm.readFile({filePath: small, position: 800, length: 500, success: resolve}))
+  expect(range.data.byteLength).toBe(100)
+
+  // open/read/close: a real descriptor, a caller's ArrayBuffer, bounds checked
+  const run = (method, options) => new Promise(resolve => fsm[method](Object.assign({}, options,
+    {success: res => resolve({res}), fail: err => resolve({err})})))
+  const {fd} = (await run('open', {filePath: file, flag: 'r'})).res
+  const buffer = new ArrayBuffer(600)
+  const read = (await run('read', {fd, arrayBuffer: buffer, offset: 100, length: 500, position: 1200})).res
+  expect(read.bytesRead).toBe(300) // the file ends at 1500
+  expect(new Uint8Array(read.arrayBuffer)[100]).toBe(7)
+  expect((await run('read', {fd, arrayBuffer: buffer, offset: 200, length: 500, position: 0})).err.errMsg)
+    .toBe('read:fail the value of "length" is out of range')
+  expect((await run('read', {fd, arrayBuffer: buffer, offset: 700, length: 0})).err.errMsg)
+    .toBe('read:fail the value of "offset" is out of range')
+  expect((await run('read', {fd, arrayBuffer: Buffer.alloc(10), length: 10})).err.errMsg).toMatch(/ArrayBuffer/)
+  expect(kit.files.openFds()).toBe(1)
+  expect((await run('close', {fd})).res.errMsg).toBe('close:ok')
+  expect((await run('read', {fd, arrayBuffer: buffer, length: 10, position: 0})).err.errMsg).toBe('read:fail bad file descriptor')
+  expect((await run('open', {filePath: path.join(tmp, 'nope.bin')})).err.errno).toBe(1300002)
 
   expect(() => kit.wx.setStorageSync('big', 'x'.repeat(1024 * 1024))).toThrow('entry size limit')
   for (let i = 0; i < 10; i++) kit.wx.setStorageSync(`k${i}`, 'x'.repeat(1000 * 1000))
@@ -258,4 +281,63 @@ test('<image> and previewImage send no header: a URL that needs the token fails,
   await kit.background()
   expect((await kit.images.load(`${base}/open.jpg`)).error).toBe('interrupted')
   kit.foreground()
+})
+
+test('videos: chooseMedia mix, previewMedia and saveVideoToPhotosAlbum refuse what a phone refuses', async () => {
+  const kit = createKit({tmpDir: tmp})
+  kit.privacy.agreed = true
+  const [photo] = makePhotos(tmp, [{name: 'mix.jpg', width: 16, height: 16}])
+  const [clip] = makeVideos(tmp, [{name: 'kit.mp4', seconds: 1}])
+
+  for (const [options, wrong] of [[{mediaType: 'mix'}, 'mediaType should be Array'], [{mediaType: ['all']}, 'invalid mediaType'],
+    [{count: 21}, 'count should be'], [{maxDuration: 120}, 'maxDuration'], [{sizeType: ['raw']}, 'invalid sizeType']]) {
+    kit.media = [photo]
+    expect((await call(kit, 'chooseMedia', options)).err.errMsg).toContain(wrong)
+  }
+  kit.media = [clip, photo]
+  const images = (await call(kit, 'chooseMedia', {mediaType: ['image']})).res
+  expect(images.tempFiles.map(f => f.fileType)).toEqual(['image']) // the video stays unpicked
+  kit.media.push(photo)
+  const mixed = (await call(kit, 'chooseMedia', {mediaType: ['mix'], count: 9})).res
+  expect(mixed.type).toBe('mix')
+  const video = mixed.tempFiles[0]
+  expect(video).toMatchObject({fileType: 'video', duration: 1, width: 160, height: 120, size: fs.statSync(clip.path).size})
+  expect(fs.existsSync(video.thumbTempFilePath)).toBe(true)
+  expect(video.tempFilePath).toMatch(/tmp_\w+\.mp4$/)
+
+  expect((await call(kit, 'previewMedia', {sources: video.tempFilePath})).err.errMsg).toContain('sources should be Array')
+  expect((await call(kit, 'previewMedia', {sources: []})).err.errMsg).toContain('should not be empty')
+  expect((await call(kit, 'previewMedia', {sources: [{url: 'x', type: 'movie'}]})).err.errMsg).toContain('invalid sources[].type')
+  expect((await call(kit, 'previewMedia', {sources: [{url: video.tempFilePath, type: 'video'}], current: '0'})).err.errMsg)
+    .toContain('current should be Number')
+  handle = (req, res) => {
+    res.writeHead(req.headers.authorization ? 200 : 401, {'Content-Type': 'video/mp4'})
+    res.end(fs.readFileSync(clip.path))
+  }
+  await call(kit, 'previewMedia', {sources: [{url: `${base}/v.mp4`, type: 'video'}]})
+  expect(kit.lastCall('previewMedia')).toMatchObject({shown: false, status: 401}) // no header from the player
+
+  expect((await call(kit, 'saveVideoToPhotosAlbum', {filePath: photo.path})).err.errMsg).toBe('saveVideoToPhotosAlbum:fail invalid video')
+  const renamed = path.join(tmp, 'not-a-video.mp4')
+  fs.copyFileSync(photo.path, renamed)
+  expect((await call(kit, 'saveVideoToPhotosAlbum', {filePath: renamed})).err.errMsg).toBe('saveVideoToPhotosAlbum:fail invalid video')
+  expect((await call(kit, 'saveVideoToPhotosAlbum', {filePath: video.tempFilePath})).ok).toBe(true)
+  expect(kit.videoAlbum).toHaveLength(1)
+
+  // downloadFile: 200 MB at most; a filePath only in the user data folder
+  handle = (req, res) => {
+    res.writeHead(200, {'Content-Type': 'video/mp4', 'Content-Length': String(201 * 1024 * 1024)})
+    res.write(Buffer.alloc(1024))
+  }
+  expect((await call(kit, 'downloadFile', {url: `${base}/huge.mp4`})).err.errMsg).toBe('downloadFile:fail exceed max file size')
+  handle = (req, res) => {
+    res.writeHead(200, {'Content-Type': 'video/quicktime'})
+    res.end('mov')
+  }
+  expect((await call(kit, 'downloadFile', {url: `${base}/a.mov`})).res.tempFilePath).toMatch(/\.mov$/)
+  expect((await call(kit, 'downloadFile', {url: `${base}/a.mov`, filePath: path.join(tmp, 'out.mp4')})).err.errMsg)
+    .toMatch(/permission denied/)
+  const kept = `${kit.wx.env.USER_DATA_PATH}/a.mp4`
+  expect((await call(kit, 'downloadFile', {url: `${base}/a.mov`, filePath: kept})).res.filePath).toBe(kept)
+  handle = (req, res) => res.end('{}')
 })

@@ -80,7 +80,7 @@ test('a chat-file backup keeps the files and their names', async () => {
   await pages.until(() => page.data.items.length === 2 && page.data.items.every(i => i.state === 'done'),
     {what: 'chat files backed up'})
   expect(kit.lastCall('chooseMessageFile').options).toMatchObject({count: 100, type: 'all'})
-  expect(page.data.notice).toBe('1 个文件不是照片，没有备份。')
+  expect(page.data.notice).toBe('1 个文件不是照片或视频，没有备份。')
   expect(page.data.items.map(i => i.suspect)).toEqual([false, false]) // byte-exact files
 
   const items = await serverItems()

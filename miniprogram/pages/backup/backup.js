@@ -1,4 +1,4 @@
-// Backup: choose photos (album, or chat files for byte-exact originals), watch each go
+// Backup: choose photos and videos (album, or chat files for byte-exact originals), watch each go
 // up, retry the failed with one tap, pick again what a restart lost. The uploader does
 // the work; this page renders its items, and asks WeChat's privacy question in place.
 const api = require('../../utils/request')
@@ -6,17 +6,20 @@ const events = require('../../utils/events')
 const privacy = require('../../utils/privacy')
 const {kind} = require('../../utils/wxerror')
 const {Uploader} = require('../../utils/uploader')
+const {durationText} = require('../../utils/video')
 
 // What the server accepts, by a chat file's name (chooseMessageFile filters by
 // extension only for type "file", and originals sent as files are "file").
 const PHOTO_NAME = /\.(jpe?g|png|gif|webp|heic|heif|avif|tiff?|bmp|mpo)$/i
+const VIDEO_NAME = /\.(mp4|m4v|mov|3gp|webm)$/i
 
-function summaryText({done, exists, failed, missing}) {
+// 张 counts photos; once a video is among them, 项 counts both.
+function summaryText({done, exists, failed, missing}, unit = '张') {
   const parts = []
-  if (done) parts.push(`${done} 张已备份`)
-  if (exists) parts.push(`${exists} 张已存在`)
-  if (failed) parts.push(`${failed} 张失败`)
-  if (missing) parts.push(`${missing} 张需重新选择`)
+  if (done) parts.push(`${done} ${unit}已备份`)
+  if (exists) parts.push(`${exists} ${unit}已存在`)
+  if (failed) parts.push(`${failed} ${unit}失败`)
+  if (missing) parts.push(`${missing} ${unit}需重新选择`)
   return parts.join(' · ')
 }
 
@@ -55,6 +58,7 @@ Component({
     items: [],
     summary: '',
     failed: 0,
+    unit: '张', // what the counts count: 张 (photos), 项 once a video is among them
     active: 0,
     banner: '', // while a backup runs: keep the mini-program in front
     notice: '', // why the last pick did not happen
@@ -83,14 +87,17 @@ Component({
     render(items) {
       const counts = this.uploader.summary()
       const eta = etaText(counts.eta)
+      const unit = items.some(i => i.kind === 'video') ? '项' : '张'
       this.setData({
-        items: items.map(({key, thumb, state, stateText, progress, error, name, size, suspect}) =>
-          ({key, thumb, state, stateText, progress, error, name, size: sizeText(size), suspect})),
-        summary: summaryText(counts),
+        items: items.map(({key, thumb, state, stateText, progress, error, name, size, suspect, kind, duration}) =>
+          ({key, thumb, state, stateText, progress, error, name, size: sizeText(size), suspect,
+            video: kind === 'video', duration: kind === 'video' ? durationText(duration) : ''})),
+        summary: summaryText(counts, unit),
+        unit,
         failed: counts.failed,
         active: counts.active,
         banner: counts.active
-          ? `正在备份，还剩 ${counts.active} 张${eta ? `，${eta}` : ''}。请让图备留在前台、不要锁屏：` +
+          ? `正在备份，还剩 ${counts.active} ${unit}${eta ? `，${eta}` : ''}。请让图备留在前台、不要锁屏：` +
             '切到后台约 5 秒后微信会暂停上传，回来后会自动继续。'
           : '',
       })
@@ -112,8 +119,10 @@ Component({
         wx.switchTab({url: '/pages/settings/settings'})
         return []
       }
-      const picked = await this.pick(wx.chooseMedia, {count: 20, mediaType: ['image'],
-        sourceType: ['album', 'camera'], sizeType: ['original']}, '选择照片')
+      // mix: videos come with the photos (each tempFile says its fileType, size and
+      // duration); maxDuration bounds only what the camera records now.
+      const picked = await this.pick(wx.chooseMedia, {count: 20, mediaType: ['mix'],
+        sourceType: ['album', 'camera'], sizeType: ['original'], maxDuration: 60}, '选择照片或视频')
       return picked ? this.uploader.add(picked.tempFiles, {source: 'album'}) : []
     },
     // Byte-exact originals: photos sent as 原图 (or as files) to 文件传输助手, picked
@@ -125,20 +134,25 @@ Component({
       }
       const picked = await this.pick(wx.chooseMessageFile, {count: 100, type: 'all'}, '选择聊天文件')
       if (!picked) return []
-      const photos = picked.tempFiles.filter(f => f.type === 'image' || PHOTO_NAME.test(f.name || ''))
-      const skipped = picked.tempFiles.length - photos.length
-      if (skipped) this.setData({notice: `${skipped} 个文件不是照片，没有备份。`})
-      return photos.length ? this.uploader.add(photos, {source: 'chat'}) : []
+      const kept = picked.tempFiles.filter(f => f.type === 'image' || f.type === 'video' ||
+        PHOTO_NAME.test(f.name || '') || VIDEO_NAME.test(f.name || ''))
+        .map(f => (f.type === 'video' || VIDEO_NAME.test(f.name || '') ? Object.assign({}, f, {fileType: 'video'}) : f))
+      const skipped = picked.tempFiles.length - kept.length
+      if (skipped) this.setData({notice: `${skipped} 个文件不是照片或视频，没有备份。`})
+      return kept.length ? this.uploader.add(kept, {source: 'chat'}) : []
     },
     // A photo a restart lost (its temp file is gone): pick it again, shown its thumbnail.
     async repick(e) {
       const item = this.uploader.items.find(i => i.key === e.currentTarget.dataset.key)
       if (!item || item.state !== 'missing') return false
-      const picked = await this.pick(wx.chooseMedia, {count: 1, mediaType: ['image'],
-        sourceType: ['album'], sizeType: ['original']}, '选择照片')
+      const picked = await this.pick(wx.chooseMedia, {count: 1, mediaType: [item.kind === 'video' ? 'video' : 'image'],
+        sourceType: ['album'], sizeType: ['original']}, item.kind === 'video' ? '选择视频' : '选择照片')
       if (!picked) return false
       const same = await this.uploader.repick(item, picked.tempFiles[0])
-      if (!same) this.setData({notice: '这不是原来那张照片，已作为新照片备份；原来那张仍在等你重新选择。'})
+      if (!same) {
+        this.setData({notice: item.kind === 'video' ? '这不是原来那段视频，已作为新视频备份；原来那段仍在等你重新选择。'
+          : '这不是原来那张照片，已作为新照片备份；原来那张仍在等你重新选择。'})
+      }
       return same
     },
     retry() {

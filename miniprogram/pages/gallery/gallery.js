@@ -3,6 +3,9 @@
 // (utils/media.js), refreshed when one has expired. An older server gives none: its
 // thumbnails are fetched with wx.downloadFile and kept in the user data folder
 // between sessions (utils/thumbcache.js), and previews downloaded before showing.
+// A video's cell shows its poster and length; a tap plays it in previewMedia (photos
+// keep previewImage, which swipes through the photos); saving downloads it with the
+// token and hands it to saveVideoToPhotosAlbum (utils/video.js says what can be).
 const api = require('../../utils/request')
 const events = require('../../utils/events')
 const privacy = require('../../utils/privacy')
@@ -10,6 +13,7 @@ const thumbcache = require('../../utils/thumbcache')
 const {signedMedia, isFresh} = require('../../utils/media')
 const {kind} = require('../../utils/wxerror')
 const {pickedIds} = require('../../utils/picked')
+const video = require('../../utils/video')
 
 const PAGE = 60
 const UNDO_MS = 5000
@@ -25,8 +29,14 @@ function entry(image, picked) {
   // may have handed over a re-encoded copy rather than the camera's file.
   const media = signedMedia(image)
   const thumb = media ? media.thumbnail : thumbcache.get(image.id)
+  const isVideo = video.isVideo(image)
   return {id: image.id, name: image.filename, thumb, media, urls: image.urls,
-    damaged: !!image.damaged, suspect: image.exif === false && picked.has(image.id.slice(0, 24))}
+    damaged: !!image.damaged, suspect: image.exif === false && picked.has(image.id.slice(0, 24)),
+    video: isVideo, duration: isVideo ? video.durationText(image.duration) : '',
+    unplayable: isVideo && media ? !video.playback(image, media).playable : false,
+    // what utils/video.js decides by (signed_urls for a preview video it may name)
+    facts: isVideo ? {kind: image.kind, codec: image.codec, mime: image.mime, size: image.size,
+      format: image.format, urls: image.urls, signed_urls: image.signed_urls} : null}
 }
 
 Component({
@@ -38,6 +48,7 @@ Component({
     error: '',
     undo: null, // {id, text} while an undo is offered
     saving: -1, // download progress of a save, -1 when none
+    savingText: '正在下载原图',
     privacy: null, // {purpose} while WeChat's privacy agreement is asked
   },
   methods: {
@@ -132,7 +143,9 @@ Component({
       const media = signedMedia(fresh)
       const index = this.data.images.findIndex(i => i.id === image.id)
       if (!media || index < 0) return image
-      this.setData({[`images[${index}].media`]: media, [`images[${index}].thumb`]: media.thumbnail})
+      const update = {[`images[${index}].media`]: media, [`images[${index}].thumb`]: media.thumbnail}
+      if (this.data.images[index].facts) update[`images[${index}].facts.signed_urls`] = fresh.signed_urls
+      this.setData(update)
       return this.data.images[index]
     },
     added(image) {
@@ -151,16 +164,37 @@ Component({
     // previewImage sends no headers: it is handed the signed preview URLs of the whole
     // gallery, in order, so a swipe goes through it; the tapped photo and its
     // neighbours get fresh URLs first if theirs are about to expire.
+    // Videos are left out of it: a poster in previewImage would pass for a photo.
     async preview(e) {
       const image = this.find(e)
       if (!image) return
+      if (image.video) return this.play(image)
       if (!image.media) return this.previewDownloaded(image)
       const at = this.data.images.indexOf(image)
       const near = this.data.images.slice(Math.max(0, at - PREVIEW_AROUND), at + PREVIEW_AROUND + 1)
       await Promise.all(near.filter(i => i.media && !isFresh(i.media)).map(i => this.refresh(i)))
       const shown = i => (i.media ? i.media.preview || i.media.original : previews[i.id] || i.thumb)
-      const images = this.data.images
-      wx.previewImage({current: shown(images[at]), urls: images.map(shown).filter(Boolean)})
+      const photos = this.data.images.filter(i => !i.video)
+      const current = this.data.images[at]
+      wx.previewImage({current: shown(current), urls: photos.map(shown).filter(Boolean)})
+    },
+    // previewMedia plays the signed original (no header needed; the player asks for
+    // ranges), the poster shown while it loads. A codec the phone may not play is
+    // said first; a preview video the server adds is played instead (utils/video.js).
+    async play(image) {
+      if (!image.media) {
+        wx.showToast({title: '这台服务器没有给出可播放的地址，请升级服务器', icon: 'none'})
+        return false
+      }
+      const current = isFresh(image.media) ? image : await this.refresh(image)
+      const how = video.playback(current.facts, current.media)
+      if (!how.playable) {
+        const {confirm} = await promisify(wx.showModal, {title: '可能无法播放', content: how.note,
+          confirmText: '仍要播放', cancelText: '取消'})
+        if (!confirm) return false
+      }
+      await promisify(wx.previewMedia, {sources: [{url: how.url, type: 'video', poster: how.poster}], current: 0})
+      return true
     },
     // An older server's: local files, the tapped photo and its neighbours downloaded at
     // preview size, the rest as their thumbnails.
@@ -190,7 +224,7 @@ Component({
       const image = this.find(e)
       if (!image) return
       wx.showActionSheet({
-        itemList: ['保存原图到相册', '删除'],
+        itemList: [image.video ? '保存视频到相册' : '保存原图到相册', '删除'],
         itemColor: '#000000',
         success: ({tapIndex}) => (tapIndex === 0 ? this.save(image) : this.remove(image)),
       })
@@ -200,8 +234,9 @@ Component({
         wx.showToast({title: api.messageFor('image_damaged'), icon: 'none'})
         return false
       }
+      if (image.video) return this.saveVideo(image)
       if (!(await ensureAlbumPermission())) return false
-      this.setData({saving: 0})
+      this.setData({saving: 0, savingText: '正在下载原图'})
       try {
         const path = await api.download({
           path: image.urls.original,
@@ -220,6 +255,48 @@ Component({
         else if (why === 'denied') explainAlbumRefusal()
         else wx.showToast({title: error.message || error.errMsg || '保存失败', icon: 'none'})
         return false
+      }
+    },
+    // The original when the album takes it (mp4, or a MOV under an .mp4 name, within
+    // downloadFile's 200 MB), else a preview video if the server has one — and then
+    // the person is told only a preview was saved — else why nothing can be.
+    async saveVideo(image) {
+      const source = video.saveSource(image.facts)
+      if (source.why) {
+        wx.showModal({title: '无法保存到相册', content: source.why, showCancel: false})
+        return false
+      }
+      if (!(await ensureAlbumPermission())) return false
+      this.setData({saving: 0, savingText: source.preview ? '正在下载预览视频' : '正在下载视频'})
+      // A MOV is kept under an .mp4 name (the album takes mp4) in the user data folder.
+      const named = image.facts.mime === 'video/mp4' && !source.preview ? ''
+        : `${wx.env.USER_DATA_PATH}/save-${image.id.slice(0, 12)}.mp4`
+      let path = ''
+      try {
+        path = await api.download({
+          path: source.path,
+          filePath: named || undefined,
+          header: {'X-Download-Id': `save-${image.id.slice(0, 12)}-${Date.now()}`},
+          onProgress: ({progress}) => this.setData({saving: progress}),
+        })
+        await promisify(wx.saveVideoToPhotosAlbum, {filePath: path})
+        this.setData({saving: -1})
+        if (source.preview) {
+          wx.showModal({title: '已保存预览版本', showCancel: false,
+            content: '手机相册收不下原文件，存入的是服务器转好的预览版本（画质较低）；原文件完整保存在服务器上。'})
+        } else {
+          wx.showToast({title: '已保存到相册', icon: 'success'})
+        }
+        return true
+      } catch (error) {
+        this.setData({saving: -1})
+        const why = kind(error)
+        if (why === 'privacy') wx.showToast({title: PRIVACY_REFUSED, icon: 'none'})
+        else if (why === 'denied') explainAlbumRefusal()
+        else wx.showToast({title: error.message || error.errMsg || '保存失败', icon: 'none'})
+        return false
+      } finally {
+        if (named) removeQuietly(named)
       }
     },
     async remove(image) {
@@ -255,6 +332,14 @@ Component({
     },
   },
 })
+
+function removeQuietly(path) {
+  try {
+    wx.getFileSystemManager().unlinkSync(path)
+  } catch (e) {
+    // never written
+  }
+}
 
 function promisify(fn, options) {
   return new Promise((resolve, reject) => fn(Object.assign({}, options, {success: resolve, fail: reject})))

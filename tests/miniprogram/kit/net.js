@@ -8,6 +8,14 @@ const WebSocket = require('ws')
 
 const METHODS = ['OPTIONS', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'TRACE', 'CONNECT']
 const OFFLINE = 'net::ERR_INTERNET_DISCONNECTED'
+const MAX_DOWNLOAD = 200 * 1024 * 1024 // wx.downloadFile's limit
+// A downloaded temp file is named by what the server says it is.
+const EXTENSIONS = {'image/png': '.png', 'video/mp4': '.mp4', 'video/quicktime': '.mov',
+  'video/webm': '.webm', 'video/3gpp': '.3gp'}
+
+function extensionOf(type) {
+  return EXTENSIONS[type.split(';')[0].trim().toLowerCase()] || '.jpg'
+}
 
 function isArrayBuffer(value) {
   return Object.prototype.toString.call(value) === '[object ArrayBuffer]'
@@ -219,10 +227,31 @@ function makeNet({kit, live, settle, deliver, refused, files, isOnline}) {
         headers: Object.assign({}, options.header),
         fail: reason => settle(options, {errMsg: `downloadFile:fail ${reason}`}),
         onResponse(response, finish, aborted) {
-          const type = response.headers['content-type'] || ''
-          const file = files.tempPath(type.includes('png') ? '.png' : '.jpg')
-          const out = fs.createWriteStream(file)
           const total = Number(response.headers['content-length']) || 0
+          // WeChat refuses a download over 200 MB.
+          if (total > MAX_DOWNLOAD) {
+            finish()
+            response.destroy()
+            return settle(options, {errMsg: 'downloadFile:fail exceed max file size'})
+          }
+          let file
+          if (options.filePath) {
+            // A path of the mini-program's own (the user data folder), within its budget.
+            if (!files.inUserData(options.filePath)) {
+              finish()
+              response.destroy()
+              return settle(options, {errMsg: `downloadFile:fail permission denied, open ${options.filePath}`})
+            }
+            if (files.folderBytes(files.userDir) + total > kit.limits.userData) {
+              finish()
+              response.destroy()
+              return settle(options, {errMsg: 'downloadFile:fail the maximum size of the file storage limit is exceeded'})
+            }
+            file = options.filePath
+          } else {
+            file = files.tempPath(extensionOf(response.headers['content-type'] || ''))
+          }
+          const out = fs.createWriteStream(file)
           let written = 0
           response.on('data', chunk => {
             written += chunk.length
@@ -233,7 +262,10 @@ function makeNet({kit, live, settle, deliver, refused, files, isOnline}) {
           out.on('finish', () => {
             finish()
             if (aborted()) return
-            settle(options, null, {statusCode: response.statusCode, tempFilePath: file, errMsg: 'downloadFile:ok'})
+            const result = {statusCode: response.statusCode, errMsg: 'downloadFile:ok'}
+            if (options.filePath) result.filePath = file
+            else result.tempFilePath = file
+            settle(options, null, result)
           })
         },
       })
@@ -294,4 +326,4 @@ function makeNet({kit, live, settle, deliver, refused, files, isOnline}) {
   }
 }
 
-module.exports = {makeNet, METHODS, OFFLINE}
+module.exports = {makeNet, METHODS, OFFLINE, MAX_DOWNLOAD}

@@ -95,6 +95,43 @@ for spec in json.loads(sys.argv[1]):
   return list.map(s => ({path: s.path, width: s.width, height: s.height}))
 }
 
+// Real videos made at test time with PyAV (the server's venv): `seconds` of 160x120
+// at 10 fps, H.264 MP4 unless `codec` ('libx265' in a MOV) says otherwise; `size`
+// pads the file to that many bytes with a trailing `free` box (still a valid MP4,
+// written sparse, so a 150 MB video costs no time). `thumb` is a JPEG of the first
+// frame, as chooseMedia's thumbTempFilePath.
+function makeVideos(dir, specs) {
+  const script = `
+import json, os, struct, sys
+import av
+from PIL import Image
+for spec in json.loads(sys.argv[1]):
+    codec = spec.get("codec", "libx264")
+    out = av.open(spec["path"], "w", format="mov" if spec["path"].endswith(".mov") else "mp4")
+    stream = out.add_stream(codec, rate=10)
+    stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+    for i in range(int(spec["seconds"] * 10)):
+        frame = Image.new("RGB", (160, 120), ((spec["seed"] * 53 + i * 9) % 256, 90, 160))
+        if i == 0:
+            frame.save(spec["thumb"], "JPEG")
+        for packet in stream.encode(av.VideoFrame.from_image(frame)):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+    have = os.path.getsize(spec["path"])
+    if spec.get("size", 0) > have + 8:
+        with open(spec["path"], "ab") as f:
+            f.write(struct.pack(">I4s", spec["size"] - have, b"free"))
+            f.truncate(spec["size"])
+`
+  const list = specs.map((s, i) => Object.assign({seed: i + 1, seconds: 2}, s,
+    {path: path.join(dir, s.name), thumb: path.join(dir, `${s.name}.jpg`)}))
+  // the encoders' chatter on stderr stays out of the test output (an error still throws)
+  execFileSync(PYTHON, ['-c', script, JSON.stringify(list)], {cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe']})
+  return list.map(s => ({path: s.path, width: 160, height: 120, duration: s.seconds, thumb: s.thumb, fileType: 'video'}))
+}
+
 // Put a photo on the server directly, as another device would.
 function uploadDirect(server, token, filePath) {
   return new Promise((resolve, reject) => {
@@ -122,4 +159,4 @@ function uploadDirect(server, token, filePath) {
   })
 }
 
-module.exports = {startServer, makePhotos, uploadDirect, PYTHON, ROOT}
+module.exports = {startServer, makePhotos, makeVideos, uploadDirect, PYTHON, ROOT}

@@ -12,6 +12,7 @@ const {makePhone, refusal} = require('./phone')
 const {makeFiles, LIMITS} = require('./files')
 const {makeNet, METHODS, OFFLINE} = require('./net')
 const {makeImages} = require('./images')
+const {makeMedia} = require('./media')
 
 const MINIPROGRAM = path.resolve(__dirname, '../../../miniprogram')
 const MAX_TASKS = 10
@@ -21,6 +22,7 @@ const PRIVATE = {
   chooseMedia: '选中的照片或视频信息',
   chooseMessageFile: '选中的文件',
   saveImageToPhotosAlbum: '相册（仅写入）权限',
+  saveVideoToPhotosAlbum: '相册（仅写入）权限',
   authorize: '相册（仅写入）权限',
 }
 // jsdom has no setImmediate; a zero timeout is just as asynchronous.
@@ -36,7 +38,7 @@ function createKit({tmpDir, phone = {}, suspendAfter = 5000, socketsCloseAfter =
   let timers = []
   const kit = {
     log: [],
-    media: [], // what the next chooseMedia returns: [{path, width, height}]
+    media: [], // what the next chooseMedia offers: [{path, width, height}], videos as makeVideos gives them
     chatFiles: [], // what the next chooseMessageFile returns: [{path, name, time}]
     wechat: null, // a WeChat stand-in (kit/wechat.js) that wx.login asks for codes
     phone: makePhone(phone),
@@ -254,6 +256,9 @@ function createKit({tmpDir, phone = {}, suspendAfter = 5000, socketsCloseAfter =
     deliver(() => kit.privacy.listener(resolve, {referrer: api}))
   }
 
+  const videos = makeMedia(kit, {settle, gated})
+  kit.videos = videos
+
   const wx = Object.assign({}, files.storage, {
     ...makeNet({kit, live, settle, deliver, refused, files, isOnline: () => online}),
     // files ---------------------------------------------------------------------------
@@ -261,6 +266,8 @@ function createKit({tmpDir, phone = {}, suspendAfter = 5000, socketsCloseAfter =
     chooseMedia: options => gated('chooseMedia', options, () => files.media.chooseMedia(options)),
     chooseMessageFile: options => gated('chooseMessageFile', options, () => files.media.chooseMessageFile(options)),
     compressImage: options => files.media.compressImage(options),
+    previewMedia: options => videos.previewMedia(options),
+    saveVideoToPhotosAlbum: options => videos.saveVideoToPhotosAlbum(options),
 
     saveImageToPhotosAlbum(options) {
       kit.log.push({api: 'saveImageToPhotosAlbum', filePath: options.filePath})
@@ -343,6 +350,7 @@ function createKit({tmpDir, phone = {}, suspendAfter = 5000, socketsCloseAfter =
   kit.files = files
   kit.sockets = []
   kit.album = []
+  kit.videoAlbum = [] // what saveVideoToPhotosAlbum saved: [{sha256, size}]
   kit.digests = ['md5', 'sha1', 'sha256'] // drop sha256 to act as an old base library
   return kit
 }

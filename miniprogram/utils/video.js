@@ -1,0 +1,67 @@
+// What the pages need to know of a video: its badge (m:ss), whether the phone can be
+// expected to play it, what previewMedia is handed, and what can be saved to the
+// album. The server keeps a video as sent; WeChat's player (and the phone's album)
+// takes H.264 everywhere, HEVC on most phones, little else.
+const {url} = require('./request')
+
+// Codecs (as FFmpeg names them) WeChat's player is expected to play on any phone.
+const PLAYABLE = ['h264']
+// Containers saveVideoToPhotosAlbum takes (WeChat documents mp4; a MOV of H.264 or
+// HEVC is the same ISO file format and is saved under an .mp4 name).
+const SAVABLE_MIME = ['video/mp4', 'video/quicktime']
+// wx.downloadFile refuses more than this.
+const MAX_DOWNLOAD = 200 * 1024 * 1024
+
+function isVideo(image) {
+  return Boolean(image) && image.kind === 'video'
+}
+
+// A picked file (chooseMedia's fileType, chooseMessageFile's type) that is a video.
+function isVideoFile(file) {
+  return file.fileType === 'video' || file.type === 'video'
+}
+
+// 0:07, 1:05, 1:02:03 — the grid's badge.
+function durationText(seconds) {
+  const total = Math.max(0, Math.round(Number(seconds) || 0))
+  const s = String(total % 60).padStart(2, '0')
+  const m = Math.floor(total / 60) % 60
+  const h = Math.floor(total / 3600)
+  return h ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`
+}
+
+// A phone-playable version of a video the server may add (an H.264 preview of an
+// HEVC or VP9 original): the signed URL under `signed_urls.preview_video`, made
+// absolute, or ''. This is the one place that reads it: when the server names the
+// field, only this line changes.
+function previewVideo(image) {
+  const signed = image && image.signed_urls
+  return signed && signed.preview_video ? url(signed.preview_video) : ''
+}
+
+// {url, poster, playable, note} for previewMedia: the original when the phone can
+// play it, else a preview video when the server has one, else the original with a
+// note that this phone may not play it.
+function playback(image, media) {
+  const codec = String(image.codec || '').toLowerCase()
+  const poster = media.preview || media.thumbnail || ''
+  if (PLAYABLE.includes(codec)) return {url: media.original, poster, playable: true, note: ''}
+  const preview = previewVideo(image)
+  if (preview) return {url: preview, poster, playable: true, note: ''}
+  return {url: media.original, poster, playable: false,
+    note: `这段视频是 ${codec ? codec.toUpperCase() : '未知'} 编码，手机上可能无法播放；原文件已完整备份在服务器上。`}
+}
+
+// What saving to the album means for this video: {path, preview} of the server's
+// file to download (the original, else a preview video, `preview` true), or {why}
+// when nothing can be saved.
+function saveSource(image) {
+  const fits = SAVABLE_MIME.includes(image.mime) && image.size <= MAX_DOWNLOAD
+  if (fits) return {path: image.urls.original, preview: false}
+  const preview = image.urls && image.urls.preview_video
+  if (preview) return {path: preview, preview: true}
+  if (image.size > MAX_DOWNLOAD) return {why: '视频超过 200 MB，微信无法下载到手机；原文件完整保存在服务器上。'}
+  return {why: `手机相册不接受这种格式（${image.format || image.mime}）的视频；原文件完整保存在服务器上。`}
+}
+
+module.exports = {isVideo, isVideoFile, durationText, previewVideo, playback, saveSource, PLAYABLE, SAVABLE_MIME, MAX_DOWNLOAD}
