@@ -5,8 +5,9 @@ upload through nginx while one of the three servers is SIGKILLed and started aga
 Afterwards every acknowledged upload is listed and byte-exact through every process,
 and every blob row's object is in the bucket and hashes to its name (no original on
 any local disk). With folders of their own, a tus upload whose process is down (or
-whose creation, with data, another process took) reaches a process without its file
-and is told to start over from 0 (`World.restarts_anywhere`): slower, never wrong.
+whose creation, with data, another process took) reaches a process with none (or less)
+of its file and is told to go back to what that one holds (`World.restarts_anywhere`):
+slower, never wrong.
 
 The seed is printed; `CLUSTER_CRASH_SEED=<n>` replays the choices.
 """
