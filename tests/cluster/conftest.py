@@ -16,12 +16,13 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from scripts.s3_gateway import Gateway
 from tests.cluster.harness import Cluster, problem
-from tests.s3_gateway import BUCKET, REGION
+from tests.s3_gateway import BUCKET, REGION, gateway_client
 
 _said: list[str] = []
 
@@ -100,3 +101,9 @@ def running(cluster: Cluster) -> Iterator[Cluster]:
 def user() -> str:
     """A user of this test's own, so that tests on the shared catalog do not meet."""
     return f"u{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def bucket(s3_gateway: Gateway) -> Any:
+    """A plain botocore client on the gateway, to look into the bucket."""
+    return gateway_client(s3_gateway)

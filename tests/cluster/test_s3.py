@@ -14,23 +14,16 @@ import hashlib
 import re
 import time
 import urllib.parse
+from collections.abc import Collection
 from typing import Any
 
-import pytest
-
-from scripts.s3_gateway import Gateway
 from tests.cluster.client import auth, call, listing, uploaded
 from tests.cluster.harness import Cluster, Node
 from tests.conftest import unique_jpeg
-from tests.s3_gateway import BUCKET, gateway_client
+from tests.s3_gateway import BUCKET
 from tests.test_main import request
 
 SIZES = ("grid", "preview")
-
-
-@pytest.fixture
-def bucket(s3_gateway: Gateway) -> Any:
-    return gateway_client(s3_gateway)
 
 
 def prefix_of(cluster: Cluster) -> str:
@@ -47,13 +40,19 @@ def keys(bucket: Any, cluster: Cluster, under: str) -> list[str]:
     return found
 
 
-def check_bucket(bucket: Any, cluster: Cluster) -> None:
-    """Every blob row's object is in the bucket and hashes to its name; no process keeps
-    an original on its local disk."""
+def check_bucket(bucket: Any, cluster: Cluster, expected: Collection[str] = ()) -> None:
+    """Every blob row (`expected` among them) has its object in the bucket, hashing to
+    its name; every entry has its blob row; no process keeps an original on its disk."""
     import psycopg
 
     with psycopg.connect(cluster.postgres.url) as conn:
         blobs = [row[0] for row in conn.execute("SELECT sha256 FROM blobs").fetchall()]
+        orphans = conn.execute(
+            "SELECT count(*) FROM entries e LEFT JOIN blobs b ON b.sha256 = e.sha256"
+            " WHERE b.sha256 IS NULL"
+        ).fetchone()
+    assert orphans is not None and orphans[0] == 0
+    assert set(expected) <= set(blobs), set(expected) - set(blobs)
     for sha in blobs:
         got = bucket.get_object(Bucket=BUCKET, Key=f"{prefix_of(cluster)}blobs/{sha}")
         assert hashlib.sha256(got["Body"].read()).hexdigest() == sha, sha
@@ -115,7 +114,7 @@ def test_uploads_through_nginx_are_served_by_every_process(
         assert {i["id"] for i in listing(node.url, token)} == set(sent), node.name
         for image, data in sent.items():
             assert get(f"{node.url}/images/{image}/original", token) == (200, data), node.name
-    check_bucket(bucket, s3_up)
+    check_bucket(bucket, s3_up, sent)
 
 
 def test_thumbnails_made_by_one_are_fetched_from_the_bucket_by_the_others(

@@ -20,12 +20,10 @@ from typing import Any
 
 from tests.cluster.harness import Cluster
 from tests.cluster.test_crash import ThroughNginx, round_of_load
-from tests.cluster.test_s3 import bucket, check_bucket
+from tests.cluster.test_s3 import check_bucket
 from tests.test_crash import Http, World, check_over_http, finish_everything
 
 ROUNDS = 2
-
-__all__ = ["bucket"]  # the fixture, used below
 
 
 def test_acknowledged_uploads_are_in_the_bucket_after_servers_are_killed(
@@ -48,5 +46,5 @@ def test_acknowledged_uploads_are_in_the_bucket_after_servers_are_killed(
     for node in s3_up.nodes.values():
         listed = check_over_http(world, Http(node.port, token), rng)
         assert world.acked == listed.keys() == world.sent.keys(), (seed, node.name)
-    check_bucket(bucket, s3_up)
+    check_bucket(bucket, s3_up, world.acked)
     assert world.seen["multipart"] and world.seen["tus"], world.seen
