@@ -98,13 +98,19 @@ def temp_paths(binary: str, folder: Path) -> str:
 
 
 def site_config(example: str, port: int, upstreams: Sequence[int]) -> str:
-    """The example with its upstream servers and listen addresses replaced."""
-    block = re.search(r"upstream\s+tubei\s*\{(.*?)\n\}", example, re.S)
-    if block is None:
+    """The example with the servers of each of its upstream blocks, and its listen
+    address, replaced."""
+    blocks = list(re.finditer(r"upstream\s+(\w+)\s*\{(.*?)\n\}", example, re.S))
+    if not any(block.group(1) == "tubei" for block in blocks):
         raise ValueError("the example config has no `upstream tubei { ... }` block")
-    body = re.sub(r"(?m)^\s*server\s+[^;]+;\n", "", block.group(1))
     servers = "".join(f"\n    server 127.0.0.1:{upstream};" for upstream in upstreams)
-    site = example[: block.start(1)] + servers + body + example[block.end(1) :]
+    site, end = "", 0
+    for block in blocks:
+        body = re.sub(r"(?m)^\s*server\s+[^;]+;\n", "", block.group(2))
+        site += example[end : block.start(2)] + servers + ("" if body.startswith("\n") else "\n")
+        site += body
+        end = block.end(2)
+    site += example[end:]
     site, listens = re.subn(r"(?m)^(\s*)listen\s+[^;]+;", rf"\g<1>listen 127.0.0.1:{port};", site)
     if listens != 1:
         raise ValueError(f"the example config should listen once, not {listens} times")

@@ -3,9 +3,11 @@
 A private PostgreSQL (initdb in a temporary folder, as the `postgres` user, on a free
 port), a private redis-server, three `python -m server serve` processes A, B and C
 sharing one data folder, that catalog and that Redis, and nginx in front of them from
-docs/nginx/tubei.conf (scripts/nginx_proxy.py). Each part can be stopped, killed and
-started again on the same port, so a test can restart the database or SIGKILL a server
-and nginx still finds it.
+docs/nginx/tubei.conf (scripts/nginx_proxy.py). With `blobs` (an s3:// URL) and
+`separate`, each process has a data folder of its own (`data-a`, `data-b`, `data-c`)
+and the blobs are in the bucket: nothing is shared on the local disk. Each part can be
+stopped, killed and started again on the same port, so a test can restart the database
+or SIGKILL a server and nginx still finds it.
 """
 
 from __future__ import annotations
@@ -177,11 +179,21 @@ class Node:
 
 
 class Cluster:
-    """PostgreSQL, Redis, serve A/B/C on one data folder, nginx in front."""
+    """PostgreSQL, Redis, serve A/B/C on one data folder (or one each), nginx in front."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        blobs: str | None = None,
+        separate: bool = False,
+        flags: tuple[str, ...] = (),
+        **env: str,
+    ) -> None:
         self.folder = folder
         self.data = folder / "data"
+        self.separate = separate
+        self.blobs = blobs
         self.postgres = Postgres()
         self.redis = RedisServer()
         self.env = environment(
@@ -189,10 +201,24 @@ class Cluster:
             TUBEI_EVENTS=self.redis.url,
             TUBEI_DATA=str(self.data),
             TUBEI_CATALOG_TIMEOUT="2",
+            **({"TUBEI_BLOBS": blobs} if blobs else {}),
+            **env,
         )
-        flags = ["--trust-forwarded", "--ping-interval", "60"]
-        self.nodes = {name: Node(name, folder, flags, self.env) for name in NAMES}
+        common = ["--trust-forwarded", "--ping-interval", "60", *flags]
+        self.nodes = {
+            name: Node(
+                name,
+                folder,
+                common,
+                {**self.env, "TUBEI_DATA": str(self.data_of(name))} if separate else self.env,
+            )
+            for name in NAMES
+        }
         self.nginx = NginxProxy(folder / "nginx", [node.port for node in self.nodes.values()])
+
+    def data_of(self, name: str) -> Path:
+        """The data folder of serve `name`: its own with `separate`, else the shared one."""
+        return self.folder / f"data-{name}" if self.separate else self.data
 
     @property
     def url(self) -> str:
