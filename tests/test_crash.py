@@ -61,7 +61,7 @@ TUS = {"Tus-Resumable": "1.0.0"}
 SHA256_HEX = 64
 # The server dying shows up as any of these in the client.
 CUT_OFF = (OSError, http.client.HTTPException)
-# `python -m server scrub` (issue 6, point 2) runs after each restart, where it exists.
+# `python -m server scrub` runs after each restart.
 HAS_SCRUB = "scrub" in COMMANDS
 
 
@@ -579,7 +579,7 @@ def collect_garbage(data: Path) -> None:
 
 
 def scrub(data: Path, world: World) -> None:
-    """`python -m server scrub` (issue 6, point 2) must find the store clean.
+    """`python -m server scrub` must find the store clean.
 
     It checks much of what check_on_disk does; both run, so that a failure is told in
     each one's own words. It counts a missing thumbnail as unclean, and a kill can leave

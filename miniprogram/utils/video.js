@@ -30,13 +30,12 @@ function durationText(seconds) {
   return h ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`
 }
 
-// A phone-playable version of a video the server may add (an H.264 preview of an
-// HEVC or VP9 original): the signed URL under `signed_urls.preview_video`, made
-// absolute, or ''. This is the one place that reads it: when the server names the
-// field, only this line changes.
+// The phone-playable version of a video the server makes (an H.264 preview of an
+// HEVC or VP9 original, `video_preview: 'ready'`): its signed URL under
+// `signed_urls.video_preview` (null until ready), made absolute, or ''.
 function previewVideo(image) {
   const signed = image && image.signed_urls
-  return signed && signed.preview_video ? url(signed.preview_video) : ''
+  return signed && signed.video_preview ? url(signed.video_preview) : ''
 }
 
 // {url, poster, playable, note} for previewMedia: the original when the phone can
@@ -58,7 +57,7 @@ function playback(image, media) {
 function saveSource(image) {
   const fits = SAVABLE_MIME.includes(image.mime) && image.size <= MAX_DOWNLOAD
   if (fits) return {path: image.urls.original, preview: false}
-  const preview = image.urls && image.urls.preview_video
+  const preview = image.urls && image.urls.video_preview
   if (preview) return {path: preview, preview: true}
   if (image.size > MAX_DOWNLOAD) return {why: '视频超过 200 MB，微信无法下载到手机；原文件完整保存在服务器上。'}
   return {why: `手机相册不接受这种格式（${image.format || image.mime}）的视频；原文件完整保存在服务器上。`}

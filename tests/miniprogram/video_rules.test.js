@@ -64,8 +64,8 @@ test('previewMedia plays the original if the phone can, else a preview video the
   const hevc = playback({codec: 'hevc', signed_urls: {}}, media)
   expect(hevc).toMatchObject({url: `${base}/o`, playable: false})
   expect(hevc.note).toContain('HEVC')
-  const withPreview = playback({codec: 'hevc', signed_urls: {preview_video: '/api/v1/images/x/preview.mp4?signature=s'}}, media)
-  expect(withPreview).toEqual({url: `${base}/api/v1/images/x/preview.mp4?signature=s`, poster: `${base}/p`, playable: true, note: ''})
+  const withPreview = playback({codec: 'hevc', signed_urls: {video_preview: '/api/v1/images/x/video?variant=preview&signature=s'}}, media)
+  expect(withPreview).toEqual({url: `${base}/api/v1/images/x/video?variant=preview&signature=s`, poster: `${base}/p`, playable: true, note: ''})
 })
 
 test('what can be saved: mp4 and MOV within 200 MB; else a preview video, else why not', () => {
@@ -74,7 +74,7 @@ test('what can be saved: mp4 and MOV within 200 MB; else a preview video, else w
   expect(saveSource(webm({mime: 'video/quicktime'}))).toMatchObject({preview: false})
   expect(saveSource(webm()).why).toContain('WEBM')
   expect(saveSource(webm({mime: 'video/mp4', size: 201 * MB})).why).toContain('200 MB')
-  expect(saveSource(webm({urls: {original: '/o', preview_video: '/pv.mp4'}}))).toEqual({path: '/pv.mp4', preview: true})
+  expect(saveSource(webm({urls: {original: '/o', video_preview: '/pv.mp4'}}))).toEqual({path: '/pv.mp4', preview: true})
 })
 
 test('the gallery says why a WebM cannot be saved, and says so when only a preview was', async () => {
@@ -89,9 +89,9 @@ test('the gallery says why a WebM cannot be saved, and says so when only a previ
   expect(kit.lastCall('showModal').content).toContain('WEBM')
   expect(kit.log.filter(e => e.api === 'downloadFile')).toHaveLength(downloads) // nothing fetched
 
-  const withPreview = webm({urls: {original: '/o', preview_video: '/api/v1/images/fff/preview.mp4'}})
+  const withPreview = webm({urls: {original: '/o', video_preview: '/api/v1/images/fff/video?variant=preview'}})
   expect(await gallery.instance.save(cell(withPreview))).toBe(true)
-  expect(seen.pop()).toEqual({url: '/api/v1/images/fff/preview.mp4', authorization: 'Bearer kit-token'})
+  expect(seen.pop()).toEqual({url: '/api/v1/images/fff/video?variant=preview', authorization: 'Bearer kit-token'})
   expect(kit.videoAlbum).toHaveLength(1)
   expect(kit.videoAlbum[0].size).toBe(fs.statSync(clip.path).size)
   await until(() => kit.lastCall('showModal').title === '已保存预览版本', {what: 'the preview notice'})

@@ -31,12 +31,16 @@ function get(url) {
 }
 
 // extraArgs: more `serve` flags (e.g. WeChat login pointed at the kit's stand-in).
+// Video previews are off: a preview made in the background would change, mid-journey,
+// how the gallery plays an HEVC video (tests/miniprogram/video_rules.test.js covers a
+// video that has one).
 async function startServer({extraArgs = []} = {}) {
   const data = fs.mkdtempSync(path.join(os.tmpdir(), 'tubei-mp-'))
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const child = spawn(PYTHON, ['-m', 'server', 'serve', '--data', data, '--host', '127.0.0.1',
-    '--port', String(port), '--log-level', 'warning', '--gc-interval', '100000', ...extraArgs],
+    '--port', String(port), '--log-level', 'warning', '--gc-interval', '100000',
+    '--video-previews', 'off', ...extraArgs],
   {cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe']})
   let stderr = ''
   child.stderr.on('data', chunk => { stderr += chunk })
