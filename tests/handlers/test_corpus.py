@@ -1,4 +1,5 @@
-"""Real-world files from ../shared/corpus: all kept byte-exact, bombs defused, all upright."""
+"""Real-world files from ../shared/corpus: all kept byte-exact (on the local disk and in
+object storage), bombs defused, all upright."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Any
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
+from server.config import Settings
 from server.services import Services
+from server.storage.s3_config import S3Location
 from tests.conftest import CORPUS, Api, needs_corpus
 from tests.handlers.helpers import API, assert_error, assert_json_error, sha256
 
@@ -49,7 +52,19 @@ async def thumbnail(api: Api, item: dict[str, Any], size: str = "grid") -> bytes
     return bytes(response.body)
 
 
-@pytest.mark.gen_test(timeout=60)
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """The default data folder, or (parametrized "s3") originals in the Ceph gateway."""
+    if getattr(request, "param", "local") == "s3":
+        location: S3Location = request.getfixturevalue("s3_location")
+        return Settings(
+            data=tmp_path / "data", gc_interval=3600, blobs=location.url(), blobs_s3=location
+        )
+    return Settings(data=tmp_path / "data", gc_interval=3600)
+
+
+@pytest.mark.parametrize("settings", ["local", "s3"], indirect=True)
+@pytest.mark.gen_test(timeout=120)
 async def test_every_file_is_kept_byte_exact(api: Api, services: Services) -> None:
     paths = corpus_files()
     assert paths, "the corpus is empty"
