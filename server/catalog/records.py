@@ -86,6 +86,10 @@ class BlobRecord:
     duration: float | None = None  # seconds; None for a photo, or a video whose is unknown
     codec: str | None = None  # a video's (FFmpeg's name: h264, hevc, vp9...)
     preview: PreviewState | None = None  # a video's playable preview (None: still to come)
+    # A motion photo's video part: where its MP4 starts in the original, and its bytes
+    # (None for anything else; the still is the photo, its thumbnails the still's).
+    motion_offset: int | None = None
+    motion_length: int | None = None
 
     @property
     def damaged(self) -> bool:

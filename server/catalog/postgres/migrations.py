@@ -170,6 +170,13 @@ MIGRATIONS: list[str] = [
     CREATE INDEX blobs_preview_pending ON blobs(created_at)
         WHERE kind = 'video' AND preview IS NULL AND decodable AND damage IS NULL;
     """,
+    # 9: motion photos (a still with its MP4 appended, one original): where the video
+    # part starts in the blob and its length; NULL for every other blob (and for those
+    # stored before, which stay plain photos).
+    """
+    ALTER TABLE blobs ADD COLUMN motion_offset bigint CHECK (motion_offset > 0);
+    ALTER TABLE blobs ADD COLUMN motion_length bigint CHECK (motion_length > 0);
+    """,
 ]
 
 
