@@ -38,6 +38,7 @@ def signed_urls(urls: dict[str, str | None], signer: UserSigner, sha256: str) ->
         "thumbnail": "grid",
         "preview": "preview",
         "video_preview": "video_preview",
+        "motion_video": "motion_video",
     }
     body: dict[str, Any] = {
         name: None if url is None else signed_url(url, signer, sha256, variants[name], expires)
@@ -60,7 +61,8 @@ def image_json(
         "sha256": blob.sha256,
         "md5": blob.md5,
         "size": blob.size,
-        "kind": blob.kind,
+        # A motion photo is a photo to a client that does not know the word.
+        "kind": "motion" if blob.motion_offset is not None else blob.kind,
         "mime": blob.mime,
         "format": blob.format,
         "width": blob.width,
@@ -89,6 +91,9 @@ def image_json(
     # its original; None for a photo.
     body["video_preview"] = preview = preview_state(blob)
     body["urls"]["video_preview"] = f"{base}/video?variant=preview" if preview == "ready" else None
+    # A motion photo's video part, served from within its one original.
+    motion = blob.motion_offset is not None
+    body["urls"]["motion_video"] = f"{base}/video?variant=motion" if motion else None
     if signer is not None:
         body["signed_urls"] = signed_urls(body["urls"], signer, blob.sha256)
     if record.deleted_at is not None:

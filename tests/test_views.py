@@ -62,7 +62,8 @@ IMAGE = (
     '"orientation":6,"taken_at":"2024-05-01T10:00:00","uploaded_at":"2024-05-02T08:00:00Z",'
     '"filename":"IMG_1.jpg","camera":{"make":"Canon","model":null},"gps":true,"exif":true,'
     f'"thumbnail":true,"urls":{{"original":"{BASE}/original","thumbnail":"{BASE}/thumbnail",'
-    f'"preview":"{BASE}/thumbnail?size=preview","video_preview":null}},"video_preview":null'
+    f'"preview":"{BASE}/thumbnail?size=preview","video_preview":null,"motion_video":null}},'
+    '"video_preview":null'
 )
 
 
@@ -74,6 +75,17 @@ def sent(plain: dict[str, Any]) -> str:
 
 def test_an_image_is_described_with_its_urls() -> None:
     assert json.dumps(image_json(RECORD), separators=(",", ":")) == IMAGE + "}"
+
+
+def test_a_motion_photo_is_a_photo_with_its_video_part() -> None:
+    blob = dataclasses.replace(BLOB, motion_offset=2000, motion_length=500)
+    motion = dataclasses.replace(RECORD, blob=blob)
+    body = image_json(motion)
+    assert (body["kind"], body["mime"], body["duration"]) == ("motion", "image/jpeg", None)
+    assert body["urls"]["motion_video"] == f"{BASE}/video?variant=motion"
+    assert body["urls"]["thumbnail"] == f"{BASE}/thumbnail"  # the still's
+    assert record_from_plain(json.loads(json.dumps(record_plain(motion)))) == motion
+    assert json.loads(sent(ImageAdded(motion).plain()))["image"] == body
 
 
 def test_a_video_is_described_with_its_kind_duration_and_codec() -> None:
