@@ -14,7 +14,7 @@ from pathlib import Path
 from . import exif
 from .budget import DEFAULT_BUDGET, draft_box, estimate
 from .formats import BAD_IMAGE_ERRORS, MPO, Kind, open_image
-from .motion import embedded_video
+from .motion import embedded_video, live_identifier
 from .scan import TooComplex, walk
 
 MOTION_STILLS = ("JPEG", "HEIF")  # what a motion photo's still is (an Ultra HDR one: MPO)
@@ -35,6 +35,7 @@ class Metadata:
     exif: bool | None = None  # any EXIF at all; None when the headers could not be read
     motion_offset: int | None = None  # a motion photo's MP4: its first byte in the file
     motion_length: int | None = None  # and its bytes (motion.py)
+    live_id: str | None = None  # a Live Photo still's Apple ContentIdentifier (motion.py)
 
 
 # What Pillow raises when the header is not what the format says (UnidentifiedImageError,
@@ -120,6 +121,7 @@ def read_metadata(
         exif=bool(facts),
         motion_offset=None if motion is None else motion.offset,
         motion_length=None if motion is None else motion.length,
+        live_id=live_identifier(facts),
     )
 
 

@@ -110,7 +110,11 @@ def _number(text: str | None) -> int | None:
 
 def live_photo_identifier(img: Image.Image) -> str | None:
     """The Apple `ContentIdentifier` of a Live Photo still (maker note tag 17), if any."""
-    facts = exif.read_exif(img)
+    return live_identifier(exif.read_exif(img))
+
+
+def live_identifier(facts: Image.Exif | None) -> str | None:
+    """The same, from EXIF already read (metadata.py reads it once for every fact)."""
     note = exif.get(exif.sub_ifd(facts, exif.IFD_EXIF), _TAG_MAKER_NOTE)
     return apple_content_identifier(note) if isinstance(note, bytes) else None
 

@@ -177,6 +177,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE blobs ADD COLUMN motion_offset bigint CHECK (motion_offset > 0);
     ALTER TABLE blobs ADD COLUMN motion_length bigint CHECK (motion_length > 0);
     """,
+    # 10: Live Photos: Apple's ContentIdentifier of a still or a MOV, by which the two
+    # halves are paired in a library that holds both (found through this index).
+    """
+    ALTER TABLE blobs ADD COLUMN live_id text COLLATE "C";
+    CREATE INDEX blobs_live ON blobs(live_id, kind, sha256) WHERE live_id IS NOT NULL;
+    """,
 ]
 
 

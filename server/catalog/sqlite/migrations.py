@@ -195,4 +195,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE blobs ADD COLUMN motion_offset INTEGER;
     ALTER TABLE blobs ADD COLUMN motion_length INTEGER;
     """,
+    # 16: Live Photos: Apple's ContentIdentifier of a still or a MOV, by which the two
+    # halves are paired in a library that holds both (found through this index).
+    """
+    ALTER TABLE blobs ADD COLUMN live_id TEXT;
+    CREATE INDEX blobs_live ON blobs(live_id, kind, sha256) WHERE live_id IS NOT NULL;
+    """,
 ]
