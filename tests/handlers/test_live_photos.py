@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+import pillow_heif
 import pytest
 from PIL import Image
 
@@ -17,15 +18,17 @@ from tests.handlers.test_videos import TRANSPORTS, assert_described_by_the_spec
 from tests.imaging.test_motion import _apple_note
 from tests.imaging.videos import frame_image, make_video
 
+pillow_heif.register_heif_opener()
+
 IMAGES = "/api/v1/images"
 ID = "5A7D3F4E-1B2C-4D5E-8F90-0A1B2C3D4E5F"
 
 
-def live_still(identifier: str = ID) -> bytes:
+def live_still(identifier: str = ID, fmt: str = "JPEG") -> bytes:
     exif = Image.Exif()
     exif.get_ifd(0x8769)[0x927C] = _apple_note(identifier.encode())
     out = io.BytesIO()
-    frame_image(64, 48).save(out, "JPEG", exif=exif)
+    frame_image(64, 48).save(out, fmt, exif=exif)
     return out.getvalue()
 
 
@@ -108,3 +111,15 @@ async def test_halves_with_other_identifiers_stay_apart(api: Api, tmp_path: Path
     assert_json_error(
         await api.fetch(f"{IMAGES}/{photo['id']}/video?variant=motion"), 404, "no_motion_video"
     )
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_heic_still_pairs_too(api: Api, tmp_path: Path) -> None:
+    still = live_still(fmt="HEIF")
+    code, video = await TRANSPORTS["tus"](api, live_mov(tmp_path), "IMG_0002.MOV")
+    assert code == 200 and video["live_still"] is None
+    code, photo = await TRANSPORTS["tus"](api, still, "IMG_0002.HEIC")
+    assert code == 200, photo
+    assert (photo["kind"], photo["format"]) == ("live", "HEIF")
+    assert photo["urls"]["live_video"] == f"{IMAGES}/{video['id']}/original"
+    assert (await item_of(api, video["id"]))["live_still"] == photo["id"]

@@ -14,9 +14,10 @@ import pillow_heif
 import pytest
 from PIL import Image
 
+from server.config import Settings
 from server.services import Services
 from tests.conftest import Api
-from tests.handlers.helpers import assert_json_error, sha256
+from tests.handlers.helpers import assert_json_error, blob_path, sha256
 from tests.handlers.test_videos import TRANSPORTS, assert_described_by_the_spec
 from tests.imaging.test_motion import DIRECTORY, MICRO_VIDEO
 from tests.imaging.videos import frame_image, jpeg_bytes, make_video
@@ -169,3 +170,18 @@ async def test_a_video_has_no_motion_part(api: Api, tmp_path: Path) -> None:
     assert_json_error(response, 404, "no_motion_video")
     response = await api.fetch(f"{IMAGES}/{item['id']}/video?variant=bogus")
     assert_json_error(response, 400, "invalid_argument")
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_damaged_original_serves_no_video_part(
+    api: Api, settings: Settings, tmp_path: Path
+) -> None:
+    data, _ = motion_photo(tmp_path)
+    code, item = await TRANSPORTS["multipart"](api, data, "motion.jpg")
+    assert code == 200, item
+    path = blob_path(settings, item["id"])
+    path.chmod(0o644)
+    path.write_bytes(data[: len(data) - 10])  # cut short inside its video
+    assert_json_error(await motion_part(api, item), 410, "image_damaged")
+    _, again = await api.json(f"{IMAGES}/{item['id']}")
+    assert again["damaged"] is True
