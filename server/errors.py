@@ -95,6 +95,11 @@ NO_VIDEO_PREVIEW = ErrorKind(
     404,
     "This video has no playable preview (yet, or at all): play its original.",
 )
+NO_MOTION_VIDEO = ErrorKind(
+    "no_motion_video",
+    404,
+    "This image is not a motion photo: it has no video part.",
+)
 METHOD_NOT_ALLOWED = ErrorKind("method_not_allowed", 405, "This method is not allowed here.")
 TOO_MANY_ATTEMPTS = ErrorKind(
     "too_many_attempts", 429, "Too many attempts; wait a little and try again."

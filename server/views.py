@@ -29,22 +29,38 @@ def signed_url(path: str, signer: UserSigner, sha256: str, variant: Variant, exp
     return f"{path}{'&' if '?' in path else '?'}{query}"
 
 
-def signed_urls(urls: dict[str, str | None], signer: UserSigner, sha256: str) -> dict[str, Any]:
+def signed_urls(
+    urls: dict[str, str | None], signer: UserSigner, sha256: str, partner: str | None = None
+) -> dict[str, Any]:
     """The same files as `urls`, each with its signature, for clients that cannot send
-    headers; `expires_in`: seconds they stay valid from now."""
+    headers; `expires_in`: seconds they stay valid from now. `live_video` is the original
+    of another blob, `partner` (a Live Photo's MOV), and is signed as that one's."""
     expires = signer.expiry()
     variants: dict[str, Variant] = {
         "original": "original",
         "thumbnail": "grid",
         "preview": "preview",
         "video_preview": "video_preview",
+        "motion_video": "motion_video",
+        "live_video": "original",
     }
-    body: dict[str, Any] = {
-        name: None if url is None else signed_url(url, signer, sha256, variants[name], expires)
-        for name, url in urls.items()
-    }
+    body: dict[str, Any] = {}
+    for name, url in urls.items():
+        blob = partner if name == "live_video" and partner is not None else sha256
+        body[name] = None if url is None else signed_url(url, signer, blob, variants[name], expires)
     body["expires_in"] = max(0, int(expires - signer.clock()))
     return body
+
+
+def kind_of(record: ImageRecord) -> str:
+    """`photo`, `video`, `motion` or `live`: a motion photo, and a Live Photo's still,
+    are photos to a client that does not know the words."""
+    blob = record.blob
+    if blob.kind == "photo" and blob.motion_offset is not None:
+        return "motion"
+    if blob.kind == "photo" and record.live_partner is not None:
+        return "live"
+    return blob.kind
 
 
 def image_json(
@@ -60,7 +76,7 @@ def image_json(
         "sha256": blob.sha256,
         "md5": blob.md5,
         "size": blob.size,
-        "kind": blob.kind,
+        "kind": kind_of(record),
         "mime": blob.mime,
         "format": blob.format,
         "width": blob.width,
@@ -89,8 +105,17 @@ def image_json(
     # its original; None for a photo.
     body["video_preview"] = preview = preview_state(blob)
     body["urls"]["video_preview"] = f"{base}/video?variant=preview" if preview == "ready" else None
+    # A motion photo's video part, served from within its one original.
+    motion = blob.motion_offset is not None
+    body["urls"]["motion_video"] = f"{base}/video?variant=motion" if motion else None
+    # A Live Photo: the still links to its MOV's original; the MOV, listed as the video
+    # it also is, names its still.
+    partner = record.live_partner
+    live = partner is not None and blob.kind == "photo"
+    body["urls"]["live_video"] = f"{API}/images/{partner}/original" if live else None
+    body["live_still"] = partner if partner is not None and blob.kind == "video" else None
     if signer is not None:
-        body["signed_urls"] = signed_urls(body["urls"], signer, blob.sha256)
+        body["signed_urls"] = signed_urls(body["urls"], signer, blob.sha256, partner)
     if record.deleted_at is not None:
         body["deleted_at"] = record.deleted_at
     if blob.damaged:

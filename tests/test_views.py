@@ -62,7 +62,8 @@ IMAGE = (
     '"orientation":6,"taken_at":"2024-05-01T10:00:00","uploaded_at":"2024-05-02T08:00:00Z",'
     '"filename":"IMG_1.jpg","camera":{"make":"Canon","model":null},"gps":true,"exif":true,'
     f'"thumbnail":true,"urls":{{"original":"{BASE}/original","thumbnail":"{BASE}/thumbnail",'
-    f'"preview":"{BASE}/thumbnail?size=preview","video_preview":null}},"video_preview":null'
+    f'"preview":"{BASE}/thumbnail?size=preview","video_preview":null,"motion_video":null,'
+    '"live_video":null},"video_preview":null,"live_still":null'
 )
 
 
@@ -74,6 +75,32 @@ def sent(plain: dict[str, Any]) -> str:
 
 def test_an_image_is_described_with_its_urls() -> None:
     assert json.dumps(image_json(RECORD), separators=(",", ":")) == IMAGE + "}"
+
+
+def test_a_motion_photo_is_a_photo_with_its_video_part() -> None:
+    blob = dataclasses.replace(BLOB, motion_offset=2000, motion_length=500)
+    motion = dataclasses.replace(RECORD, blob=blob)
+    body = image_json(motion)
+    assert (body["kind"], body["mime"], body["duration"]) == ("motion", "image/jpeg", None)
+    assert body["urls"]["motion_video"] == f"{BASE}/video?variant=motion"
+    assert body["urls"]["thumbnail"] == f"{BASE}/thumbnail"  # the still's
+    assert record_from_plain(json.loads(json.dumps(record_plain(motion)))) == motion
+    assert json.loads(sent(ImageAdded(motion).plain()))["image"] == body
+
+
+def test_a_live_photo_still_links_to_its_mov_and_the_mov_names_its_still() -> None:
+    mov = "f" * 64
+    still = dataclasses.replace(
+        RECORD, blob=dataclasses.replace(BLOB, live_id="A"), live_partner=mov
+    )
+    body = image_json(still)
+    assert (body["kind"], body["live_still"]) == ("live", None)
+    assert body["urls"]["live_video"] == f"/api/v1/images/{mov}/original"
+    video_blob = dataclasses.replace(BLOB, sha256=mov, kind="video", live_id="A")
+    video = dataclasses.replace(RECORD, blob=video_blob, live_partner=SHA)
+    body = image_json(video)
+    assert (body["kind"], body["live_still"], body["urls"]["live_video"]) == ("video", SHA, None)
+    assert record_from_plain(json.loads(json.dumps(record_plain(still)))) == still
 
 
 def test_a_video_is_described_with_its_kind_duration_and_codec() -> None:

@@ -52,7 +52,20 @@ def columns(fields: Sequence[str], prefix: str = "") -> str:
     return ", ".join(prefix + (f'"{name}"' if name == "offset" else name) for name in fields)
 
 
-IMAGE_COLUMNS = columns(BLOB_FIELDS, "b.") + ", " + columns(ENTRY_FIELDS, "e.")
+LIVE_PARTNER = (
+    "CASE WHEN b.live_id IS NULL THEN NULL ELSE (SELECT p.sha256 FROM blobs p "
+    "WHERE p.live_id = b.live_id AND p.kind <> b.kind AND EXISTS (SELECT 1 FROM entries pe "
+    "WHERE pe.user_id = e.user_id AND pe.sha256 = p.sha256 AND pe.deleted_at IS NULL) "
+    "LIMIT 1) END AS live_partner"
+)
+"""The other half of a Live Photo in the entry's library: a blob of the other kind with
+the same Apple identifier, listed (not trashed) there. Only an entry whose blob has an
+identifier looks (one search of the partial index blobs_live, then the entries' key);
+of several (a MOV exported twice), the first in that index's order (kind, sha256)."""
+
+IMAGE_COLUMNS = (
+    columns(BLOB_FIELDS, "b.") + ", " + columns(ENTRY_FIELDS, "e.") + ", " + LIVE_PARTNER
+)
 """What a timeline query selects from `entries e` joined to `blobs b`."""
 
 
@@ -88,6 +101,7 @@ def image_from_row(row: Row) -> ImageRecord:
         taken_ts=row["taken_ts"],
         deleted_at=None if deleted is None else iso(deleted),
         deleted_ts=deleted,
+        live_partner=row["live_partner"],
     )
 
 

@@ -86,6 +86,13 @@ class BlobRecord:
     duration: float | None = None  # seconds; None for a photo, or a video whose is unknown
     codec: str | None = None  # a video's (FFmpeg's name: h264, hevc, vp9...)
     preview: PreviewState | None = None  # a video's playable preview (None: still to come)
+    # A motion photo's video part: where its MP4 starts in the original, and its bytes
+    # (None for anything else; the still is the photo, its thumbnails the still's).
+    motion_offset: int | None = None
+    motion_length: int | None = None
+    # Apple's ContentIdentifier: a Live Photo's still (maker note) and its MOV (QuickTime
+    # metadata) carry the same one, and are paired by it in a library that holds both.
+    live_id: str | None = None
 
     @property
     def damaged(self) -> bool:
@@ -123,6 +130,9 @@ class ImageRecord:
     taken_ts: float
     deleted_at: str | None
     deleted_ts: float | None
+    # The other half of a Live Photo in the same library (not trashed): the MOV of a
+    # still, the still of a MOV; found by their blobs' live_id whenever the entry is read.
+    live_partner: str | None = None
 
     @property
     def sha256(self) -> str:

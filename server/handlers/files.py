@@ -41,11 +41,17 @@ def content_disposition(filename: str, kind: str = "inline") -> str:
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{exact}"
 
 
+def part_etag(record: ImageRecord, window: tuple[int, int] | None) -> str:
+    """The original's ETag is its sha256; a part of it has one of its own."""
+    return record.sha256 if window is None else f"{record.sha256}:{window[0]}+{window[1]}"
+
+
 class FileHandler(ApiHandler, tornado.web.StaticFileHandler):
     etag: str
     sender: FileSender | None = None
     stored_sender: StoreSender | None = None
     body_start: int | None = None
+    window: tuple[int, int] | None = None  # (offset, length): a part of the file, served alone
 
     def initialize(self, services: object, root: Path | None = None) -> None:  # type: ignore[override]
         ApiHandler.initialize(self, services)  # type: ignore[arg-type]
@@ -69,6 +75,9 @@ class FileHandler(ApiHandler, tornado.web.StaticFileHandler):
 
     def compute_etag(self) -> str | None:
         return getattr(self, "etag", None)
+
+    def get_content_size(self) -> int:
+        return self.window[1] if self.window is not None else super().get_content_size()
 
     def get_cache_time(self, path: str, modified: object, mime_type: str) -> int:
         return 0
@@ -105,7 +114,7 @@ class FileHandler(ApiHandler, tornado.web.StaticFileHandler):
                 self.write_error(416, exc_info=(type(error), error, None))
                 return
             if self.body_start is not None and self.absolute_path is not None:
-                start = self.body_start
+                start = self.body_start + (self.window[0] if self.window is not None else 0)
                 length = int(self._headers["Content-Length"])
                 self.sender = FileSender(self, self.services.run_io, self.progress(length))
                 handed, opened = opened, None
@@ -132,13 +141,18 @@ class OriginalFileMixin(FileHandler):
     record: ImageRecord
     reporter: TransferReporter | None = None
 
-    async def send_original(self, record: ImageRecord, include_body: bool) -> None:
+    async def send_original(
+        self, record: ImageRecord, include_body: bool, window: tuple[int, int] | None = None
+    ) -> None:
+        """The original, or only `window` (offset, length) of it, as a file of its own
+        (Range, ETag and 304 within it): a motion photo's video part."""
         checked = await self.services.library.check_original(record)
         self.record = record
         path, opened = checked.path, checked.file
         if path is None:
-            await self.send_stored(record, include_body)
+            await self.send_stored(record, include_body, window)
             return
+        self.window = window
         try:
             self.name_download(record, include_body)
         except BaseException:
@@ -147,7 +161,11 @@ class OriginalFileMixin(FileHandler):
             raise
         try:
             await self.send_file(
-                self.services.settings.blobs_dir, path, record.sha256, include_body, opened
+                self.services.settings.blobs_dir,
+                path,
+                part_etag(record, window),
+                include_body,
+                opened,
             )
         except FileNotFoundError:
             # Gone between opening it above and Tornado's look at it: nothing is sent yet.
@@ -158,19 +176,22 @@ class OriginalFileMixin(FileHandler):
             # client got a cut-off body (the connection is closed), the photo its mark.
             await self.services.library.report_damage(record, "mismatch")
 
-    async def send_stored(self, record: ImageRecord, include_body: bool) -> None:
-        """The original from a store with no local file (streaming.py): the same
-        headers, Range, ETag and 304 as a local file gets from StaticFileHandler."""
+    async def send_stored(
+        self, record: ImageRecord, include_body: bool, window: tuple[int, int] | None = None
+    ) -> None:
+        """The original (or `window` of it) from a store with no local file
+        (streaming.py): the same headers, Range, ETag and 304 as a local file gets from
+        StaticFileHandler."""
         library = self.services.library
-        size = record.blob.size
-        self.etag = f'"{record.sha256}"'
+        offset, size = window if window is not None else (0, record.blob.size)
+        self.etag = f'"{part_etag(record, window)}"'
         self.set_header("Accept-Ranges", "bytes")
         self.set_etag_header()
         self.set_extra_headers("")
         if self.check_etag_header():
             self.set_status(304)
             return
-        if include_body and self.services.settings.s3_redirect:
+        if include_body and window is None and self.services.settings.s3_redirect:
             url = await self.services.store.presigned_url(
                 record.sha256,
                 REDIRECT_SECONDS,
@@ -205,7 +226,8 @@ class OriginalFileMixin(FileHandler):
         self.stored_sender = StoreSender(self, self.progress(end - start))
         try:
             await self.stored_sender.send(
-                self.services.store.read(record.sha256, start, end), record.sha256
+                self.services.store.read(record.sha256, offset + start, offset + end),
+                record.sha256,
             )
         except BlobMissing:
             # Gone since its size was looked at: nothing is sent yet.

@@ -14,7 +14,10 @@ from pathlib import Path
 from . import exif
 from .budget import DEFAULT_BUDGET, draft_box, estimate
 from .formats import BAD_IMAGE_ERRORS, MPO, Kind, open_image
+from .motion import embedded_video, live_identifier
 from .scan import TooComplex, walk
+
+MOTION_STILLS = ("JPEG", "HEIF")  # what a motion photo's still is (an Ultra HDR one: MPO)
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,9 @@ class Metadata:
     has_gps: bool
     decodable: bool
     exif: bool | None = None  # any EXIF at all; None when the headers could not be read
+    motion_offset: int | None = None  # a motion photo's MP4: its first byte in the file
+    motion_length: int | None = None  # and its bytes (motion.py)
+    live_id: str | None = None  # a Live Photo still's Apple ContentIdentifier (motion.py)
 
 
 # What Pillow raises when the header is not what the format says (UnidentifiedImageError,
@@ -70,8 +76,10 @@ def read_metadata(
             # opened, so what opening may take stays under a quarter of the budget.
             if width * height > max_pixels or width * height * GIF_RGBA > budget:
                 return _undecodable(kind, width, height)
+        sniffed = kind
         try:
             with open_image(f, kind) as img:
+                xmp = img.info.get("xmp")
                 if img.format == "MPO":
                     kind = MPO
                 width, height = img.size
@@ -89,6 +97,11 @@ def read_metadata(
         except BAD_IMAGE_ERRORS:
             # It is an image, refused by one of Pillow's own guards (a text chunk bomb).
             return _undecodable(kind)
+        # A motion photo (Google's, a JPEG or HEIC with its MP4 appended) is read here,
+        # from the XMP just parsed: one header walk for both.
+        motion = embedded_video(f, xmp) if sniffed.format in MOTION_STILLS else None
+        if motion is not None and motion.kind.mime != "video/mp4":
+            motion = None
 
     orientation = exif.orientation(facts)
     if orientation is not None and orientation >= 5:
@@ -106,6 +119,9 @@ def read_metadata(
         has_gps=bool(exif.sub_ifd(facts, exif.IFD_GPS)),
         decodable=decodable,
         exif=bool(facts),
+        motion_offset=None if motion is None else motion.offset,
+        motion_length=None if motion is None else motion.length,
+        live_id=live_identifier(facts),
     )
 
 

@@ -18,6 +18,7 @@ import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image
 
@@ -58,18 +59,24 @@ def find_motion_video(path: Path) -> EmbeddedVideo | None:
             return None
         except BAD_IMAGE_ERRORS:
             return None
-        if not isinstance(xmp, bytes) or len(xmp) > MAX_XMP:
-            return None
-        size = os.fstat(f.fileno()).st_size
-        found = video_range(xmp, size)
-        if found is None:
-            return None
-        offset, length = found
-        f.seek(offset)
-        video = sniff_video(f.read(64))
-        if video is None:
-            return None
-        return EmbeddedVideo(offset, length, video)
+        return embedded_video(f, xmp)
+
+
+def embedded_video(f: BinaryIO, xmp: object) -> EmbeddedVideo | None:
+    """The video part that `xmp` (the still's, as Pillow gives it) declares in the open
+    file `f`, once an `ftyp` of a video is found where it says; None otherwise."""
+    if not isinstance(xmp, bytes) or len(xmp) > MAX_XMP:
+        return None
+    size = os.fstat(f.fileno()).st_size
+    found = video_range(xmp, size)
+    if found is None:
+        return None
+    offset, length = found
+    f.seek(offset)
+    video = sniff_video(f.read(64))
+    if video is None:
+        return None
+    return EmbeddedVideo(offset, length, video)
 
 
 def video_range(xmp: bytes, size: int) -> tuple[int, int] | None:
@@ -103,7 +110,11 @@ def _number(text: str | None) -> int | None:
 
 def live_photo_identifier(img: Image.Image) -> str | None:
     """The Apple `ContentIdentifier` of a Live Photo still (maker note tag 17), if any."""
-    facts = exif.read_exif(img)
+    return live_identifier(exif.read_exif(img))
+
+
+def live_identifier(facts: Image.Exif | None) -> str | None:
+    """The same, from EXIF already read (metadata.py reads it once for every fact)."""
     note = exif.get(exif.sub_ifd(facts, exif.IFD_EXIF), _TAG_MAKER_NOTE)
     return apple_content_identifier(note) if isinstance(note, bytes) else None
 

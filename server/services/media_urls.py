@@ -4,8 +4,8 @@
 headers, so a bearer token cannot go with them, and a token must never go in a URL
 (URLs are logged, cached, shared). Instead each image's JSON carries URLs signed with
 HMAC-SHA256 under one random server key, over the user, the blob's sha256, the
-variant (original, grid or preview) and the expiry; the file handlers take a valid
-signature in place of the token.
+variant (original, grid, preview, video_preview or motion_video) and the expiry; the
+file handlers take a valid signature in place of the token.
 
 The key is made once and kept in the catalog (`Keys`), so every process sharing a
 PostgreSQL catalog signs and checks with the same one, and a restart keeps the URLs it
@@ -31,8 +31,8 @@ from ..catalog import Keys
 
 KEY_NAME = "media-urls"
 KEY_BYTES = 32
-Variant = Literal["original", "grid", "preview", "video_preview"]
-VARIANTS: tuple[Variant, ...] = ("original", "grid", "preview", "video_preview")
+Variant = Literal["original", "grid", "preview", "video_preview", "motion_video"]
+VARIANTS: tuple[Variant, ...] = ("original", "grid", "preview", "video_preview", "motion_video")
 
 
 def _mac(key: bytes, user_id: int, sha256: str, variant: str, expires: int) -> str:

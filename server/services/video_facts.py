@@ -57,6 +57,8 @@ def blob_facts(kind: Kind, found: dict[str, Any] | None) -> dict[str, Any]:
         "kind": "video",
         "duration": _number(found.get("duration")),
         "codec": _text(found.get("codec")),
+        # A Live Photo's MOV: Apple's ContentIdentifier, its still's pairing key.
+        "live_id": _text(found.get("content_identifier")),
     }
 
 

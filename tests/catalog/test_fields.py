@@ -43,6 +43,11 @@ async def test_every_blob_field_is_stored_and_read_back(catalog: Catalog) -> Non
     )
     assert (await catalog.add_image(alice.id, video, "v.mov", 1001.5))[0].blob == video
     assert await catalog.get_blob(video.sha256) == video
+    motion = dataclasses.replace(
+        blob("a motion photo"), motion_offset=2775, motion_length=3 << 32, live_id="A-B"
+    )
+    assert (await catalog.add_image(alice.id, motion, "m.jpg", 1001.7))[0].blob == motion
+    assert await catalog.get_blob(motion.sha256) == motion
     unknown = dataclasses.replace(blob("nothing known"), thumbnail=None, exif=None)
     assert (await catalog.add_image(alice.id, unknown, "n.jpg", 1002.0))[0].blob == unknown
 

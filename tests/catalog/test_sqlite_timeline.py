@@ -29,24 +29,35 @@ KEPT = [
     "CORRELATED SCALAR SUBQUERY 2",
     UNDAMAGED,
 ]
+# A Live Photo's other half, for an entry whose blob has an identifier: a search of the
+# identifiers' partial index (covering), then of the library's key for each one found.
+LIVE = [
+    "CORRELATED SCALAR SUBQUERY 2",
+    "SEARCH p USING COVERING INDEX blobs_live (live_id=?)",
+    "CORRELATED SCALAR SUBQUERY 1",
+    "SEARCH pe USING INDEX sqlite_autoindex_entries_1 (user_id=? AND sha256=?)",
+]
 EXPECTED = {
-    "first page": ["SEARCH e USING COVERING INDEX entries_library (user_id=?)", BY_BLOB],
+    "first page": ["SEARCH e USING COVERING INDEX entries_library (user_id=?)", BY_BLOB, *LIVE],
     "a page by cursor": [
         "SEARCH e USING COVERING INDEX entries_library (user_id=? AND (taken_ts,sha256)<(?,?))",
         BY_BLOB,
+        *LIVE,
     ],
     "trash page by cursor": [
         "SEARCH e USING INDEX entries_trash (user_id=? AND deleted_at>? AND "
         "(deleted_at,sha256)<(?,?))",
         BY_BLOB,
+        *LIVE,
     ],
-    "one photo": [BY_ENTRY, BY_BLOB],
+    "one photo": [BY_ENTRY, BY_BLOB, *LIVE],
     "check sha256": [BY_ENTRY.replace("USING INDEX", "USING COVERING INDEX"), *KEPT],
     "check md5": [BY_MD5, "CORRELATED SCALAR SUBQUERY 1", UNDAMAGED],
     # Sorting what one md5 found (a row or two) is no scan.
     "find by md5": [
         "SEARCH e USING INDEX entries_md5 (user_id=? AND md5=?)",
         BY_BLOB,
+        *LIVE,
         "USE TEMP B-TREE FOR ORDER BY",
     ],
 }

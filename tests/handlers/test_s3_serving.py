@@ -344,3 +344,30 @@ async def test_thumbs_on_this_disk_only(settings: Settings, tmp_path: Path) -> N
         assert await derived_keys(built) == []
     finally:
         await built.close()
+
+
+@pytest.mark.gen_test(timeout=TIMEOUT)
+async def test_a_motion_photos_video_part_is_streamed_from_the_store(
+    api: Api, services: Services, tmp_path: Path
+) -> None:
+    from tests.handlers.test_motion_photos import motion_photo
+
+    data, video = motion_photo(tmp_path)
+    item = await upload_one(api, data, "motion.jpg")
+    assert item["kind"] == "motion"
+    assert services.store.local_path(item["id"]) is None
+    url = item["urls"]["motion_video"]
+    whole = await api.fetch(url)
+    assert whole.code == 200 and whole.body == video
+    assert whole.headers["Content-Type"] == "video/mp4"
+    piece = await api.fetch(url, headers={"Range": "bytes=100-199"})
+    assert piece.code == 206 and piece.body == video[100:200]
+    assert piece.headers["Content-Range"] == f"bytes 100-199/{len(video)}"
+    again = await api.fetch(url, headers={"If-None-Match": piece.headers["ETag"]})
+    assert again.code == 304
+    assert_json_error(
+        await api.fetch(url, headers={"Range": f"bytes={len(video)}-"}),
+        416,
+        "range_not_satisfiable",
+    )
+    assert (await api.fetch(item["urls"]["original"])).body == data

@@ -45,6 +45,8 @@ async def test_the_signed_urls_work_without_a_token(api: Api, anonymous: Api, to
         "thumbnail",
         "preview",
         "video_preview",  # a video's playable preview: None for a photo
+        "motion_video",  # a motion photo's video part: None for anything else
+        "live_video",  # a Live Photo still's MOV: None for anything else
         "expires_in",
     }
     assert uploaded["signed_urls"]["video_preview"] is None

@@ -67,6 +67,10 @@ def test_what_a_worker_answers_is_kept_within_the_records_types() -> None:
     assert (facts["has_gps"], facts["decodable"]) == (False, False)
     assert blob_facts(MP4, {"duration": -1.0})["duration"] is None
     assert blob_facts(MP4, {"duration": 2})["duration"] == 2.0
+    # A Live Photo MOV's pairing key, as text of a bounded length, or nothing.
+    assert blob_facts(MP4, {"content_identifier": "A-B"})["live_id"] == "A-B"
+    assert blob_facts(MP4, {"content_identifier": 5})["live_id"] is None
+    assert len(blob_facts(MP4, {"content_identifier": "x" * 999})["live_id"]) == 256
 
 
 def padded(data: bytes, extra: int) -> bytes:

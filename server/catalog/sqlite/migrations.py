@@ -188,4 +188,17 @@ MIGRATIONS: list[str] = [
     CREATE INDEX blobs_preview_pending ON blobs(created_at)
         WHERE kind = 'video' AND preview IS NULL AND decodable = 1 AND damage IS NULL;
     """,
+    # 15: motion photos (a still with its MP4 appended, one original): where the video
+    # part starts in the blob and its length; NULL for every other blob (and for those
+    # stored before, which stay plain photos).
+    """
+    ALTER TABLE blobs ADD COLUMN motion_offset INTEGER;
+    ALTER TABLE blobs ADD COLUMN motion_length INTEGER;
+    """,
+    # 16: Live Photos: Apple's ContentIdentifier of a still or a MOV, by which the two
+    # halves are paired in a library that holds both (found through this index).
+    """
+    ALTER TABLE blobs ADD COLUMN live_id TEXT;
+    CREATE INDEX blobs_live ON blobs(live_id, kind, sha256) WHERE live_id IS NOT NULL;
+    """,
 ]
