@@ -35,7 +35,7 @@ from tests.test_crash import (
     tus_client,
 )
 
-ROUNDS = 3
+ROUNDS = 2  # each a kill and a restart of a random process; a new seed every run
 MULTIPART_CLIENTS = 2
 TUS_CLIENTS = 2
 REQUESTS = 16  # enough that the others are still uploading while the victim restarts
