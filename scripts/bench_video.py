@@ -22,6 +22,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import bench_video_ingest
 from bench_table import Row, Run, Target, at_most, expect, median
 from PIL import Image
 
@@ -129,7 +130,8 @@ def case_video(bench: Run) -> list[Row]:
         f"median of {_REPS}; {read / 1024:.0f} KiB read",
     )
     rows = asyncio.run(_measure(bench, big, four_k, size))
-    return [metadata, *rows, *asyncio.run(_preview(four_k_hevc))]
+    previews = asyncio.run(_preview(four_k_hevc))
+    return [metadata, *bench_video_ingest.ingest_rows(bench, big), *rows, *previews]
 
 
 async def _measure(bench: Run, big: Path, four_k: Path, size: int) -> list[Row]:
