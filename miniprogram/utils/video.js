@@ -63,4 +63,28 @@ function saveSource(image) {
   return {why: `手机相册不接受这种格式（${image.format || image.mime}）的视频；原文件完整保存在服务器上。`}
 }
 
-module.exports = {isVideo, isVideoFile, durationText, previewVideo, playback, saveSource, PLAYABLE, SAVABLE_MIME, MAX_DOWNLOAD}
+// A still that moves: a Live Photo's still (`kind: 'live'`, the MOV half's signed
+// original under `signed_urls.live_video`) or a motion photo (`kind: 'motion'`, its
+// video part under `signed_urls.motion_video`). {badge, url} of the video a tap plays,
+// made absolute, or null: a plain photo, or a server that names no such video (the
+// still then stays the photo it also is).
+function stillVideo(image) {
+  const signed = (image && image.signed_urls) || {}
+  if (image && image.kind === 'live' && signed.live_video) return {badge: 'LIVE', url: url(signed.live_video)}
+  if (image && image.kind === 'motion' && signed.motion_video) return {badge: '动态', url: url(signed.motion_video)}
+  return null
+}
+
+// The gallery's cells ({id, liveStill}) with `hidden` set on each MOV half of a Live
+// Photo whose still is among them: the pair is one item, the still's cell. A MOV whose
+// still is not loaded (not yet, or gone) stays a video of its own.
+function hideLiveHalves(cells) {
+  const ids = new Set(cells.map(c => c.id))
+  return cells.map(c => {
+    const hidden = Boolean(c.liveStill) && ids.has(c.liveStill)
+    return Boolean(c.hidden) === hidden ? c : Object.assign({}, c, {hidden})
+  })
+}
+
+module.exports = {isVideo, isVideoFile, durationText, previewVideo, playback, saveSource, stillVideo, hideLiveHalves,
+  PLAYABLE, SAVABLE_MIME, MAX_DOWNLOAD}

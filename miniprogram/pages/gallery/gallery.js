@@ -6,6 +6,10 @@
 // A video's cell shows its poster and length; a tap plays it in previewMedia (photos
 // keep previewImage, which swipes through the photos); saving downloads it with the
 // token and hands it to saveVideoToPhotosAlbum (utils/video.js says what can be).
+// A Live Photo's still or a motion photo shows a LIVE / 动态 badge; a tap plays its
+// video in previewMedia, and the long-press menu's 查看照片 shows the still in
+// previewImage (where a swipe from any photo also reaches it). The MOV half of a Live
+// Photo whose still is loaded is left out of the grid: the pair is the still's cell.
 const api = require('../../utils/request')
 const events = require('../../utils/events')
 const privacy = require('../../utils/privacy')
@@ -30,19 +34,22 @@ function entry(image, picked) {
   const media = signedMedia(image)
   const thumb = media ? media.thumbnail : thumbcache.get(image.id)
   const isVideo = video.isVideo(image)
+  const moving = isVideo ? null : video.stillVideo(image)
   return {id: image.id, name: image.filename, thumb, media, urls: image.urls,
     damaged: !!image.damaged, suspect: image.exif === false && picked.has(image.id.slice(0, 24)),
-    video: isVideo, duration: isVideo ? video.durationText(image.duration) : '',
+    video: isVideo, badge: moving ? moving.badge : '', liveStill: isVideo ? image.live_still || '' : '',
+    duration: isVideo ? video.durationText(image.duration) : '',
     unplayable: isVideo && media ? !video.playback(image, media).playable : false,
     // what utils/video.js decides by (signed_urls for a preview video it may name)
-    facts: isVideo ? {kind: image.kind, codec: image.codec, mime: image.mime, size: image.size,
+    facts: isVideo || moving ? {kind: image.kind, codec: image.codec, mime: image.mime, size: image.size,
       format: image.format, urls: image.urls, signed_urls: image.signed_urls} : null}
 }
 
 Component({
   data: {
     paired: false,
-    images: [],
+    images: [], // every loaded cell, the hidden MOV halves of Live Photos included
+    shown: 0, // the cells the grid shows
     loading: false,
     done: false,
     error: '',
@@ -91,9 +98,14 @@ Component({
     onReachBottom() {
       return this.more()
     },
+    // Every change to the list goes through here: which MOV halves are hidden, and the count.
+    show(images, extra) {
+      const cells = video.hideLiveHalves(images)
+      this.setData(Object.assign({images: cells, shown: cells.filter(c => !c.hidden).length}, extra))
+    },
     reload() {
       this.cursor = null
-      this.setData({images: [], done: false, error: '', paired: api.isPaired()})
+      this.show([], {done: false, error: '', paired: api.isPaired()})
       return this.more()
     },
     async more() {
@@ -106,7 +118,7 @@ Component({
         const known = new Set(this.data.images.map(i => i.id))
         const picked = pickedIds()
         const fresh = page.items.filter(i => !known.has(i.id)).map(i => entry(i, picked))
-        this.setData({images: this.data.images.concat(fresh), done: !page.next_cursor, loading: false})
+        this.show(this.data.images.concat(fresh), {done: !page.next_cursor, loading: false})
         await Promise.all(fresh.map(image => this.loadThumb(image)))
       } catch (error) {
         this.setData({loading: false, error: error.message})
@@ -151,12 +163,12 @@ Component({
     added(image) {
       if (!image || this.data.images.some(i => i.id === image.id)) return
       const item = entry(image, pickedIds())
-      this.setData({images: [item].concat(this.data.images)})
+      this.show([item].concat(this.data.images))
       return this.loadThumb(item)
     },
     removed(id) {
       const images = this.data.images.filter(i => i.id !== id)
-      if (images.length !== this.data.images.length) this.setData({images})
+      if (images.length !== this.data.images.length) this.show(images)
     },
     find(e) {
       return this.data.images.find(i => i.id === e.currentTarget.dataset.id)
@@ -169,6 +181,10 @@ Component({
       const image = this.find(e)
       if (!image) return
       if (image.video) return this.play(image)
+      if (image.badge) return this.playStill(image)
+      return this.previewPhoto(image)
+    },
+    async previewPhoto(image) {
       if (!image.media) return this.previewDownloaded(image)
       const at = this.data.images.indexOf(image)
       const near = this.data.images.slice(Math.max(0, at - PREVIEW_AROUND), at + PREVIEW_AROUND + 1)
@@ -194,6 +210,16 @@ Component({
         if (!confirm) return false
       }
       await promisify(wx.previewMedia, {sources: [{url: how.url, type: 'video', poster: how.poster}], current: 0})
+      return true
+    },
+    // A Live Photo's or motion photo's video (utils/video.js stillVideo), signed, its
+    // still's preview as the poster.
+    async playStill(image) {
+      const current = isFresh(image.media) ? image : await this.refresh(image)
+      const moving = current.media && video.stillVideo(current.facts)
+      if (!moving) return this.previewPhoto(current) // its URLs could not be had
+      const poster = current.media.preview || current.media.thumbnail || ''
+      await promisify(wx.previewMedia, {sources: [{url: moving.url, type: 'video', poster}], current: 0})
       return true
     },
     // An older server's: local files, the tapped photo and its neighbours downloaded at
@@ -223,10 +249,15 @@ Component({
     menu(e) {
       const image = this.find(e)
       if (!image) return
+      const actions = [
+        ...(image.badge ? [['查看照片', () => this.previewPhoto(image)]] : []),
+        [image.video ? '保存视频到相册' : '保存原图到相册', () => this.save(image)],
+        ['删除', () => this.remove(image)],
+      ]
       wx.showActionSheet({
-        itemList: [image.video ? '保存视频到相册' : '保存原图到相册', '删除'],
+        itemList: actions.map(a => a[0]),
         itemColor: '#000000',
-        success: ({tapIndex}) => (tapIndex === 0 ? this.save(image) : this.remove(image)),
+        success: ({tapIndex}) => actions[tapIndex][1](),
       })
     },
     async save(image) {
@@ -299,6 +330,9 @@ Component({
         if (named) removeQuietly(named)
       }
     },
+    // Deleting a Live Photo's still deletes only the still (no pair delete): the server
+    // ends the pair while it is in the trash, and its MOV half, still listed, then
+    // shows as a video of its own. Undo restores the still and the pair.
     async remove(image) {
       try {
         await api.request({path: `/api/v1/images/${image.id}`, method: 'DELETE'})
