@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import Executor
@@ -19,6 +18,7 @@ from typing import Any
 
 from ..storage import BlobMissing
 from ..storage.home import DerivedStore, StorageUnavailable
+from ..storage.local_files import write_whole
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +29,7 @@ def key_for(path: Path) -> str:
 
 
 def _write_whole(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.fetched.tmp")
-    try:
-        with open(temp, "xb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    write_whole(path, data, path.with_name(f".{path.name}.{uuid.uuid4().hex}.fetched.tmp"))
 
 
 class DerivedCopies:

@@ -22,6 +22,21 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def write_whole(path: Path, data: bytes, temp: Path) -> None:
+    """`data` as the file `path`, whole or not at all: written to `temp` (on the same
+    file system), fsynced, renamed over `path`. The folder's entry is the caller's."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(temp, "xb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
 def place(staged: Path, final: Path) -> None:
     """Give `staged` the name `final` too, replacing a file there atomically."""
     try:

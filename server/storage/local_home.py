@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 from . import SHA256_RE, BlobMissing
 from .home import check_derived_key
 from .local import LocalBlobStore, fsync_dir
+from .local_files import write_whole
 
 
 class LocalBlobHome:
@@ -90,17 +90,7 @@ class LocalDerivedStore:
         return self.root / check_derived_key(key)
 
     def _put(self, path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self._tmp_dir / f"derived-{uuid.uuid4().hex}.tmp"
-        try:
-            with open(temp, "xb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+        write_whole(path, data, self._tmp_dir / f"derived-{uuid.uuid4().hex}.tmp")
         fsync_dir(path.parent)
 
     async def put(self, key: str, data: bytes) -> None:
