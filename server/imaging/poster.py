@@ -16,7 +16,7 @@ from PIL import Image
 
 from .budget import video_frame
 from .derived import Limits, _save_atomically, _shrink
-from .video import NotAVideo, open_video, read_video_metadata
+from .video import decodable_video, open_video
 
 POSTER_AT = 1.0  # seconds in; shorter videos show their first frame
 # Frames decoded from the keyframe before POSTER_AT before giving up on reaching it
@@ -37,12 +37,9 @@ def render_poster(source: Path, outputs: Mapping[int, Path], limits: Limits) -> 
     """
     if not outputs or min(outputs) < 1:
         raise ValueError(f"poster sizes must be positive, not {sorted(outputs)}")
-    try:
-        facts = read_video_metadata(source)
-    except NotAVideo as error:
-        return f"not a video: {error}"
-    if not facts.decodable:
-        return facts.reason or "cannot be decoded"
+    facts = decodable_video(source)
+    if isinstance(facts, str):
+        return facts
     try:
         with open_video(source) as container:
             made = _frame(container, limits, facts.duration)

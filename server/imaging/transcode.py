@@ -27,7 +27,7 @@ import av.container
 
 from ..storage.held import held_temp
 from .budget import video_frame
-from .video import NotAVideo, open_video, read_video_metadata
+from .video import decodable_video, open_video
 
 BOX = (1280, 720)  # the largest preview, landscape (portrait: turned)
 MAX_RATE = 30  # frames a second kept at most
@@ -77,12 +77,9 @@ def make_preview(
     """Write `dest` (atomically: a held temp file renamed into place); its facts, or
     why no preview can be made. Raises OSError when `source` cannot be opened or
     `dest` cannot be written."""
-    try:
-        facts = read_video_metadata(source)
-    except NotAVideo as error:
-        return f"not a video: {error}"
-    if not facts.decodable:
-        return facts.reason or "cannot be decoded"
+    facts = decodable_video(source)
+    if isinstance(facts, str):
+        return facts
     if facts.duration is not None and facts.duration > MAX_SOURCE_SECONDS:
         return f"{facts.duration:.0f} s is longer than a preview is made for"
     try:

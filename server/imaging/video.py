@@ -101,6 +101,18 @@ def read_video_metadata(path: Path, kind: Kind | None = None) -> VideoMetadata:
         return _read(container, kind, movie)
 
 
+def decodable_video(path: Path) -> VideoMetadata | str:
+    """The metadata of a video whose frames can be decoded, else why not (for what is
+    made from its frames: posters, previews)."""
+    try:
+        facts = read_video_metadata(path)
+    except NotAVideo as error:
+        return f"not a video: {error}"
+    if not facts.decodable:
+        return facts.reason or "cannot be decoded"
+    return facts
+
+
 def _read(container: Any, kind: Kind, movie: bmff.Movie | None) -> VideoMetadata:
     if len(container.streams) > MAX_STREAMS:
         return _undecodable(kind, f"{len(container.streams)} streams")
