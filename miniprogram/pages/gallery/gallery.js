@@ -280,11 +280,7 @@ Component({
         return true
       } catch (error) {
         this.setData({saving: -1})
-        const why = kind(error)
-        // A privacy refusal is not a settings matter: 去设置 could not change it.
-        if (why === 'privacy') wx.showToast({title: PRIVACY_REFUSED, icon: 'none'})
-        else if (why === 'denied') explainAlbumRefusal()
-        else wx.showToast({title: error.message || error.errMsg || '保存失败', icon: 'none'})
+        saveFailed(error)
         return false
       }
     },
@@ -321,10 +317,7 @@ Component({
         return true
       } catch (error) {
         this.setData({saving: -1})
-        const why = kind(error)
-        if (why === 'privacy') wx.showToast({title: PRIVACY_REFUSED, icon: 'none'})
-        else if (why === 'denied') explainAlbumRefusal()
-        else wx.showToast({title: error.message || error.errMsg || '保存失败', icon: 'none'})
+        saveFailed(error)
         return false
       } finally {
         if (named) removeQuietly(named)
@@ -398,6 +391,15 @@ async function ensureAlbumPermission() {
   }
   explainAlbumRefusal()
   return false
+}
+
+// What a failed save to the album tells the person (a photo's or a video's).
+function saveFailed(error) {
+  const why = kind(error)
+  // A privacy refusal is not a settings matter: 去设置 could not change it.
+  if (why === 'privacy') wx.showToast({title: PRIVACY_REFUSED, icon: 'none'})
+  else if (why === 'denied') explainAlbumRefusal()
+  else wx.showToast({title: error.message || error.errMsg || '保存失败', icon: 'none'})
 }
 
 function explainAlbumRefusal() {
