@@ -26,6 +26,7 @@ def make_app(settings: Settings, services: Services) -> tornado.web.Application:
         tornado.web.url(f"{API}/openapi.json", openapi.OpenApiHandler, common),
         tornado.web.url(f"{API}/auth/methods", auth.MethodsHandler, common),
         tornado.web.url(f"{API}/auth/pair", auth.PairHandler, common),
+        tornado.web.url(f"{API}/auth/pairing-codes", auth.PairingCodesHandler, common),
         tornado.web.url(f"{API}/auth/wechat", auth.WeChatLoginHandler, common),
         tornado.web.url(f"{API}/devices", devices.DevicesHandler, common),
         tornado.web.url(f"{API}/devices/{ID}", devices.DeviceHandler, common),
