@@ -57,4 +57,17 @@ describeWeb('devices', () => {
     await row.waitFor({state: 'detached'})
     await other.getByLabel('配对码').waitFor()
   })
+
+  test('on a 360-pixel phone the top bar and the list fit the width', async () => {
+    const phone = await app.newPage({device: '妈妈的手机浏览器', viewport: {width: 360, height: 740}})
+    await phone.getByRole('link', {name: '设备'}).click()
+    await phone.getByRole('list', {name: '设备'}).getByRole('listitem').first().waitFor()
+    const widths = await phone.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth])
+    expect(widths[0]).toBeLessThanOrEqual(widths[1])
+    for (const name of ['照片', '回收站', '设备']) {
+      expect(await phone.getByRole('link', {name}).isVisible()).toBe(true)
+    }
+    expect(await phone.getByRole('button', {name: '退出登录', exact: true}).isVisible()).toBe(true)
+    await app.shot(phone, 'devices-phone')
+  })
 })
