@@ -46,6 +46,8 @@ def make_app(settings: Settings, services: Services) -> tornado.web.Application:
     ]
     metrics = metrics_handler.build(settings, services, routes)  # None unless --metrics
     routes += metrics_handler.routes(settings, metrics)
+    if metrics is not None:
+        metrics.name_routes(web.ROUTE_NAMES)
     # Last: the web app answers every path outside /api/ that nothing above took.
     routes += web.routes(web.WebApp(settings.web))
     cors = CorsPolicy(settings.cors_origins)
