@@ -6,7 +6,7 @@ import tornado.web
 from tornado.routing import Rule, URLSpec
 
 from .config import Settings
-from .handlers import auth, devices, events, files, health, images, openapi, seed, tus, videos
+from .handlers import auth, devices, events, files, health, images, openapi, seed, tus, videos, web
 from .handlers import metrics as metrics_handler
 from .handlers.base import NotFoundHandler, log_request
 from .handlers.cors import CorsPolicy, preflight_rules
@@ -26,6 +26,7 @@ def make_app(settings: Settings, services: Services) -> tornado.web.Application:
         tornado.web.url(f"{API}/openapi.json", openapi.OpenApiHandler, common),
         tornado.web.url(f"{API}/auth/methods", auth.MethodsHandler, common),
         tornado.web.url(f"{API}/auth/pair", auth.PairHandler, common),
+        tornado.web.url(f"{API}/auth/pairing-codes", auth.PairingCodesHandler, common),
         tornado.web.url(f"{API}/auth/wechat", auth.WeChatLoginHandler, common),
         tornado.web.url(f"{API}/devices", devices.DevicesHandler, common),
         tornado.web.url(f"{API}/devices/{ID}", devices.DeviceHandler, common),
@@ -45,6 +46,10 @@ def make_app(settings: Settings, services: Services) -> tornado.web.Application:
     ]
     metrics = metrics_handler.build(settings, services, routes)  # None unless --metrics
     routes += metrics_handler.routes(settings, metrics)
+    if metrics is not None:
+        metrics.name_routes(web.ROUTE_NAMES)
+    # Last: the web app answers every path outside /api/ that nothing above took.
+    routes += web.routes(web.WebApp(settings.web))
     cors = CorsPolicy(settings.cors_origins)
     # Preflights from allowed origins are answered before any route (and its auth).
     rules: list[Rule] = [*preflight_rules(cors), *routes]

@@ -14,6 +14,7 @@ from typing import Any
 
 from .config_values import (
     EVENTS_LOCAL,
+    WEB_DIST,
     parse_base_url,
     parse_blobs,
     parse_bool,
@@ -31,6 +32,7 @@ from .config_values import (
     parse_seconds,
     parse_seconds_or_zero,
     parse_size,
+    parse_web,
 )
 from .storage.s3_config import S3Location, parse_s3_url
 
@@ -359,6 +361,12 @@ class Settings:
     )
     metrics_host: str = setting(
         "127.0.0.1", "address the --metrics-port listener binds (loopback by default)"
+    )
+    web: Path | None = setting(
+        WEB_DIST,
+        "folder of the built web app served at / (npm run build:web); off: serve none",
+        parse=parse_web,
+        metavar="DIR",
     )
     wechat_api: str = setting(
         "https://api.weixin.qq.com",

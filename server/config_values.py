@@ -115,6 +115,19 @@ def parse_optional_path(text: str) -> Path | None:
     return Path(text) if text.strip() else None
 
 
+# The built web app of this checkout (`npm run build:web` writes it).
+WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
+
+
+def parse_web(text: str) -> Path | None:
+    """A folder of the built web app, or `off` (None): serve no web app at /."""
+    if text.strip().lower() == "off":
+        return None
+    if not text.strip():
+        raise ValueError("give the built web app's folder, or off")
+    return Path(text.strip()).expanduser()
+
+
 def parse_base_url(text: str) -> str:
     url = text.strip().rstrip("/")
     if not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", url):
