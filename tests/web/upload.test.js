@@ -116,7 +116,7 @@ describeWeb('uploads', () => {
 
   test('a cut network fails the file; retry resumes from the server offset, byte-exact', async () => {
     const page = await app.newPage()
-    const file = bigJpeg('cut.jpg', 3 * CHUNK / MiB - 1, 8)
+    const file = bigJpeg('cut.jpg', 2 * CHUNK / MiB - 1, 8)
     const requests = recordTus(page)
     app.allowErrors(page, /ERR_INTERNET_DISCONNECTED/)
     let patches = 0
@@ -167,7 +167,7 @@ describeWeb('uploads', () => {
 
   test('a reload mid-upload is remembered; picking the file again resumes it', async () => {
     const page = await app.newPage()
-    const file = bigJpeg('reload.jpg', 3 * CHUNK / MiB - 1, 9)
+    const file = bigJpeg('reload.jpg', 2 * CHUNK / MiB - 1, 9)
     app.allowErrors(page, /ERR_INTERNET_DISCONNECTED/)
     let patches = 0
     // The first chunk reaches the server; the rest wait on a network that is gone.
@@ -200,6 +200,22 @@ describeWeb('uploads', () => {
     await page.getByLabel('选择照片或视频').waitFor({state: 'attached'})
     expect(await page.evaluate(() => Object.keys(localStorage).filter(k => k.startsWith('tus::') ||
       k === 'tubei.uploads.unfinished'))).toEqual([])
+  })
+
+  test('signing out stops the uploads and forgets the unfinished ones', async () => {
+    const page = await app.newPage()
+    app.allowErrors(page, /ERR_INTERNET_DISCONNECTED/)
+    const [photo] = photos('SIGNOUT_', 1)
+    await page.route('**/api/v1/uploads/**', route =>
+      (route.request().method() === 'PATCH' ? route.abort('internetdisconnected') : route.continue()))
+    await page.getByLabel('选择照片或视频').setInputFiles(photo)
+    await page.waitForFunction(() => Object.keys(localStorage).some(k => k.startsWith('tus::')))
+    const remembered = () => page.evaluate(() => Object.keys(localStorage)
+      .filter(k => k.startsWith('tus::') || k === 'tubei.uploads.unfinished'))
+    expect((await remembered()).length).toBe(2)
+    await page.getByRole('button', {name: '退出登录'}).click()
+    await page.getByLabel('配对码').waitFor()
+    expect(await remembered()).toEqual([])
   })
 
   test('a folder: its photos go up with their paths, what is not media is skipped', async () => {

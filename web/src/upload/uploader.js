@@ -9,7 +9,7 @@
 import {Upload} from 'tus-js-client'
 import {api} from '../api.js'
 import {subscribe} from '../events.js'
-import {getToken} from '../session.js'
+import {getToken, onSessionChange} from '../session.js'
 import {hash} from './hasher.js'
 import {isMedia, relativePath} from './media.js'
 import {CHECK_BATCH, CHUNK_SIZE, PARALLEL_UPLOADS, RETRY_DELAYS} from './settings.js'
@@ -383,6 +383,27 @@ export class UploadQueue {
     const settled = counted.filter(item => SETTLED.has(item.state)).length
     return {files: counted.length, settled, bytes, done, states, active: counted.length - settled}
   }
+
+  // Signed out: stop sending, and leave nothing of this person's files in the browser
+  // for whoever signs in next (their uploads expire on the server).
+  signedOut() {
+    for (const item of this.items) {
+      if (item.tus) item.tus.abort(false).catch(() => {})
+      if (item.job) item.job.cancel()
+      item.tus = item.job = null
+    }
+    for (const entry of listUnfinished()) forget(entry.sha256)
+    this.items = []
+    this.interrupted = []
+    this.toCheck = []
+    this.toSend = []
+    this.running = 0
+    this.byUploadId.clear()
+    this.changed()
+  }
 }
 
 export const uploads = new UploadQueue()
+onSessionChange(session => {
+  if (!session) uploads.signedOut()
+})
