@@ -1,0 +1,409 @@
+// The upload queue, one for the whole app: each file is hashed (SHA-256, in a worker),
+// asked about (POST /images/check, so what the server has is never sent), then sent
+// with tus, resumably. A file is "stored" only when the server says so: its
+// upload.done event, or the Tubei-Image-Id of the last PATCH's answer.
+//
+// item.state: hashing → checking → waiting → uploading → processing → stored
+//             or exists (already in the library), failed (retry), skipped (not media),
+//             cancelled.
+import {Upload} from 'tus-js-client'
+import {api} from '../api.js'
+import {subscribe} from '../events.js'
+import {getToken, onSessionChange} from '../session.js'
+import {hash} from './hasher.js'
+import {isMedia, relativePath} from './media.js'
+import {CHECK_BATCH, CHUNK_SIZE, PARALLEL_UPLOADS, RETRY_DELAYS} from './settings.js'
+import {fingerprint, forget, listUnfinished, remember} from './unfinished.js'
+
+export const SETTLED = new Set(['stored', 'exists', 'failed', 'skipped', 'cancelled'])
+const ACTIVE = new Set(['hashing', 'checking', 'waiting', 'uploading', 'processing'])
+const ENDPOINT = '/api/v1/uploads/'
+
+let serial = 0
+
+function uploadIdOf(url) {
+  return url ? url.replace(/\/+$/, '').split('/').pop() : null
+}
+
+// The server's JSON error, or what the browser said.
+function explain(error) {
+  const response = error && error.originalResponse
+  if (response) {
+    try {
+      const body = JSON.parse(response.getBody() || '{}')
+      if (body.error) return {code: body.error.code, message: body.error.message, status: response.getStatus()}
+    } catch (e) {
+      // not JSON: fall through
+    }
+    return {code: 'http', message: `HTTP ${response.getStatus()}`, status: response.getStatus()}
+  }
+  if (typeof navigator !== 'undefined' && navigator.onLine === false) return {code: 'offline', message: ''}
+  return {code: 'network', message: String((error && error.message) || error || '')}
+}
+
+export class UploadQueue {
+  constructor() {
+    this.items = []
+    this.listeners = new Set()
+    this.byUploadId = new Map()
+    this.toCheck = []
+    this.toSend = []
+    this.running = 0
+    this.checkTimer = null
+    this.notifyTimer = null
+    this.interrupted = listUnfinished()
+    this.unsubscribe = null
+  }
+
+  // listener() after changes, at most every 100 ms; returns the unsubscribe function.
+  // The first listener opens the events socket for the server's progress.
+  listen(listener) {
+    this.listeners.add(listener)
+    if (!this.unsubscribe) this.unsubscribe = subscribe(event => this.serverEvent(event))
+    return () => {
+      this.listeners.delete(listener)
+      if (!this.listeners.size && this.unsubscribe) {
+        this.unsubscribe()
+        this.unsubscribe = null
+      }
+    }
+  }
+
+  changed() {
+    if (this.notifyTimer) return
+    this.notifyTimer = setTimeout(() => {
+      this.notifyTimer = null
+      for (const listener of [...this.listeners]) listener()
+    }, 100)
+  }
+
+  // Files as picked or dropped; each becomes an item of the queue.
+  add(files) {
+    for (const file of files) {
+      serial += 1
+      const item = {
+        key: `u${serial}`,
+        file,
+        name: file.name,
+        path: relativePath(file),
+        size: file.size,
+        type: file.type,
+        state: isMedia(file) ? 'hashing' : 'skipped',
+        sha256: null,
+        hashed: 0,
+        sent: 0,
+        received: 0,
+        resumedFrom: 0,
+        error: null,
+        url: null,
+        tus: null,
+        job: null,
+        addedAt: performance.now(),
+        startedAt: 0,
+      }
+      this.items.push(item)
+      if (item.state === 'hashing') this.startHash(item)
+    }
+    this.changed()
+  }
+
+  startHash(item) {
+    item.state = 'hashing'
+    item.error = null
+    item.hashed = 0
+    const job = hash(item.file, done => {
+      item.hashed = done
+      this.changed()
+    })
+    item.job = job
+    job.promise.then(sha256 => {
+      if (item.job !== job || item.state !== 'hashing') return
+      item.job = null
+      item.sha256 = sha256
+      this.hashed(item)
+    }, error => {
+      if (item.job !== job || item.state !== 'hashing') return
+      item.job = null
+      this.fail(item, {code: 'unreadable', message: error.message})
+    })
+  }
+
+  hashed(item) {
+    this.interrupted = this.interrupted.filter(entry => entry.sha256 !== item.sha256)
+    const twin = this.items.find(other => other !== item && other.sha256 === item.sha256 &&
+      (ACTIVE.has(other.state) || other.state === 'stored' || other.state === 'exists'))
+    if (twin) {
+      item.state = 'exists'
+      item.twin = true
+    } else {
+      item.state = 'checking'
+      this.toCheck.push(item)
+      this.scheduleCheck()
+    }
+    this.changed()
+  }
+
+  // A batch once hashing pauses (or the batch is full), so that a folder of thousands
+  // asks in a few requests rather than one a file.
+  scheduleCheck() {
+    const hashing = this.items.some(item => item.state === 'hashing')
+    if (this.toCheck.length >= CHECK_BATCH || !hashing) {
+      clearTimeout(this.checkTimer)
+      this.checkTimer = null
+      this.check()
+    } else if (!this.checkTimer) {
+      this.checkTimer = setTimeout(() => {
+        this.checkTimer = null
+        this.check()
+      }, 300)
+    }
+  }
+
+  async check() {
+    while (this.toCheck.length) {
+      const batch = this.toCheck.splice(0, CHECK_BATCH).filter(item => item.state === 'checking')
+      if (!batch.length) continue
+      let present
+      try {
+        const answer = await api.post('/images/check', {sha256: batch.map(item => item.sha256)})
+        present = new Set(answer.present)
+      } catch (error) {
+        for (const item of batch) this.fail(item, {code: error.code || 'network', message: error.message || '', stage: 'check'})
+        continue
+      }
+      for (const item of batch) {
+        if (item.state !== 'checking') continue
+        if (present.has(item.sha256)) {
+          item.state = 'exists'
+          this.abandonStale(item)
+        } else {
+          item.state = 'waiting'
+          remember(item)
+          this.toSend.push(item)
+        }
+      }
+      this.changed()
+      this.pump()
+    }
+  }
+
+  // The server has the photo already: an unfinished upload of it from before a reload
+  // is of no use, and counts against the person's open uploads until it expires.
+  abandonStale(item) {
+    const entry = listUnfinished().find(e => e.sha256 === item.sha256)
+    forget(item.sha256)
+    if (entry && entry.url) Upload.terminate(entry.url, this.tusOptions()).catch(() => {})
+  }
+
+  pump() {
+    while (this.running < PARALLEL_UPLOADS && this.toSend.length) {
+      const item = this.toSend.shift()
+      if (item.state === 'waiting') this.send(item)
+    }
+  }
+
+  tusOptions() {
+    return {headers: {Authorization: `Bearer ${getToken()}`}, retryDelays: null}
+  }
+
+  async send(item) {
+    this.running += 1
+    item.state = 'uploading'
+    item.error = null
+    item.startedAt = performance.now()
+    const upload = new Upload(item.file, {
+      endpoint: new URL(ENDPOINT, location.href).href,
+      headers: {Authorization: `Bearer ${getToken()}`},
+      metadata: {filename: item.name, filetype: item.type || 'application/octet-stream', sha256: item.sha256},
+      chunkSize: CHUNK_SIZE,
+      retryDelays: RETRY_DELAYS,
+      // The content, not the file's name and date: a renamed copy resumes too.
+      fingerprint: () => Promise.resolve(fingerprint(item.sha256, item.size)),
+      storeFingerprintForResuming: true,
+      removeFingerprintOnSuccess: true,
+      onUploadUrlAvailable: () => {
+        item.url = upload.url
+        this.byUploadId.set(uploadIdOf(upload.url), item)
+        remember(item)
+      },
+      onAfterResponse: (request, response) => {
+        if (request.getMethod() === 'HEAD' && response.getStatus() === 200) {
+          item.resumedFrom = Number(response.getHeader('Upload-Offset')) || 0
+          item.sent = Math.max(item.sent, item.resumedFrom)
+        }
+      },
+      onProgress: sent => {
+        if (item.tus !== upload) return
+        item.sent = sent
+        this.changed()
+      },
+      onSuccess: ({lastResponse}) => {
+        if (item.tus !== upload) return
+        this.finished(item)
+        const id = lastResponse && lastResponse.getHeader('Tubei-Image-Id')
+        if (id) this.stored(item, lastResponse.getHeader('Tubei-Duplicate') === 'true')
+        else if (item.state === 'uploading') item.state = 'processing'
+        this.changed()
+      },
+      onError: error => {
+        if (item.tus !== upload) return
+        this.finished(item)
+        if (item.state !== 'stored' && item.state !== 'exists') this.fail(item, explain(error))
+      },
+    })
+    item.tus = upload
+    try {
+      const previous = await upload.findPreviousUploads()
+      previous.sort((a, b) => new Date(b.creationTime) - new Date(a.creationTime))
+      if (previous.length) upload.resumeFromPreviousUpload(previous[0])
+    } catch (e) {
+      // no stored URL to resume from: a new upload
+    }
+    if (item.tus === upload) upload.start()
+  }
+
+  finished(item) {
+    if (!item.tus) return
+    item.tus = null
+    this.running -= 1
+    this.pump()
+  }
+
+  serverEvent(event) {
+    if (!event.upload_id) return
+    const item = this.byUploadId.get(event.upload_id)
+    if (!item) return
+    if (event.type === 'upload.progress') {
+      item.received = Math.max(item.received, event.received)
+      if (item.state === 'uploading' && event.total && event.received >= event.total) item.state = 'processing'
+    } else if (event.type === 'upload.done') {
+      this.stored(item, event.duplicate)
+    } else if (event.type === 'upload.failed' && !SETTLED.has(item.state)) {
+      this.fail(item, {code: event.error.code, message: event.error.message})
+    }
+    this.changed()
+  }
+
+  stored(item, duplicate) {
+    if (item.state === 'stored' || item.state === 'exists' || item.state === 'cancelled') return
+    item.state = duplicate ? 'exists' : 'stored'
+    item.sent = item.received = item.size
+    forget(item.sha256)
+    const detail = {name: item.name, size: item.size}
+    performance.measure('tubei.upload', {start: item.startedAt, end: performance.now(), detail})
+    performance.measure('tubei.pick-to-stored', {start: item.addedAt, end: performance.now(), detail})
+  }
+
+  fail(item, error) {
+    item.state = 'failed'
+    item.error = error
+    this.changed()
+  }
+
+  retry(item) {
+    if (item.state !== 'failed' && item.state !== 'cancelled') return
+    const stage = item.error && item.error.stage
+    item.error = null
+    if (!item.sha256) this.startHash(item)
+    else if (stage === 'check') this.hashed(item)
+    else {
+      item.state = 'waiting'
+      remember(item)
+      this.toSend.push(item)
+      this.pump()
+    }
+    this.changed()
+  }
+
+  retryFailed() {
+    for (const item of this.items) if (item.state === 'failed') this.retry(item)
+  }
+
+  cancel(item) {
+    if (!ACTIVE.has(item.state)) return
+    if (item.job) item.job.cancel()
+    item.job = null
+    const upload = item.tus
+    if (upload) {
+      this.finished(item)
+      upload.abort(true).catch(() => {})
+    }
+    item.state = 'cancelled'
+    if (item.sha256) forget(item.sha256)
+    this.changed()
+  }
+
+  cancelAll() {
+    for (const item of this.items) this.cancel(item)
+  }
+
+  // Drops the rows that need nothing more (sent, already there, skipped, cancelled).
+  clearSettled() {
+    this.items = this.items.filter(item => !SETTLED.has(item.state) || item.state === 'failed')
+    this.changed()
+  }
+
+  // An upload from before the reload that the person gives up: gone from the server too.
+  abandonInterrupted(sha256) {
+    const entry = this.interrupted.find(e => e.sha256 === sha256)
+    this.interrupted = this.interrupted.filter(e => e.sha256 !== sha256)
+    forget(sha256)
+    if (entry && entry.url) Upload.terminate(entry.url, this.tusOptions()).catch(() => {})
+    this.changed()
+  }
+
+  // How far each interrupted upload had gone, asked of the server (HEAD).
+  async describeInterrupted() {
+    for (const entry of this.interrupted) {
+      if (!entry.url) continue
+      try {
+        const answer = await fetch(entry.url, {
+          method: 'HEAD',
+          headers: {'Tus-Resumable': '1.0.0', Authorization: `Bearer ${getToken()}`},
+        })
+        entry.offset = answer.ok ? Number(answer.headers.get('Upload-Offset')) || 0 : 0
+      } catch (e) {
+        entry.offset = null
+      }
+    }
+    this.changed()
+  }
+
+  summary() {
+    const counted = this.items.filter(item => item.state !== 'skipped' && item.state !== 'cancelled')
+    let bytes = 0
+    let done = 0
+    const states = {}
+    for (const item of this.items) states[item.state] = (states[item.state] || 0) + 1
+    for (const item of counted) {
+      bytes += item.size
+      if (item.state === 'stored' || item.state === 'exists') done += item.size
+      else done += Math.min(item.size, Math.max(item.sent, item.received))
+    }
+    const settled = counted.filter(item => SETTLED.has(item.state)).length
+    return {files: counted.length, settled, bytes, done, states, active: counted.length - settled}
+  }
+
+  // Signed out: stop sending, and leave nothing of this person's files in the browser
+  // for whoever signs in next (their uploads expire on the server).
+  signedOut() {
+    for (const item of this.items) {
+      if (item.tus) item.tus.abort(false).catch(() => {})
+      if (item.job) item.job.cancel()
+      item.tus = item.job = null
+    }
+    for (const entry of listUnfinished()) forget(entry.sha256)
+    this.items = []
+    this.interrupted = []
+    this.toCheck = []
+    this.toSend = []
+    this.running = 0
+    this.byUploadId.clear()
+    this.changed()
+  }
+}
+
+export const uploads = new UploadQueue()
+onSessionChange(session => {
+  if (!session) uploads.signedOut()
+})
