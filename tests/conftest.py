@@ -49,7 +49,9 @@ def pytest_report_header() -> list[str]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data=tmp_path / "data", gc_interval=3600)
+    # No web app: what the API answers must not hang on whether `npm run build:web` ran
+    # (tests/handlers/test_web.py serves a built app of its own).
+    return Settings(data=tmp_path / "data", gc_interval=3600, web=None)
 
 
 @pytest.fixture
