@@ -212,16 +212,16 @@ function Scrubber({months, onJump}) {
     if (m !== undefined) onJump(Number(m))
   }
   return (
-    <nav class="scrubber" aria-label={t('timeline.scrubber')} onPointerMove={pick} onPointerDown={pick}>
+    <div class="scrubber" role="group" aria-label={t('timeline.scrubber')} onPointerMove={pick} onPointerDown={pick}>
       {months.map((month, m) => {
         const label = monthLabel(month.month, lang())
         return (
           <button key={month.month} type="button" data-m={m} onClick={() => onJump(m)}
             aria-label={t('timeline.jump', {month: label})}>
-            {month.month.endsWith('-01') || m === 0 ? month.month.slice(0, 4) + '.' + month.month.slice(5) : month.month.slice(5)}
+            {m === 0 || months[m - 1].month.slice(0, 4) !== month.month.slice(0, 4) ? month.month.replace('-', '.') : month.month.slice(5)}
           </button>
         )
       })}
-    </nav>
+    </div>
   )
 }
