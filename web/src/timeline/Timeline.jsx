@@ -9,6 +9,7 @@ import {subscribe} from '../events.js'
 import {lang, register, t} from '../i18n.js'
 import {CHUNK, chunksOfRow, duration, layout, monthLabel} from './layout.js'
 import {Store} from './store.js'
+import {Lightbox} from './Lightbox.jsx'
 import './timeline.css'
 
 register({
@@ -22,6 +23,8 @@ register({
     'timeline.video': '视频，{duration}',
     'timeline.live': '动态',
     'timeline.photo': '照片 {name}',
+    'timeline.deleted': '已移到回收站',
+    'timeline.undo': '撤销',
   },
   en: {
     'timeline.title': 'Photos',
@@ -33,6 +36,8 @@ register({
     'timeline.video': 'Video, {duration}',
     'timeline.live': 'LIVE',
     'timeline.photo': 'Photo {name}',
+    'timeline.deleted': 'Moved to the trash',
+    'timeline.undo': 'Undo',
   },
 })
 
@@ -49,8 +54,10 @@ function markPainted(root) {
   performance.mark('tubei:timeline-painted')
 }
 
-export function Timeline({onOpen}) {
+export function Timeline() {
   const [months, setMonths] = useState(null)
+  const [open, setOpen] = useState(null) // {m, k} in the lightbox
+  const [toast, setToast] = useState(null) // the image just deleted, for undo
   const [error, setError] = useState(null)
   const [width, setWidth] = useState(0)
   const [, setTick] = useState(0)
@@ -139,6 +146,26 @@ export function Timeline({onOpen}) {
     )
   }
 
+  const onOpen = position => setOpen(position)
+  const remove = async image => {
+    try {
+      await api.del(`/images/${image.id}`)
+      setToast(image)
+      reload()
+    } catch (e) {
+      setError(e.message)
+    }
+  }
+  const undo = async () => {
+    const image = toast
+    setToast(null)
+    try {
+      await api.post(`/trash/${image.id}/restore`)
+      reload()
+    } catch (e) {
+      setError(e.message)
+    }
+  }
   const jump = m => virtualizer.scrollToIndex(headingRow[m], {align: 'start'})
   return (
     <section class="timeline" aria-labelledby="timeline-title">
@@ -152,6 +179,10 @@ export function Timeline({onOpen}) {
         </div>
       </div>
       <Scrubber months={months} onJump={jump} />
+      {open && <Lightbox position={open} version={store} at={p => store.at(p)}
+        step={(p, d) => store.step(p, d)} onMove={setOpen} onClose={() => setOpen(null)}
+        onDelete={remove} />}
+      {toast && <Toast image={toast} onUndo={undo} onDone={() => setToast(null)} />}
     </section>
   )
 }
@@ -177,7 +208,8 @@ function Row({item, row, months, store, columns, cell, onOpen}) {
   for (let k = row.start; k < end; k += 1) {
     const chunk = store.get(row.m, Math.floor(k / CHUNK))
     const image = chunk && chunk[k % CHUNK]
-    cells.push(<Cell key={image ? image.id : `p${k}`} image={image} size={cell} onOpen={onOpen} />)
+    cells.push(<Cell key={image ? image.id : `p${k}`} image={image} size={cell}
+      onOpen={() => onOpen({m: row.m, k})} />)
   }
   return <div class="timeline-row" ref={el => place(el, item.start, cell)}>{cells}</div>
 }
@@ -196,11 +228,24 @@ function Cell({image, size, onOpen}) {
   const name = video ? t('timeline.video', {duration: duration(image.duration)}) : t('timeline.photo', {name: image.filename})
   return (
     <button type="button" class="cell" ref={sized} aria-label={name}
-      onClick={() => onOpen && onOpen(image)} data-id={image.id}>
+      onClick={onOpen} data-id={image.id}>
       {src ? <img class="thumb" src={src} alt="" loading="eager" decoding="async" onLoad={e => markPainted(e.currentTarget.closest('.timeline-scroll'))} /> : <span class="no-thumb">{image.format}</span>}
       {video && <span class="badge">{duration(image.duration)}</span>}
       {live && <span class="badge live">{t('timeline.live')}</span>}
     </button>
+  )
+}
+
+function Toast({image, onUndo, onDone}) {
+  useEffect(() => {
+    const timer = setTimeout(onDone, 8000)
+    return () => clearTimeout(timer)
+  }, [image.id])
+  return (
+    <div class="toast" role="status">
+      <span>{t('timeline.deleted')}</span>
+      <button type="button" class="button" onClick={onUndo}>{t('timeline.undo')}</button>
+    </div>
   )
 }
 

@@ -67,6 +67,24 @@ export class Store {
     return done
   }
 
+  // The image at {m, k} (month m, k-th of it), its chunk loaded if need be; null if none.
+  async at({m, k}) {
+    if (!this.months[m] || k < 0 || k >= this.months[m].count) return null
+    const j = Math.floor(k / CHUNK)
+    if (!this.items.has(`${m}:${j}`)) await this.load(m, j)
+    this.used.set(`${m}:${j}`, this.clock)
+    const chunk = this.items.get(`${m}:${j}`)
+    return (chunk && chunk[k % CHUNK]) || null
+  }
+
+  // The position `delta` (±1) away, across months; null past either end.
+  step({m, k}, delta) {
+    let next = {m, k: k + delta}
+    if (next.k < 0) next = m > 0 ? {m: m - 1, k: this.months[m - 1].count - 1} : null
+    else if (next.k >= this.months[m].count) next = m + 1 < this.months.length ? {m: m + 1, k: 0} : null
+    return next
+  }
+
   close() {
     this.closed = true
   }
