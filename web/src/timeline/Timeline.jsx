@@ -45,11 +45,19 @@ const HEADING = 48
 const GAP = 4
 const MIN_CELL = 120
 
+// The bench's mark: once every thumbnail of the first screen (the cells inside the
+// scroll box's rect, not the overscan) has loaded, or failed, and at least one loaded.
 let painted = false
 function markPainted(root) {
-  if (painted) return
-  const images = [...root.querySelectorAll('img.thumb')]
-  if (!images.length || images.some(img => !img.complete || !img.naturalWidth)) return
+  if (painted || !root) return
+  const box = root.getBoundingClientRect()
+  const images = [...root.querySelectorAll('img.thumb')].filter(img => {
+    const r = img.getBoundingClientRect()
+    return r.bottom > box.top && r.top < box.bottom
+  })
+  if (!images.length || images.some(img => !img.complete)) return
+  if (!images.some(img => img.naturalWidth > 0)) return
+  if (root.querySelector('.placeholder')) return
   painted = true
   performance.mark('tubei:timeline-painted')
 }
@@ -111,7 +119,7 @@ export function Timeline() {
     observeElementRect,
     observeElementOffset,
     scrollToFn: elementScroll,
-    overscan: 4,
+    overscan: 2,
     onChange: () => setTick(n => n + 1),
   }), [])
   virtualizer.setOptions({
@@ -214,6 +222,8 @@ function Row({item, row, months, store, columns, cell, onOpen}) {
   return <div class="timeline-row" ref={el => place(el, item.start, cell)}>{cells}</div>
 }
 
+const settled = event => markPainted(event.currentTarget.closest('.timeline-scroll'))
+
 function Cell({image, size, onOpen}) {
   const sized = el => {
     if (!el) return
@@ -229,7 +239,7 @@ function Cell({image, size, onOpen}) {
   return (
     <button type="button" class="cell" ref={sized} aria-label={name}
       onClick={onOpen} data-id={image.id}>
-      {src ? <img class="thumb" src={src} alt="" loading="eager" decoding="async" onLoad={e => markPainted(e.currentTarget.closest('.timeline-scroll'))} /> : <span class="no-thumb">{image.format}</span>}
+      {src ? <img class="thumb" src={src} alt="" loading="eager" decoding="async" onLoad={settled} onError={settled} /> : <span class="no-thumb">{image.format}</span>}
       {video && <span class="badge">{duration(image.duration)}</span>}
       {live && <span class="badge live">{t('timeline.live')}</span>}
     </button>
