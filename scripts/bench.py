@@ -43,6 +43,7 @@ import bench_hostile
 import bench_s3
 import bench_timeline
 import bench_video
+import bench_web
 from bench_events import case_redis
 from bench_http import (
     API,
@@ -748,6 +749,7 @@ CASES: dict[str, Callable[[Bench], list[Row]]] = {
     "s3": bench_s3.case_s3,
     "video": bench_video.case_video,
     "hostile": bench_hostile.case_hostile,
+    "web": bench_web.case_web,
 }
 
 
