@@ -26,6 +26,7 @@ def make_app(settings: Settings, services: Services) -> tornado.web.Application:
         tornado.web.url(f"{API}/openapi.json", openapi.OpenApiHandler, common),
         tornado.web.url(f"{API}/auth/methods", auth.MethodsHandler, common),
         tornado.web.url(f"{API}/auth/pair", auth.PairHandler, common),
+        tornado.web.url(f"{API}/auth/pairing-codes", auth.PairingCodesHandler, common),
         tornado.web.url(f"{API}/auth/wechat", auth.WeChatLoginHandler, common),
         tornado.web.url(f"{API}/devices", devices.DevicesHandler, common),
         tornado.web.url(f"{API}/devices/{ID}", devices.DeviceHandler, common),
@@ -46,6 +47,8 @@ def make_app(settings: Settings, services: Services) -> tornado.web.Application:
     ]
     metrics = metrics_handler.build(settings, services, routes)  # None unless --metrics
     routes += metrics_handler.routes(settings, metrics)
+    if metrics is not None:
+        metrics.name_routes(web.ROUTE_NAMES)
     # Last: the web app answers every path outside /api/ that nothing above took.
     routes += web.routes(web.WebApp(settings.web))
     cors = CorsPolicy(settings.cors_origins)

@@ -104,6 +104,11 @@ METHOD_NOT_ALLOWED = ErrorKind("method_not_allowed", 405, "This method is not al
 TOO_MANY_ATTEMPTS = ErrorKind(
     "too_many_attempts", 429, "Too many attempts; wait a little and try again."
 )
+TOO_MANY_PAIRING_CODES = ErrorKind(
+    "too_many_pairing_codes",
+    429,
+    "This account has as many pairing codes waiting as it may; use one, or wait for one to expire.",
+)
 HEADERS_TOO_LARGE = ErrorKind(
     "headers_too_large",
     431,

@@ -48,10 +48,16 @@ def implemented(handler: type[tornado.web.RequestHandler]) -> set[str]:
 
 
 def path_rules(app: tornado.web.Application) -> list[Rule]:
-    """The route table's URL patterns, in order (not the CORS preflight rule, which
-    matches any path, nor the default 404 handler, which is not a rule)."""
+    """The route table's URL patterns under the API, in order (not the CORS preflight
+    rule, which matches any path, nor the default 404 handler, which is not a rule, nor
+    the web app's, outside the API: tests/handlers/test_web.py)."""
     rules = app.wildcard_router.rules
-    return [rule for rule in rules if isinstance(rule.matcher, PathMatches)]
+    return [
+        rule
+        for rule in rules
+        if isinstance(rule.matcher, PathMatches)
+        and rule.matcher.regex.pattern.startswith(API + "/")
+    ]
 
 
 def route_for(rules: list[Rule], path: str) -> Rule | None:

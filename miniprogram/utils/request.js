@@ -14,6 +14,7 @@ const MESSAGES = {
   unauthorized: '未配对或配对已失效，请重新配对',
   invalid_pairing_code: '配对码不对，或已使用、已过期',
   too_many_attempts: '尝试次数太多，请稍后再试',
+  too_many_pairing_codes: '已有 3 个配对码等待使用，请先用掉或等它们过期（10 分钟）',
   image_not_found: '这张照片已不在图库中',
   no_thumbnail: '这张照片无法生成缩略图，原图仍然保存着',
   payload_too_large: '文件太大，服务器不接收',

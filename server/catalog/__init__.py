@@ -78,6 +78,9 @@ class Accounts(Protocol):
     async def add_pairing_code(self, code_hash: str, user_id: int, expires_at: float) -> bool:
         """False when an unexpired code with this hash exists already."""
 
+    async def live_pairing_codes(self, user_id: int, now: float) -> list[float]:
+        """When each of this user's unused, unexpired pairing codes expires, soonest first."""
+
     async def redeem_pairing_code(self, code_hash: str, now: float) -> User | None:
         """Use a code once: its user if it is known, unused and unexpired."""
 

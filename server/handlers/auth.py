@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from .. import errors
+from ..catalog.records import iso
 from ..services.auth import Issued
 from .base import ApiHandler, client_address
 from .devices import device_json
@@ -63,3 +65,19 @@ class WeChatLoginHandler(LoginHandler):
             code.strip(), device, address=client_address(self.request)
         )
         self.write_json(issued_json(issued))
+
+
+class PairingCodesHandler(ApiHandler):
+    """A one-time code that signs another device (a browser) in as the caller's user."""
+
+    async def post(self) -> None:
+        pairing = await self.services.auth.pairing_code_for(self.user)
+        self.write_json(
+            {
+                "code": pairing.code,
+                "expires_at": iso(pairing.expires_at),
+                "expires_in": max(0, round(pairing.expires_at - time.time())),
+                "user": {"id": pairing.user.id, "name": pairing.user.name},
+            },
+            status=201,
+        )

@@ -152,12 +152,17 @@ class AssetHandler(ErrorsMixin, tornado.web.StaticFileHandler):
         security_headers(self, content_security_policy(self.request.host))
 
 
+# How /metrics names them: the index's one name covers every deep link.
+ROUTE_NAMES = [(IndexHandler, "/ (web app)"), (AssetHandler, "/assets/{name}")]
+
+
 def routes(web: WebApp) -> list[URLSpec]:
-    """The app's routes, after every other route: they take what nothing else does."""
+    """The app's routes, after every other route: they take what nothing else does but
+    the API's paths and /metrics (404 there when it is off or on a port of its own)."""
     if web.root is None:
         return []
     args = {"web": web}
     return [
         tornado.web.url(r"/assets/(.+)", AssetHandler, args),
-        tornado.web.url(r"/(?!api(?:/|$))(.*)", IndexHandler, args),
+        tornado.web.url(r"/(?!api(?:/|$)|metrics$)(.*)", IndexHandler, args),
     ]

@@ -17,8 +17,10 @@ revoke`) is noticed by `sweep_revoked`, which the server runs every so often.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -39,6 +41,8 @@ PAIRING_ATTEMPT_WINDOW = 60.0
 PAIRING_ATTEMPTS_TOTAL = 100
 # Wrong guesses a live code outlives (see `pair`).
 PAIRING_CODE_GUESSES = 100
+# Codes a signed-in user may have waiting at once (made for a browser on a device).
+PAIRING_CODES_PER_USER = 3
 # A WeChat login costs a call on the AppID's quota; a person needs one a session.
 WECHAT_ATTEMPTS = 10
 WECHAT_ATTEMPT_WINDOW = 60.0
@@ -89,6 +93,7 @@ class AuthService:
         attempt_window: float = PAIRING_ATTEMPT_WINDOW,
         max_pairing_attempts_total: int = PAIRING_ATTEMPTS_TOTAL,
         pairing_code_guesses: int = PAIRING_CODE_GUESSES,
+        pairing_codes_per_user: int = PAIRING_CODES_PER_USER,
         max_wechat_attempts: int = WECHAT_ATTEMPTS,
         pairing_throttle: Throttle | None = None,
         wechat_throttle: Throttle | None = None,
@@ -101,6 +106,8 @@ class AuthService:
             max_pairing_attempts, attempt_window, max_pairing_attempts_total
         )
         self._code_guesses = pairing_code_guesses
+        self._codes_per_user = pairing_codes_per_user
+        self._code_budget = asyncio.Lock()
         self._wechat_attempts: Throttle = wechat_throttle or LocalThrottle(
             max_wechat_attempts, WECHAT_ATTEMPT_WINDOW
         )
@@ -132,7 +139,24 @@ class AuthService:
     # pairing ---------------------------------------------------------------------
 
     async def create_pairing_code(self, user_name: str = DEFAULT_USER) -> PairingCode:
-        user = await self._catalog.ensure_user(user_name)
+        """A code for the admin's `pair` command: no budget (it is the server's owner)."""
+        return await self._new_code(await self._catalog.ensure_user(user_name))
+
+    async def pairing_code_for(self, user: User) -> PairingCode:
+        """A code a signed-in device asks for, to sign another one (a browser) in as the
+        same user: `pairing_codes_per_user` may wait at once, or 429 until the soonest
+        expires. The lock makes the count and the new code one step in this process;
+        with several processes a race could add one code per process, each still a
+        one-time code that every wrong guess counts against (see `pair`).
+        """
+        async with self._code_budget:
+            waiting = await self._catalog.live_pairing_codes(user.id, time.time())
+            if len(waiting) >= self._codes_per_user:
+                retry = max(1, math.ceil(waiting[0] - time.time()))
+                raise errors.ApiError(errors.TOO_MANY_PAIRING_CODES, retry_after=retry)
+            return await self._new_code(user)
+
+    async def _new_code(self, user: User) -> PairingCode:
         expires_at = time.time() + self._pairing_ttl
         while True:
             code = f"{secrets.randbelow(10**6):06d}"

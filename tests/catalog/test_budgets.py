@@ -4,6 +4,7 @@ guesses, expired uploads in batches, which upload ids have rows."""
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import pytest
 
@@ -41,6 +42,21 @@ async def test_live_codes_are_voided_after_too_many_wrong_guesses(catalog: Catal
     assert await catalog.pairing_guess_failed(10.0, 3) == 0
     assert await catalog.pairing_guess_failed(10.0, 3) == 1
     assert await catalog.redeem_pairing_code("c" * 64, 11.0) is None
+
+
+@pytest.mark.gen_test
+async def test_a_users_waiting_codes_soonest_first(catalog: Catalog) -> None:
+    alice = await catalog.ensure_user("alice")
+    bob = await catalog.ensure_user("bob")
+    now = time.time()
+    for n, ttl in enumerate([300.0, 100.0, 200.0]):
+        assert await catalog.add_pairing_code(f"{n}" * 64, alice.id, now + ttl)
+    assert await catalog.add_pairing_code("b" * 64, bob.id, now + 50)
+    assert await catalog.live_pairing_codes(alice.id, now) == [now + 100, now + 200, now + 300]
+    assert await catalog.redeem_pairing_code("1" * 64, now) == alice
+    assert await catalog.live_pairing_codes(alice.id, now) == [now + 200, now + 300]
+    assert await catalog.live_pairing_codes(alice.id, now + 250) == [now + 300]
+    assert await catalog.live_pairing_codes(bob.id, now) == [now + 50]
 
 
 @pytest.mark.gen_test

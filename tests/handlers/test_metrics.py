@@ -162,7 +162,7 @@ async def test_request_latency_is_recorded_under_the_route_pattern(api: Api) -> 
 @pytest.mark.gen_test(timeout=30)
 async def test_unknown_paths_and_methods_share_one_series_each(api: Api) -> None:
     for n in range(100):
-        assert (await api.fetch(f"/no/such/{n}/path-{n * 7919}")).code == 404
+        assert (await api.fetch(f"{API}/no/such/{n}/path-{n * 7919}")).code == 404
     await api.fetch(f"{API}/images", "BREW")
     samples = await scrape(api)
     count = "tubei_http_request_duration_seconds_count"
@@ -171,6 +171,19 @@ async def test_unknown_paths_and_methods_share_one_series_each(api: Api) -> None
     assert value(samples, count, route="unmatched", method="GET", status="4xx") == 100
     assert value(samples, count, route="/api/v1/images", method="other", status="4xx") == 1
     assert len(series(samples, count)) <= 5, series(samples, count)
+
+
+@pytest.mark.gen_test
+@pytest.mark.parametrize("settings", [{"web": Path("/nonexistent/web-dist")}], indirect=True)
+async def test_the_web_apps_deep_links_share_one_series(api: Api) -> None:
+    for path in ("/", "/trash", "/a/deep/link"):
+        assert (await api.fetch(path)).code == 503  # not built: the page saying so
+    samples = await scrape(api)
+    count = "tubei_http_request_duration_seconds_count"
+    assert value(samples, count, route="/ (web app)", method="GET", status="5xx") == 3
+    assert (await api.fetch("/assets/x-1234.js")).code == 404
+    samples = await scrape(api)
+    assert value(samples, count, route="/assets/{name}", method="GET", status="4xx") == 1
 
 
 @pytest.mark.gen_test(timeout=30)

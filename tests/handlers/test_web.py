@@ -139,7 +139,7 @@ async def test_missing_asset_is_a_404_not_the_index(
 async def test_unknown_api_paths_keep_their_json_404(
     http_server: object, http_client: Client, base_url: str
 ) -> None:
-    for path in (f"{API}/nothing-here", f"{API}/", "/api/v2/images", "/api"):
+    for path in (f"{API}/nothing-here", f"{API}/", "/api/v2/images", "/api", "/metrics"):
         response = await get(http_client, base_url + path)
         assert_json_error(response, 404, "not_found")
         assert json.loads(response.body)["error"]["code"] == "not_found"

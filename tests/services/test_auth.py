@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from server import errors
@@ -42,3 +44,49 @@ async def test_malformed_codes_count_against_no_code(services: Services) -> None
         with pytest.raises(errors.ApiError):
             await auth.pair(malformed, "guess", address="192.0.2.1")
     assert (await auth.pair(pairing.code, "phone", address="192.0.2.1")).user.name == "carol"
+
+
+@pytest.mark.gen_test
+async def test_a_signed_in_user_has_a_budget_of_waiting_codes(services: Services) -> None:
+    auth = AuthService(services.catalog, services.events, pairing_codes_per_user=2)
+    carol = await services.catalog.ensure_user("carol")
+    dan = await services.catalog.ensure_user("dan")
+    first = await auth.pairing_code_for(carol)
+    await auth.pairing_code_for(carol)
+    with pytest.raises(errors.ApiError) as raised:
+        await auth.pairing_code_for(carol)
+    assert raised.value.kind is errors.TOO_MANY_PAIRING_CODES
+    assert raised.value.retry_after is not None and 0 < raised.value.retry_after <= 600
+    assert (await auth.pairing_code_for(dan)).user == dan  # a budget per user
+    # the admin's `pair` is not held by it
+    admin = await auth.create_pairing_code("carol")
+    # a code used frees its place (the admin's counts too, while it waits); the new
+    # one pairs as carol, once
+    assert (await auth.pair(first.code, "browser", address="192.0.2.1")).user == carol
+    with pytest.raises(errors.ApiError):
+        await auth.pairing_code_for(carol)
+    assert (await auth.pair(admin.code, "phone", address="192.0.2.1")).user == carol
+    again = await auth.pairing_code_for(carol)
+    assert (await auth.pair(again.code, "browser", address="192.0.2.1")).user == carol
+    with pytest.raises(errors.ApiError):
+        await auth.pair(again.code, "browser", address="192.0.2.1")
+
+
+@pytest.mark.gen_test
+async def test_concurrent_requests_stay_within_the_budget(services: Services) -> None:
+    auth = AuthService(services.catalog, services.events, pairing_codes_per_user=3)
+    carol = await services.catalog.ensure_user("carol")
+    results = await asyncio.gather(
+        *(auth.pairing_code_for(carol) for _ in range(8)), return_exceptions=True
+    )
+    made = [r for r in results if not isinstance(r, BaseException)]
+    assert len(made) == 3
+    assert all(isinstance(r, errors.ApiError) for r in results if r not in made)
+
+
+@pytest.mark.gen_test
+async def test_expired_codes_hold_no_place(services: Services) -> None:
+    auth = AuthService(services.catalog, services.events, pairing_ttl=-1, pairing_codes_per_user=1)
+    carol = await services.catalog.ensure_user("carol")
+    for _ in range(3):
+        await auth.pairing_code_for(carol)  # each is born expired, so none waits

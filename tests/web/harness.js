@@ -14,6 +14,7 @@
 // are collected; after each test any of them fails it (app.allowErrors(page, /regex/)
 // for those a test means to cause, e.g. a 401 the browser logs).
 const fs = require('fs')
+const os = require('os')
 const path = require('path')
 const {startServer, ROOT} = require('../miniprogram/kit/server')
 
@@ -24,10 +25,16 @@ const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking
 
 const haveChromium = fs.existsSync(CHROMIUM)
 
-// describe, or describe.skip with one line saying why, when there is no Chromium.
+// describe, or describe.skip when there is no Chromium, with one line saying why for
+// the whole run (jest's workers share a parent: the first to get here says it).
 function describeWeb(name, body) {
   if (haveChromium) return describe(name, body)
-  process.stderr.write(`tests/web: ${CHROMIUM} is not installed (apt-get install chromium, or set CHROMIUM); skipping "${name}"\n`)
+  try {
+    fs.closeSync(fs.openSync(path.join(os.tmpdir(), `tubei-web-skipped-${process.ppid}`), 'wx'))
+    process.stderr.write(`tests/web: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM): the web app's browser tests are skipped\n`)
+  } catch (e) {
+    // said already in this run
+  }
   return describe.skip(name, body)
 }
 

@@ -57,6 +57,18 @@ describeWeb('sign in', () => {
     const name = await page.getByLabel('设备名称').inputValue()
     expect(name).toBe('Chrome · Linux')
   })
+
+  test('English is one switch away, and stays chosen', async () => {
+    const page = await app.newPage()
+    await page.getByRole('button', {name: '切换到英文'}).click()
+    await page.getByRole('link', {name: 'Photos'}).waitFor()
+    expect(await page.evaluate(() => document.documentElement.lang)).toBe('en')
+    await page.getByRole('button', {name: 'Sign out', exact: true}).click()
+    await page.getByLabel('Pairing code').waitFor()
+    await app.shot(page, 'signin-english')
+    await page.reload()
+    await page.getByLabel('Pairing code').waitFor()
+  })
 })
 
 async function expectAlert(page, text) {

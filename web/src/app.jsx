@@ -3,6 +3,7 @@
 // stays mounted across pages so uploads go on while one browses.
 import {useEffect, useState} from 'preact/hooks'
 import {api} from './api.js'
+import {subscribe} from './events.js'
 import {lang, register, setLang, t} from './i18n.js'
 import {href, useRoute} from './router.js'
 import {clearToken, getSession, onSessionChange} from './session.js'
@@ -97,9 +98,23 @@ function TopBar({route, session}) {
   )
 }
 
+// While signed in, the shared event socket stays open: the pages' live updates ride on
+// it, and this device's own revocation elsewhere (an event, or the socket closed with
+// 4403, events.js) ends the session here at once.
+function useRevocation(session) {
+  const deviceId = session && session.device ? session.device.id : null
+  useEffect(() => {
+    if (deviceId === null) return undefined
+    return subscribe(event => {
+      if (event.type === 'device.revoked' && event.device_id === deviceId) clearToken()
+    })
+  }, [deviceId])
+}
+
 export function App() {
   const session = useSession()
   const route = useRoute()
+  useRevocation(session)
   if (!session) return <SignIn />
   const Page = PAGES[route]
   return (

@@ -1,6 +1,7 @@
 // Settings: which server, and pairing this phone with it (scan the QR code that
 // `python -m server pair` shows, or type address and code), or signing in with
-// WeChat when the server has a mini-program AppID configured.
+// WeChat when the server has a mini-program AppID configured. Once paired, it makes
+// the pairing code that signs a computer's browser in to the web app as this user.
 const api = require('../../utils/request')
 const events = require('../../utils/events')
 
@@ -25,6 +26,9 @@ Component({
     error: '',
     wechat: false, // the server offers WeChat login
     help: false, // the connection guide is open
+    browser: null, // {code, until, address}: a code for signing a browser in
+    browserBusy: false,
+    browserError: '',
   },
   methods: {
     onLoad() {
@@ -135,10 +139,27 @@ Component({
         this.setData({status, busy: false, error: error.message || '微信登录失败', help: error.code === 'domain'})
       }
     },
+    // A one-time code for this user (POST /api/v1/auth/pairing-codes) and the address a
+    // browser opens: the web app at the server address this phone uses.
+    async signInBrowser() {
+      this.setData({browserBusy: true, browserError: ''})
+      try {
+        const answer = await api.request({path: '/api/v1/auth/pairing-codes', method: 'POST', data: {}})
+        this.setData({
+          browser: {code: answer.code, until: clock(answer.expires_at), address: `${api.serverUrl()}/`},
+          browserBusy: false,
+        })
+      } catch (error) {
+        this.setData({browserBusy: false, browserError: error.message})
+      }
+    },
+    closeBrowser() {
+      this.setData({browser: null, browserError: ''})
+    },
     unpair() {
       api.setToken('')
       events.close()
-      this.setData({status: 'unpaired', error: ''})
+      this.setData({status: 'unpaired', error: '', browser: null})
     },
     toggleHelp() {
       this.setData({help: !this.data.help})
@@ -148,6 +169,13 @@ Component({
     },
   },
 })
+
+// "14:05" for an ISO time, in the phone's time zone.
+function clock(iso) {
+  const date = new Date(iso)
+  const pad = n => String(n).padStart(2, '0')
+  return `${pad(date.getHours())}:${pad(date.getMinutes())}`
+}
 
 function deviceName() {
   try {

@@ -81,6 +81,18 @@ class PostgresAccounts(Connection):
 
         return await self._write(work)
 
+    async def live_pairing_codes(self, user_id: int, now: float) -> list[float]:
+        async def work(conn: Conn) -> list[float]:
+            found = await rows(
+                conn,
+                "SELECT expires_at FROM pairing_codes WHERE user_id = %s AND used_at IS NULL "
+                "AND expires_at >= %s ORDER BY expires_at",
+                (user_id, now),
+            )
+            return [float(row["expires_at"]) for row in found]
+
+        return await self._read(work)
+
     async def redeem_pairing_code(self, code_hash: str, now: float) -> User | None:
         async def work(conn: Conn) -> User | None:
             row = await one(

@@ -83,6 +83,17 @@ class SQLiteAccounts(Connection):
     async def add_pairing_code(self, code_hash: str, user_id: int, expires_at: float) -> bool:
         return await self._write(self._add_pairing_code, code_hash, user_id, expires_at)
 
+    def _live_pairing_codes(self, user_id: int, now: float) -> list[float]:
+        found = self._db.execute(
+            "SELECT expires_at FROM pairing_codes WHERE user_id = ? AND used_at IS NULL "
+            "AND expires_at >= ? ORDER BY expires_at",
+            (user_id, now),
+        ).fetchall()
+        return [float(row["expires_at"]) for row in found]
+
+    async def live_pairing_codes(self, user_id: int, now: float) -> list[float]:
+        return await self._run(self._live_pairing_codes, user_id, now)
+
     def _redeem_pairing_code(self, code_hash: str, now: float) -> User | None:
         row = self._db.execute(
             "UPDATE pairing_codes SET used_at = ? "
