@@ -44,6 +44,7 @@ import bench_s3
 import bench_timeline
 import bench_video
 import bench_web_upload
+import bench_web
 from bench_events import case_redis
 from bench_http import (
     API,
@@ -750,6 +751,7 @@ CASES: dict[str, Callable[[Bench], list[Row]]] = {
     "video": bench_video.case_video,
     "hostile": bench_hostile.case_hostile,
     "webupload": bench_web_upload.case_web_upload,
+    "web": bench_web.case_web,
 }
 
 

@@ -36,6 +36,7 @@ def make_app(settings: Settings, services: Services) -> tornado.web.Application:
         tornado.web.url(f"{API}/images/{ID}/original", files.OriginalHandler, blobs),
         tornado.web.url(f"{API}/images/{ID}/thumbnail", files.ThumbnailHandler, thumbs),
         tornado.web.url(f"{API}/images/{ID}/video", videos.VideoHandler, thumbs),
+        tornado.web.url(f"{API}/timeline", images.TimelineHandler, common),
         tornado.web.url(f"{API}/trash", images.TrashHandler, common),
         tornado.web.url(f"{API}/trash/{ID}", images.TrashItemHandler, common),
         tornado.web.url(f"{API}/trash/{ID}/restore", images.RestoreHandler, common),

@@ -135,6 +135,9 @@ class Library(Protocol):
     ) -> list[ImageRecord]:
         """Library: newest taken first. Trash: newest deleted first."""
 
+    async def months(self, user_id: int) -> list[tuple[str, int]]:
+        """The library's months ("YYYY-MM", UTC, by sort time) newest first, with their counts."""
+
     async def present(self, user_id: int, field: HashField, values: Iterable[str]) -> set[str]:
         """Which of these hashes the user has, sound, in the library (not trash, not damaged)."""
 

@@ -1,4 +1,4 @@
-"""The library: list, upload, check, one image, delete to the trash."""
+"""The library: list, its months, upload, check, one image, delete to the trash."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from typing import Any
 import tornado.web
 
 from .. import errors
+from ..services.cursors import SHA256_RE, Month
 from ..services.ingest import Result
-from ..services.library import DEFAULT_PAGE, MAX_CHECK, MAX_PAGE, MD5_RE, SHA256_RE, Page
+from ..services.library import DEFAULT_PAGE, MAX_CHECK, MAX_PAGE, MD5_RE, Page
 from ..services.media_urls import UserSigner
 from ..views import image_json
 from .base import ApiHandler
@@ -21,6 +22,13 @@ def page_json(page: Page, signer: UserSigner) -> dict[str, Any]:
     return {
         "items": [image_json(r, signer=signer) for r in page.items],
         "next_cursor": page.next_cursor,
+    }
+
+
+def months_json(months: list[Month]) -> dict[str, Any]:
+    return {
+        "total": sum(m.count for m in months),
+        "months": [{"month": m.month, "count": m.count, "cursor": m.cursor} for m in months],
     }
 
 
@@ -49,6 +57,14 @@ class ImagesHandler(UploadMixin):
     async def post(self) -> None:
         result = await self.receive()
         self.write_json(upload_json(result, await self.signer()))
+
+
+class TimelineHandler(ApiHandler):
+    """The library's shape: its months, newest first, each with its count and the
+    cursor of `GET /images` that lists from its newest photo."""
+
+    async def get(self) -> None:
+        self.write_json(months_json(await self.services.library.months(self.user)))
 
 
 class CheckHandler(ApiHandler):

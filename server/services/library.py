@@ -9,13 +9,9 @@ and the catalog together, or none of them.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import dataclasses
-import json
 import logging
-import math
 import re
 import time
 import unicodedata
@@ -25,9 +21,10 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from .. import errors, imaging
-from ..catalog import BlobRecord, Catalog, Damage, HashField, ImageRecord, Position, User
+from ..catalog import BlobRecord, Catalog, Damage, HashField, ImageRecord, User
 from ..storage import BlobStore, BlobWriter, StorageFull
 from .collect import Collector
+from .cursors import SHA256_RE, Month, decode_cursor, encode_cursor, month_cursor
 from .domain_events import ImageAdded, ImageDeleted, ImageRestored
 from .events import EventHub
 from .ingest import Ingest, Ingested, Staged, UploadReporter
@@ -38,7 +35,6 @@ from .video_facts import NotAVideo, probe_video
 log = logging.getLogger(__name__)
 
 # \Z, not $: a $ also matches before a trailing newline.
-SHA256_RE = re.compile(r"^[0-9a-f]{64}\Z")
 MD5_RE = re.compile(r"^[0-9a-fA-F]{32}\Z")
 MAX_FILENAME = 255
 STALE_STAGING = 6 * 3600.0
@@ -88,29 +84,6 @@ def check_md5(md5: str) -> str:
     if not MD5_RE.match(md5):
         raise errors.ApiError(errors.INVALID_MD5)
     return md5.lower()
-
-
-def encode_cursor(position: Position) -> str:
-    raw = json.dumps([position[0], position[1]], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> Position:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        value = json.loads(raw)
-        moment, sha256 = value
-        if not isinstance(moment, int | float) or isinstance(moment, bool):
-            raise ValueError("time")
-        if not math.isfinite(moment):
-            raise ValueError("time")
-        if not isinstance(sha256, str) or not SHA256_RE.match(sha256):
-            raise ValueError("id")
-        return float(moment), sha256
-    # RecursionError: `[[[[...` nested deeper than the parser goes; OverflowError: an
-    # integer time too large for a float.
-    except (ValueError, TypeError, binascii.Error, RecursionError, OverflowError):
-        raise errors.ApiError(errors.INVALID_CURSOR) from None
 
 
 class LibraryService:
@@ -313,6 +286,10 @@ class LibraryService:
             assert key is not None
             next_cursor = encode_cursor((key, last.sha256))
         return Page(items, next_cursor)
+
+    async def months(self, user: User) -> list[Month]:
+        found = await self._catalog.months(user.id)
+        return [Month(month, count, month_cursor(month)) for month, count in found]
 
     async def present(self, user: User, field: HashField, values: list[str]) -> set[str]:
         return await self._catalog.present(user.id, field, values)

@@ -122,6 +122,13 @@ class PostgresLibrary(Connection):
 
         return await self._read(work)
 
+    async def months(self, user_id: int) -> list[tuple[str, int]]:
+        async def work(conn: Conn) -> list[tuple[str, int]]:
+            found = await rows(conn, timeline.MONTHS_SQL, (user_id,))
+            return [(str(row["month"]), int(row["count"])) for row in found]
+
+        return await self._read(work)
+
     async def present(self, user_id: int, field: HashField, values: Iterable[str]) -> set[str]:
         wanted = sorted(set(values))
 

@@ -34,6 +34,16 @@ def page_sql(trashed: bool, after: bool) -> str:
     return sql + f" ORDER BY {key} DESC, e.sha256 DESC LIMIT %s"
 
 
+# The library's months, newest first, with their counts: one walk of the user's
+# entries_library (an index-only scan where the visibility map allows), grouped by the
+# UTC month of the sort time, as on SQLite.
+MONTHS_SQL = (
+    "SELECT to_char(to_timestamp(e.taken_ts) AT TIME ZONE 'UTC', 'YYYY-MM') AS month, "
+    "COUNT(*) AS count FROM entries e "
+    "WHERE e.user_id = %s AND e.deleted_at IS NULL "
+    "GROUP BY month ORDER BY month DESC"
+)
+
 FIND_BY_MD5_SQL = (
     f"SELECT {IMAGE_COLUMNS} {IMAGE_FROM} "
     "WHERE e.user_id = %s AND e.md5 = %s AND e.deleted_at IS NULL "
@@ -65,6 +75,7 @@ PLANNED: dict[str, tuple[str, list[Any]]] = {
     "check sha256": (PRESENT_SQL["sha256"], [1, [_SHA] * 3]),
     "check md5": (PRESENT_SQL["md5"], [1, [_MD5] * 3]),
     "find by md5": (FIND_BY_MD5_SQL, [1, _MD5]),
+    "months": (MONTHS_SQL, [1]),
 }
 
 

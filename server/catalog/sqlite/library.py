@@ -100,6 +100,13 @@ class SQLiteLibrary(Connection):
     ) -> list[ImageRecord]:
         return await self._run(self._list, user_id, limit, after, trashed)
 
+    def _months(self, user_id: int) -> list[tuple[str, int]]:
+        found = self._db.execute(timeline.MONTHS_SQL, (user_id,))
+        return [(str(row["month"]), int(row["count"])) for row in found]
+
+    async def months(self, user_id: int) -> list[tuple[str, int]]:
+        return await self._run(self._months, user_id)
+
     def _present(self, user_id: int, field: HashField, values: list[str]) -> set[str]:
         found: set[str] = set()
         for start in range(0, len(values), 500):

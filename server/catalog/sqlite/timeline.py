@@ -15,7 +15,7 @@ from typing import Any
 from ..fields import IMAGE_COLUMNS
 from ..records import HashField
 
-__all__ = ["IMAGE_COLUMNS", "IMAGE_FROM", "PLANNED", "plans"]
+__all__ = ["IMAGE_COLUMNS", "IMAGE_FROM", "MONTHS_SQL", "PLANNED", "plans"]
 
 # CROSS JOIN is SQLite's way to fix the order of a join, so that a plan does not
 # change with what ANALYZE finds. Most lookups go from the user's entries (their
@@ -44,6 +44,18 @@ def page_sql(trashed: bool, after: bool) -> str:
         sql += f" AND ({key}, e.sha256) < (?, ?)"
     return sql + f" ORDER BY {key} DESC, e.sha256 DESC LIMIT ?"
 
+
+# The library's months, newest first, with how many photos each holds: one walk of
+# the user's covering library index (no entry or blob row read), grouped by the UTC
+# month of the sort time (a time taken without an offset counts as UTC, so that is
+# the month its camera's clock showed). The walk is the whole library by design, but
+# of an index only: 100k entries are a few MB of pages SQLite reads in order.
+MONTHS_SQL = (
+    "SELECT strftime('%Y-%m', e.taken_ts, 'unixepoch') AS month, COUNT(*) AS count "
+    "FROM entries e INDEXED BY entries_library "
+    "WHERE e.user_id = ? AND e.deleted_at IS NULL "
+    "GROUP BY month ORDER BY month DESC"
+)
 
 # Each entry carries its blob's md5, and the library's entries are indexed by it.
 FIND_BY_MD5_SQL = (
@@ -95,6 +107,7 @@ PLANNED: dict[str, tuple[str, list[Any]]] = {
     "check sha256": (present_sql("sha256", 3), present_params("sha256", 1, [_SHA] * 3)),
     "check md5": (present_sql("md5", 3), present_params("md5", 1, [_MD5] * 3)),
     "find by md5": (FIND_BY_MD5_SQL, [1, _MD5]),
+    "months": (MONTHS_SQL, [1]),
 }
 
 

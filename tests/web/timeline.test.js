@@ -1,0 +1,71 @@
+/** @jest-environment node */
+// The timeline: thumbnails from signed URLs, month headings, the scrubber, live updates.
+const fs = require('fs')
+const os = require('os')
+const path = require('path')
+const {describeWeb, useApp} = require('./harness')
+const {makePhotos, uploadDirect} = require('../miniprogram/kit/server')
+
+describeWeb('timeline', () => {
+  const app = useApp()
+  let dir
+
+  beforeAll(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tubei-timeline-'))
+  })
+  afterAll(() => fs.rmSync(dir, {recursive: true, force: true}))
+
+  async function upload(user, specs) {
+    const token = app.server.token(user)
+    const made = makePhotos(dir, specs)
+    const out = []
+    for (const photo of made) out.push(await uploadDirect(app.server, token, photo.path))
+    return out
+  }
+
+  test('an empty library says so', async () => {
+    const page = await app.newPage({user: 'grandpa'})
+    await page.getByText('还没有照片').waitFor()
+    await app.shot(page, 'empty-library')
+  })
+
+  test('thumbnails render under headings of their months; the scrubber jumps', async () => {
+    const specs = []
+    for (let i = 0; i < 3; i += 1) specs.push({name: `april-${i}.jpg`, width: 320, height: 240, taken: `2024:04:0${i + 1} 10:00:00`})
+    for (let i = 0; i < 40; i += 1) specs.push({name: `march-${i}.jpg`, width: 96, height: 64, taken: `2024:03:${String((i % 28) + 1).padStart(2, '0')} 09:00:00`})
+    for (let i = 0; i < 2; i += 1) specs.push({name: `old-${i}.jpg`, width: 96, height: 64, taken: `2019:08:0${i + 1} 09:00:00`})
+    await upload('mum', specs)
+
+    const page = await app.newPage({viewport: {width: 900, height: 700}})
+    await page.getByRole('heading', {name: /2024年4月/}).waitFor()
+    await page.getByRole('heading', {name: /2024年3月/}).waitFor()
+    // The first screen's thumbnails are real pictures, loaded by signed URL.
+    await page.waitForFunction(() => {
+      const images = [...document.querySelectorAll('img.thumb')]
+      return images.length >= 3 && images.every(img => img.complete && img.naturalWidth > 0)
+    })
+    expect(await page.evaluate(() => performance.getEntriesByName('tubei:timeline-painted').length)).toBe(1)
+    const src = await page.locator('img.thumb').first().getAttribute('src')
+    expect(src).toMatch(/\/thumbnail\?.*(sig|expires)/)
+    await app.shot(page, 'timeline')
+
+    // Not every row is in the DOM: the 2019 month is far below, until the scrubber goes there.
+    expect(await page.getByRole('heading', {name: /2019年8月/}).count()).toBe(0)
+    await page.getByRole('button', {name: '跳到2019年8月'}).click()
+    await page.getByRole('heading', {name: /2019年8月/}).waitFor()
+    await page.waitForFunction(() => [...document.querySelectorAll('img.thumb')].some(img => img.naturalWidth > 0 && img.getBoundingClientRect().top > 0))
+
+    // Keyboard: the cells are buttons with names, reachable with Tab.
+    const first = page.getByRole('button', {name: /^照片 /}).first()
+    await first.focus()
+    expect(await page.evaluate(() => document.activeElement.classList.contains('cell'))).toBe(true)
+  })
+
+  test('a photo uploaded elsewhere appears live', async () => {
+    const page = await app.newPage({user: 'dad'})
+    await page.getByText('还没有照片').waitFor()
+    await upload('dad', [{name: 'live-new.jpg', width: 120, height: 90, taken: '2025:01:05 08:00:00'}])
+    await page.getByRole('heading', {name: /2025年1月/}).waitFor()
+    await page.waitForFunction(() => [...document.querySelectorAll('img.thumb')].some(img => img.naturalWidth > 0))
+  })
+})
