@@ -43,8 +43,8 @@ import bench_hostile
 import bench_s3
 import bench_timeline
 import bench_video
-import bench_web_upload
 import bench_web
+import bench_web_upload
 from bench_events import case_redis
 from bench_http import (
     API,
