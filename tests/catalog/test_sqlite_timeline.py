@@ -60,11 +60,24 @@ EXPECTED = {
         *LIVE,
         "USE TEMP B-TREE FOR ORDER BY",
     ],
-    # The months walk the user's whole library, by design, but only its covering
-    # index, and group its entries (a few hundred months) in a small temporary tree.
+    # The months: a seek of the newest photo, then of the newest before each month
+    # found (the months are few, the rows of the CTE), and a count of each month's own
+    # range of the library index, covering. "SCAN months" walks the CTE's rows (one a
+    # month), not a table; nothing is sorted.
     "months": [
-        "SEARCH e USING COVERING INDEX entries_library (user_id=?)",
-        "USE TEMP B-TREE FOR GROUP BY",
+        "CO-ROUTINE months",
+        "SETUP",
+        "SCAN CONSTANT ROW",
+        "SCALAR SUBQUERY 1",
+        "SEARCH entries USING COVERING INDEX entries_library (user_id=?)",
+        "RECURSIVE STEP",
+        "SCAN months",
+        "CORRELATED SCALAR SUBQUERY 3",
+        "SEARCH entries USING COVERING INDEX entries_library (user_id=? AND taken_ts<?)",
+        "SCAN months",
+        "CORRELATED SCALAR SUBQUERY 5",
+        "SEARCH entries USING COVERING INDEX entries_library "
+        "(user_id=? AND taken_ts>? AND taken_ts<?)",
     ],
 }
 

@@ -124,7 +124,7 @@ class PostgresLibrary(Connection):
 
     async def months(self, user_id: int) -> list[tuple[str, int]]:
         async def work(conn: Conn) -> list[tuple[str, int]]:
-            found = await rows(conn, timeline.MONTHS_SQL, (user_id,))
+            found = await rows(conn, timeline.MONTHS_SQL, {"user": user_id})
             return [(str(row["month"]), int(row["count"])) for row in found]
 
         return await self._read(work)

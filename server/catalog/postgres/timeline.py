@@ -34,15 +34,30 @@ def page_sql(trashed: bool, after: bool) -> str:
     return sql + f" ORDER BY {key} DESC, e.sha256 DESC LIMIT %s"
 
 
-# The library's months, newest first, with their counts: one walk of the user's
-# entries_library (an index-only scan where the visibility map allows), grouped by the
-# UTC month of the sort time, as on SQLite.
-MONTHS_SQL = (
-    "SELECT to_char(to_timestamp(e.taken_ts) AT TIME ZONE 'UTC', 'YYYY-MM') AS month, "
-    "COUNT(*) AS count FROM entries e "
-    "WHERE e.user_id = %s AND e.deleted_at IS NULL "
-    "GROUP BY month ORDER BY month DESC"
+def _month_start(moment: str) -> str:
+    return f"extract(epoch FROM date_trunc('month', to_timestamp({moment}) AT TIME ZONE 'UTC'))"
+
+
+_LIVE = "user_id = %(user)s AND deleted_at IS NULL"
+_BEFORE = f"(SELECT max(taken_ts) FROM entries WHERE {_LIVE} AND taken_ts < months.lo)"
+# The library's months, newest first, with their counts, by the UTC month of the sort
+# time, as on SQLite: from the newest photo, each step seeks the newest photo before
+# the month found last (an index search of entries_library), and each month is counted
+# over its own range of that index: a seek per month and a count of index entries,
+# never a sort of the library.
+MONTHS_SQL = f"""
+WITH RECURSIVE months(lo, hi) AS (
+    SELECT {_month_start(f"(SELECT max(taken_ts) FROM entries WHERE {_LIVE})")}::float8,
+        'Infinity'::float8
+    UNION ALL
+    SELECT {_month_start(_BEFORE)}::float8, months.lo
+    FROM months WHERE months.lo IS NOT NULL
 )
+SELECT to_char(to_timestamp(m.lo) AT TIME ZONE 'UTC', 'YYYY-MM') AS month,
+    (SELECT count(*) FROM entries WHERE {_LIVE} AND taken_ts >= m.lo AND taken_ts < m.hi)
+        AS count
+FROM months m WHERE m.lo IS NOT NULL
+"""
 
 FIND_BY_MD5_SQL = (
     f"SELECT {IMAGE_COLUMNS} {IMAGE_FROM} "
@@ -67,7 +82,7 @@ PRESENT_SQL: dict[HashField, str] = {
 
 _SHA = "0" * 64
 _MD5 = "0" * 32
-PLANNED: dict[str, tuple[str, list[Any]]] = {
+PLANNED: dict[str, tuple[str, list[Any] | dict[str, Any]]] = {
     "first page": (page_sql(False, False), [1, 101]),
     "a page by cursor": (page_sql(False, True), [1, 0.0, _SHA, 101]),
     "trash page by cursor": (page_sql(True, True), [1, 0.0, _SHA, 101]),
@@ -75,7 +90,7 @@ PLANNED: dict[str, tuple[str, list[Any]]] = {
     "check sha256": (PRESENT_SQL["sha256"], [1, [_SHA] * 3]),
     "check md5": (PRESENT_SQL["md5"], [1, [_MD5] * 3]),
     "find by md5": (FIND_BY_MD5_SQL, [1, _MD5]),
-    "months": (MONTHS_SQL, [1]),
+    "months": (MONTHS_SQL, {"user": 1}),
 }
 
 

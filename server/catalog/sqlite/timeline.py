@@ -45,17 +45,31 @@ def page_sql(trashed: bool, after: bool) -> str:
     return sql + f" ORDER BY {key} DESC, e.sha256 DESC LIMIT ?"
 
 
-# The library's months, newest first, with how many photos each holds: one walk of
-# the user's covering library index (no entry or blob row read), grouped by the UTC
-# month of the sort time (a time taken without an offset counts as UTC, so that is
-# the month its camera's clock showed). The walk is the whole library by design, but
-# of an index only: 100k entries are a few MB of pages SQLite reads in order.
-MONTHS_SQL = (
-    "SELECT strftime('%Y-%m', e.taken_ts, 'unixepoch') AS month, COUNT(*) AS count "
-    "FROM entries e INDEXED BY entries_library "
-    "WHERE e.user_id = ? AND e.deleted_at IS NULL "
-    "GROUP BY month ORDER BY month DESC"
+def _month_start(moment: str) -> str:
+    return f"CAST(strftime('%s', {moment}, 'unixepoch', 'start of month') AS REAL)"
+
+
+_LIVE = "user_id = ?1 AND deleted_at IS NULL"
+_BEFORE = f"(SELECT max(taken_ts) FROM entries WHERE {_LIVE} AND taken_ts < lo)"
+# The library's months, newest first, with how many photos each holds, by the UTC
+# month of the sort time (a time taken without an offset counts as UTC, so that is the
+# month its camera's clock showed). No walk of the library grouped by a month
+# expression (that reads every entry and sorts them all in a temporary tree): from the
+# newest photo, each step seeks the newest photo before the month found last (one
+# search of entries_library), and each month is counted over its own range of that
+# index, covering. The work is a seek per month plus a count of index entries; a gap of
+# years costs one step. 9e999 is SQLite's infinity: the newest month has no upper bound.
+MONTHS_SQL = f"""
+WITH RECURSIVE months(lo, hi) AS (
+    SELECT {_month_start(f"(SELECT max(taken_ts) FROM entries WHERE {_LIVE})")}, 9e999
+    UNION ALL
+    SELECT {_month_start(_BEFORE)}, lo
+    FROM months WHERE lo IS NOT NULL
 )
+SELECT strftime('%Y-%m', lo, 'unixepoch') AS month,
+    (SELECT count(*) FROM entries WHERE {_LIVE} AND taken_ts >= lo AND taken_ts < hi) AS count
+FROM months WHERE lo IS NOT NULL
+"""
 
 # Each entry carries its blob's md5, and the library's entries are indexed by it.
 FIND_BY_MD5_SQL = (
