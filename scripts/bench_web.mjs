@@ -1,6 +1,7 @@
 // Chromium's side of `scripts/bench --only web` (scripts/bench_web.py runs it):
 //   node scripts/bench_web.mjs paint URL TOKEN RUNS    -> {"paint_ms": [...]}
 //   node scripts/bench_web.mjs memory URL TOKEN        -> {"top": {...}, "middle": {...}, "bottom": {...}}
+//   TUBEI_BENCH_DETACHED=1 adds "detached": the Detached DOM nodes of a heap snapshot at the bottom
 // The session is put in localStorage as sign-in leaves it; each paint is a fresh page
 // of a fresh context, timed to the app's `tubei:timeline-painted` mark (the first
 // screen of thumbnails loaded), from the navigation's start.
