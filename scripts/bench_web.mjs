@@ -1,6 +1,7 @@
 // Chromium's side of `scripts/bench --only web` (scripts/bench_web.py runs it):
 //   node scripts/bench_web.mjs paint URL TOKEN RUNS    -> {"paint_ms": [...]}
 //   node scripts/bench_web.mjs memory URL TOKEN        -> {"top": {...}, "middle": {...}, "bottom": {...}}
+//   TUBEI_BENCH_DETACHED=1 adds "detached": the Detached DOM nodes of a heap snapshot at the bottom
 // The session is put in localStorage as sign-in leaves it; each paint is a fresh page
 // of a fresh context, timed to the app's `tubei:timeline-painted` mark (the first
 // screen of thumbnails loaded), from the navigation's start.
@@ -36,12 +37,38 @@ async function paint(browser) {
   return {ms, real}
 }
 
-async function metrics(page, cdp) {
-  await cdp.send('HeapProfiler.collectGarbage')
+async function counters(cdp) {
   const {metrics: list} = await cdp.send('Performance.getMetrics')
   const get = name => list.find(m => m.name === name).value
+  return {heap: get('JSHeapUsedSize'), nodes: get('Nodes')}
+}
+
+async function metrics(page, cdp) {
+  await cdp.send('HeapProfiler.collectGarbage')
+  const once = await counters(cdp)
+  await cdp.send('HeapProfiler.collectGarbage')
+  await cdp.send('HeapProfiler.collectGarbage')
+  const full = await counters(cdp)
   const [cells, live] = await page.evaluate(() => [document.querySelectorAll('.cell').length, document.getElementsByTagName('*').length])
-  return {heap: get('JSHeapUsedSize'), nodes: get('Nodes'), live, cells}
+  return {heap: full.heap, nodes: full.nodes, nodes_one_gc: once.nodes, live, cells}
+}
+
+async function detached(cdp) {
+  const chunks = []
+  const take = ({chunk}) => chunks.push(chunk)
+  cdp.on('HeapProfiler.addHeapSnapshotChunk', take)
+  await cdp.send('HeapProfiler.takeHeapSnapshot', {reportProgress: false})
+  cdp.off('HeapProfiler.addHeapSnapshotChunk', take)
+  const snap = JSON.parse(chunks.join(''))
+  const fields = snap.snapshot.meta.node_fields
+  const step = fields.length
+  const nameAt = fields.indexOf('name')
+  const counts = {}
+  for (let i = 0; i < snap.nodes.length; i += step) {
+    const name = snap.strings[snap.nodes[i + nameAt]]
+    if (name.startsWith('Detached ')) counts[name] = (counts[name] || 0) + 1
+  }
+  return counts
 }
 
 async function scrollTo(page, from, to, steps) {
@@ -67,6 +94,7 @@ async function memory(browser) {
   out.middle = await metrics(page, cdp)
   await scrollTo(page, 0.5, 1, 40)
   out.bottom = await metrics(page, cdp)
+  if (process.env.TUBEI_BENCH_DETACHED) out.detached = await detached(cdp)
   out.rows = await page.evaluate(() => document.querySelector('.timeline-space').style.height)
   await context.close()
   return out
