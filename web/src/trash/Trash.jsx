@@ -110,16 +110,26 @@ function when(iso) {
 
 function Confirm({image, onYes, onNo}) {
   const cancel = useRef(null)
+  const no = useRef(onNo)
+  no.current = onNo
   useEffect(() => {
     const before = document.activeElement
     if (cancel.current) cancel.current.focus()
-    return () => before && before.focus && before.focus()
+    // Esc cancels wherever the focus is: a key pressed as the dialog appears, before
+    // the focus has moved into it, still reaches it.
+    const onKey = event => {
+      if (event.key === 'Escape') no.current()
+    }
+    document.addEventListener('keydown', onKey)
+    return () => {
+      document.removeEventListener('keydown', onKey)
+      if (before && before.focus) before.focus()
+    }
   }, [])
   const text = t('trash.confirm', {name: image.filename})
   return (
     <div class="confirm-backdrop">
-      <div class="confirm" role="alertdialog" aria-modal="true" aria-label={text}
-        onKeyDown={event => event.key === 'Escape' && onNo()}>
+      <div class="confirm" role="alertdialog" aria-modal="true" aria-label={text}>
         <p>{text}</p>
         <div class="confirm-actions">
           <button type="button" class="button" ref={cancel} onClick={onNo}>{t('trash.cancel')}</button>
