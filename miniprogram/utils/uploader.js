@@ -7,14 +7,12 @@ const events = require('./events')
 const lifecycle = require('./lifecycle')
 const tus = require('./tus')
 const {readExif, stamp, extension, HEAD_BYTES} = require('./exif')
-
+const localfiles = require('./localfiles')
 const {notePicked} = require('./picked')
 const {summarize} = require('./summary')
 const {isVideoFile} = require('./video')
 
 const MB = 1024 * 1024
-const PENDING_DIR = 'pending' // thumbnails of started tus uploads, in the user data folder
-const OUTBOX_DIR = 'outbox' // named copies of small photos while they go up
 
 const STATE_TEXT = {
   hashing: '检查中',
@@ -34,23 +32,6 @@ let serial = 0
 function newId(prefix) {
   serial += 1
   return `${prefix}-${Date.now().toString(36)}-${serial}`
-}
-
-// sha256 where the base library has it, md5 otherwise; the server checks either.
-async function hashFile(fs, filePath) {
-  for (const algorithm of ['sha256', 'md5']) {
-    try {
-      const info = await tus.call(fs, 'getFileInfo', {filePath, digestAlgorithm: algorithm})
-      if (info.digest) return {algorithm, digest: info.digest.toLowerCase(), size: info.size}
-    } catch (e) {
-      // An older base library refuses sha256: try the next algorithm.
-    }
-  }
-  throw new Error('无法读取这张照片')
-}
-
-function promisify(fn, options) {
-  return new Promise((resolve, reject) => fn(Object.assign({}, options, {success: resolve, fail: reject})))
 }
 
 class Uploader {
@@ -120,7 +101,7 @@ class Uploader {
     Object.keys(pending).forEach(digest => {
       const entry = pending[digest]
       if (this.items.some(i => i.digest === digest)) return
-      if (entry.path && this.accessible(entry.path)) {
+      if (entry.path && localfiles.accessible(this.fs, entry.path)) {
         files.push({tempFilePath: entry.path, size: entry.size, name: entry.name, thumb: entry.thumb,
           fileType: entry.kind === 'video' ? 'video' : 'image', duration: entry.duration})
       } else {
@@ -134,20 +115,11 @@ class Uploader {
     return files.length ? this.add(files) : Promise.resolve([])
   }
 
-  accessible(path) {
-    try {
-      this.fs.accessSync(path)
-      return true
-    } catch (e) {
-      return false
-    }
-  }
-
   // The person picked a photo again for a missing one: the same bytes resume their
   // upload; other bytes are a new photo, and the missing one stays asked for.
   async repick(item, tempFile) {
     const path = tempFile.tempFilePath || tempFile.path
-    const hash = await hashFile(this.fs, path)
+    const hash = await localfiles.hashFile(this.fs, path)
     if (hash.digest !== item.digest) {
       await this.add([tempFile])
       return false
@@ -162,7 +134,7 @@ class Uploader {
   async prepare(items) {
     await Promise.all(items.map(async item => {
       try {
-        const hash = await hashFile(this.fs, item.path)
+        const hash = await localfiles.hashFile(this.fs, item.path)
         Object.assign(item, hash)
         if (!item.name) await this.nameFromPhoto(item)
       } catch (error) {
@@ -285,11 +257,11 @@ class Uploader {
   }
 
   // wx.uploadFile names the part after the file, so the photo goes from a copy
-  // under its own name (a temp file is called tmp_...), removed afterwards.
+  // under its own name (utils/localfiles.js), removed afterwards.
   sendMultipart(item) {
     item.uploadId = newId('up')
     this.byUploadId[item.uploadId] = item
-    const named = this.namedCopy(item)
+    const named = localfiles.namedCopy(this.fs, item)
     return api.upload({
       path: '/api/v1/images',
       filePath: named || item.path,
@@ -299,56 +271,18 @@ class Uploader {
     }).then(answer => {
       item.image = answer.items && answer.items[0]
     }).finally(() => {
-      if (named) this.remove(named)
+      if (named) localfiles.removeCopy(this.fs, named)
     })
-  }
-
-  namedCopy(item) {
-    if (String(item.path).split('/').pop() === item.name) return ''
-    const dir = `${wx.env.USER_DATA_PATH}/${OUTBOX_DIR}/${item.key}`
-    try {
-      this.fs.mkdirSync(dir, true)
-      this.fs.copyFileSync(item.path, `${dir}/${item.name}`)
-      return `${dir}/${item.name}`
-    } catch (e) {
-      return '' // no room: sent under its temp name rather than not at all
-    }
-  }
-
-  remove(path) {
-    try {
-      this.fs.unlinkSync(path)
-      this.fs.rmdirSync(path.slice(0, path.lastIndexOf('/')))
-    } catch (e) {
-      // gone already
-    }
   }
 
   sendTus(item) {
     return tus.send(this.fs, item, this.chunkSize, {
-      onCreate: () => this.savePendingThumb(item),
+      // a small copy of the photo, shown after a restart if its file is gone
+      onCreate: () => localfiles.savePendingThumb(this.fs, item),
       onProgress: percent => this.progress(item, percent),
       onImage: id => { item.imageId = id },
       onUploadId: id => { this.byUploadId[id] = item },
     })
-  }
-
-  // A small copy of the photo in the user data folder, so that after a restart (temp
-  // files gone) the person sees which photo to pick again. {thumb} for the record.
-  async savePendingThumb(item) {
-    try {
-      // A video's poster (chooseMedia's thumbTempFilePath) stands for it.
-      const src = item.kind === 'video' ? item.thumb : item.path
-      if (!src) return {}
-      const {tempFilePath} = await promisify(wx.compressImage, {src, quality: 40, compressedWidth: 240})
-      const dir = `${wx.env.USER_DATA_PATH}/${PENDING_DIR}`
-      try { this.fs.mkdirSync(dir, true) } catch (e) { /* already there */ }
-      const thumb = `${dir}/${item.digest.slice(0, 24)}.jpg`
-      this.fs.copyFileSync(tempFilePath, thumb)
-      return {thumb}
-    } catch (e) {
-      return {} // shown by its size alone
-    }
   }
 
   // The server's own count (events socket) and the task's percentage both feed
@@ -399,5 +333,5 @@ class Uploader {
   }
 }
 
-module.exports = {Uploader, hashFile, STATE_TEXT, MB,
+module.exports = {Uploader, hashFile: localfiles.hashFile, STATE_TEXT, MB,
   KEY_TUS: tus.KEY_TUS, TUS_PATH: tus.TUS_PATH, base64Utf8: tus.base64Utf8}

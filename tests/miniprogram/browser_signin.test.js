@@ -3,36 +3,17 @@
  * computer's browser in as the same user, against a real Tubei server.
  * @jest-environment jsdom
  */
-const fs = require('fs')
-const os = require('os')
-const path = require('path')
 const http = require('http')
-const {createKit} = require('./kit/wx')
-const {startServer} = require('./kit/server')
+const {freshSession} = require('./kit/session')
 const {loadPage, until, text} = require('./kit/pages')
 
-let server
-let kit
-let tmp
-
-beforeAll(async () => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tubei-kit-'))
-  kit = createKit({tmpDir: tmp})
-  global.wx = kit.wx
-  server = await startServer()
-})
-
-afterAll(async () => {
-  require('../../miniprogram/utils/events').close()
-  if (server) await server.stop()
-  fs.rmSync(tmp, {recursive: true, force: true})
-})
+const session = freshSession('tubei-browser-signin-')
 
 // What the browser's sign-in form sends, from Node.
 function pair(code, device) {
   return new Promise((resolve, reject) => {
     const body = JSON.stringify({code, device})
-    const req = http.request(`${server.url}/api/v1/auth/pair`, {
+    const req = http.request(`${session.server.url}/api/v1/auth/pair`, {
       method: 'POST', agent: false, headers: {'Content-Type': 'application/json'},
     }, res => {
       const chunks = []
@@ -45,6 +26,7 @@ function pair(code, device) {
 }
 
 test('a paired phone shows a code and the address, and the code signs a browser in as its user', async () => {
+  const {kit, server} = session
   kit.ui.scanResult = server.pairingCode('mum')
   const settings = loadPage('settings')
   settings.instance.onLoad()

@@ -4,33 +4,19 @@
  * @jest-environment jsdom
  */
 const fs = require('fs')
-const os = require('os')
-const path = require('path')
-const {createKit} = require('./kit/wx')
-const {startServer, makePhotos, uploadDirect} = require('./kit/server')
+const {freshSession} = require('./kit/session')
+const {makePhotos, uploadDirect} = require('./kit/server')
 const {loadPage, recordRenders, until, text} = require('./kit/pages')
 
-let server
-let kit
-let tmp
+const session = freshSession('tubei-journeys-')
 let photos
 
-beforeAll(async () => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tubei-kit-'))
-  kit = createKit({tmpDir: tmp})
-  global.wx = kit.wx // replaces the stub miniprogram-simulate installs
-  server = await startServer()
-  photos = makePhotos(tmp, [
+beforeAll(() => {
+  photos = makePhotos(session.tmp, [
     {name: 'IMG_0001.jpg', width: 1600, height: 1200},
     {name: 'IMG_0002.jpg', width: 1600, height: 1200},
     {name: 'IMG_0003.jpg', width: 640, height: 480},
   ])
-})
-
-afterAll(async () => {
-  require('../../miniprogram/utils/events').close()
-  if (server) await server.stop()
-  fs.rmSync(tmp, {recursive: true, force: true})
 })
 
 test('an unpaired phone says so on every page', async () => {
@@ -47,6 +33,7 @@ test('an unpaired phone says so on every page', async () => {
 })
 
 test('a wrong code is refused in Chinese and an unreachable server is named', async () => {
+  const {server} = session
   const settings = loadPage('settings')
   settings.instance.onLoad()
   settings.setData({server: server.url, code: '000000'})
@@ -64,6 +51,7 @@ test('a wrong code is refused in Chinese and an unreachable server is named', as
 })
 
 test('pair by scanning the QR code the server prints', async () => {
+  const {kit, server} = session
   kit.ui.scanResult = server.pairingCode('mum')
   const settings = loadPage('settings')
   settings.instance.onLoad()
@@ -77,6 +65,7 @@ test('pair by scanning the QR code the server prints', async () => {
 })
 
 test('back up three photos: one already safe, two uploaded with rising progress', async () => {
+  const {kit, server} = session
   // Another device already sent the third photo.
   await uploadDirect(server, server.token('mum'), photos[2].path)
 
@@ -115,6 +104,7 @@ test('back up three photos: one already safe, two uploaded with rising progress'
 })
 
 test('a failed photo is retried with one tap', async () => {
+  const {kit, tmp} = session
   const backup = loadPage('backup')
   backup.instance.onLoad()
   backup.instance.onShow()
@@ -136,6 +126,7 @@ test('a failed photo is retried with one tap', async () => {
 })
 
 test('the gallery shows them, its <image>s loading signed URLs without the token', async () => {
+  const {kit, server} = session
   const gallery = loadPage('gallery')
   const downloads = kit.log.filter(e => e.api === 'downloadFile').length
   await gallery.instance.onLoad()
@@ -167,6 +158,7 @@ test('the gallery shows them, its <image>s loading signed URLs without the token
 })
 
 test('after the socket drops, the gallery reloads and finds what it missed', async () => {
+  const {kit, server, tmp} = session
   const gallery = loadPage('gallery')
   await gallery.instance.onLoad()
   const events = require('../../miniprogram/utils/events')
@@ -186,6 +178,7 @@ test('after the socket drops, the gallery reloads and finds what it missed', asy
 })
 
 test('delete moves to the trash, undo brings it back, and other devices see both', async () => {
+  const {kit} = session
   const gallery = loadPage('gallery')
   await gallery.instance.onLoad()
   const other = loadPage('gallery') // same events socket: the live updates path
@@ -210,6 +203,7 @@ test('delete moves to the trash, undo brings it back, and other devices see both
 })
 
 test('save the original to the album, asking for the permission first', async () => {
+  const {kit} = session
   const gallery = loadPage('gallery')
   await gallery.instance.onLoad()
   const image = gallery.data.images[0]
@@ -234,6 +228,7 @@ test('save the original to the album, asking for the permission first', async ()
 })
 
 test('the trash restores and purges', async () => {
+  const {kit} = session
   const gallery = loadPage('gallery')
   await gallery.instance.onLoad()
   const [a, b] = gallery.data.images
@@ -258,6 +253,7 @@ test('the trash restores and purges', async () => {
 })
 
 test("progress also comes from the server's events socket", async () => {
+  const {kit, tmp} = session
   const events = require('../../miniprogram/utils/events')
   const backup = loadPage('backup')
   backup.instance.onLoad()

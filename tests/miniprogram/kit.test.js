@@ -152,6 +152,23 @@ test('the privacy agreement: undeclared is 112, refused is 104, agreed only by a
   expect(asked).toHaveLength(3) // agreed once, not asked again
 })
 
+// The uploader removes a named copy once its upload has failed; the file can be gone
+// before the kit's read of it has started. The call fails, as on a phone, and the
+// test process goes on.
+test('uploadFile of a file removed before it is read fails the call', async () => {
+  const kit = createKit({tmpDir: tmp})
+  handle = (req, res) => req.resume().on('end', () => res.end('{}')) // answers only a whole body
+  const file = path.join(tmp, 'gone.jpg')
+  fs.writeFileSync(file, Buffer.alloc(1024, 1))
+  const result = new Promise(resolve => kit.wx.uploadFile({url: `${base}/upload`, filePath: file, name: 'photo',
+    success: res => resolve({ok: true, res}), fail: err => resolve({ok: false, err})}))
+  fs.unlinkSync(file)
+  const {ok, err} = await result
+  handle = (req, res) => res.end('{}')
+  expect(ok).toBe(false)
+  expect(err.errMsg).toMatch(/^uploadFile:fail ENOENT/)
+})
+
 test('at most 10 requests and 5 sockets at once', async () => {
   const kit = createKit({tmpDir: tmp})
   let release

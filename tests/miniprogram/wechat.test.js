@@ -4,33 +4,27 @@
  * stand-in (a local HTTP server) and answers with a Tubei token.
  * @jest-environment jsdom
  */
-const fs = require('fs')
-const os = require('os')
-const path = require('path')
-const {createKit} = require('./kit/wx')
+const {freshSession} = require('./kit/session')
 const {startServer} = require('./kit/server')
 const {startWechat} = require('./kit/wechat')
 const {loadPage, until, text} = require('./kit/pages')
 
 let wechat
-let server
-let plain
-let kit
-let tmp
+let plain // a server without WeChat login
 
 beforeAll(async () => {
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tubei-wechat-'))
-  kit = createKit({tmpDir: tmp})
-  global.wx = kit.wx
-  wechat = await startWechat()
-  kit.wechat = wechat
-  ;[server, plain] = await Promise.all([startServer({extraArgs: wechat.args}), startServer()])
+  ;[wechat, plain] = await Promise.all([startWechat(), startServer()])
 })
 
 afterAll(async () => {
-  require('../../miniprogram/utils/events').close()
-  await Promise.all([server && server.stop(), plain && plain.stop(), wechat && wechat.stop()])
-  fs.rmSync(tmp, {recursive: true, force: true})
+  await Promise.all([plain && plain.stop(), wechat && wechat.stop()])
+})
+
+// The session's server asks the WeChat stand-in, which exists once the hook above has run.
+const session = freshSession('tubei-wechat-', {serverOptions: () => ({extraArgs: wechat.args})})
+
+beforeAll(() => {
+  session.kit.wechat = wechat
 })
 
 test('a server without WeChat login shows no WeChat button', async () => {
@@ -42,6 +36,7 @@ test('a server without WeChat login shows no WeChat button', async () => {
 })
 
 test('sign in with WeChat: the button appears, the token works, the same openid is the same user', async () => {
+  const {kit, server} = session
   const settings = loadPage('settings')
   settings.instance.onLoad()
   settings.setData({server: server.url})
@@ -79,6 +74,7 @@ test('sign in with WeChat: the button appears, the token works, the same openid 
 })
 
 test('a code WeChat refuses is explained in Chinese', async () => {
+  const {kit, server} = session
   kit.wechat = null // wx.login hands out a code the stand-in never issued
   const settings = loadPage('settings')
   settings.setData({server: server.url})

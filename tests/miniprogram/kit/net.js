@@ -198,6 +198,9 @@ function makeNet({kit, live, settle, deliver, refused, files, isOnline}) {
             else resume()
           })
           stream.on('end', () => request.end(tail, () => report(tail.length)))
+          // A file gone before or while it is read fails the call (once: a failure
+          // already delivered, such as going offline, is not told twice).
+          stream.on('error', error => request.destroy(error))
           request.on('close', () => stream.destroy())
         },
         onResponse(response, finish, aborted) {
