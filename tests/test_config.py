@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from server.config import Settings, SettingsError
+from server.config import Settings
 from server.config_sources import add_arguments, env_name, from_sources
+from server.config_values import SettingsError
 
 
 def parser(groups: tuple[str, ...] = ("common", "serve", "events")) -> argparse.ArgumentParser:
