@@ -19,8 +19,9 @@ import segno
 from . import __version__
 from .app import make_app
 from .catalog import CatalogTooNew, CatalogUnavailable
-from .config import Settings, SettingsError
+from .config import Settings
 from .config_sources import add_arguments, from_sources
+from .config_values import SettingsError
 from .errors import ApiError
 from .handlers import metrics as metrics_handler
 from .progress import ProgressDisplay

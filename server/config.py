@@ -7,11 +7,12 @@ setting.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .config_places import Places
 from .config_values import (
     EVENTS_LOCAL,
     WEB_DIST,
@@ -34,7 +35,7 @@ from .config_values import (
     parse_size,
     parse_web,
 )
-from .storage.s3_config import S3Location, parse_s3_url
+from .storage.s3_config import S3Location
 
 
 def setting(
@@ -55,7 +56,7 @@ def setting(
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(Places):
     data: Path = setting(
         Path("./data"),
         "folder for photos, thumbnails and the catalog",
@@ -374,65 +375,3 @@ class Settings:
         parse=parse_base_url,
         metavar="URL",
     )
-
-    @property
-    def blobs_dir(self) -> Path:
-        """The folder of originals on the local disk (not used with --blobs s3://)."""
-        if self.blobs.startswith("file://"):
-            return Path(self.blobs.removeprefix("file://").rstrip("/") or "/")
-        return self.data / "blobs"
-
-    @property
-    def blobs_in_s3(self) -> bool:
-        return self.blobs.startswith("s3://")
-
-    def s3_location(self, environ: Mapping[str, str], which: str = "blobs") -> S3Location:
-        """Where --blobs (or --thumbs) s3://... is, with its credentials: resolved once,
-        by from_sources."""
-        resolved: S3Location | None = getattr(self, f"{which}_s3")
-        if resolved is not None:
-            return resolved
-        try:
-            return parse_s3_url(getattr(self, which), environ)
-        except ValueError as error:
-            raise SettingsError(f"--{which} (TUBEI_{which.upper()}): {error}") from None
-
-    @property
-    def thumbs_dir(self) -> Path:
-        """Derived images on this disk (with object storage, this process's cache)."""
-        if self.thumbs.startswith("file://"):
-            return Path(self.thumbs.removeprefix("file://").rstrip("/") or "/")
-        return self.data / "thumbs"
-
-    @property
-    def tmp_dir(self) -> Path:
-        return self.data / "tmp"
-
-    @property
-    def tus_dir(self) -> Path:
-        return self.tmp_dir / "tus"
-
-    @property
-    def quarantine_dir(self) -> Path:
-        """Beside the blobs' folder: a quarantined file is renamed there (one file system)."""
-        return self.blobs_dir.parent / "quarantine"
-
-    @property
-    def catalog_url(self) -> str:
-        """The catalog's URL, the SQLite file under --data unless --catalog says otherwise."""
-        return self.catalog or f"sqlite://{self.catalog_path.absolute()}"
-
-    @property
-    def catalog_is_sqlite(self) -> bool:
-        return self.catalog_url.startswith("sqlite:")
-
-    @property
-    def catalog_path(self) -> Path:
-        """The SQLite catalog's file (only meaningful when the catalog is SQLite)."""
-        if self.catalog.startswith("sqlite://"):
-            return Path(self.catalog.removeprefix("sqlite://"))
-        return self.data / "catalog.sqlite3"
-
-
-class SettingsError(Exception):
-    """A setting is missing or malformed; the message names it."""

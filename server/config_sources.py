@@ -13,8 +13,8 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .config import Settings, SettingsError
-from .config_values import LOG_LEVELS, parse_bool
+from .config import Settings
+from .config_values import LOG_LEVELS, SettingsError, parse_bool
 
 ENV_PREFIX = "TUBEI_"
 

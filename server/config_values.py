@@ -1,6 +1,6 @@
 """How a setting's text becomes its value: sizes, seconds, ports, networks, origins, and
 the URLs of the catalog and the event hub. Each parser raises ValueError with a message
-that `server.config` puts after the setting's name."""
+that `from_sources` puts after the setting's name, in the SettingsError it raises."""
 
 from __future__ import annotations
 
@@ -251,3 +251,7 @@ def parse_blobs(text: str) -> str:
         parse_s3_url(value, {"TUBEI_S3_ACCESS_KEY_ID": "-", "TUBEI_S3_SECRET_ACCESS_KEY": "-"})
         return value
     raise ValueError(f"{value!r} is not {example}")
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names it."""

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import tornado.web
 
-from .config import Settings, SettingsError
+from .config import Settings
+from .config_values import SettingsError
 from .connections import LimitedHTTPServer, Policy
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from server.__main__ import build_parser
-from server.config import Settings, SettingsError
+from server.config import Settings
 from server.config_sources import from_sources
+from server.config_values import SettingsError
 
 
 def test_the_default_is_the_sqlite_file_under_data(tmp_path: Path) -> None:

@@ -75,8 +75,14 @@ class Accounts(Protocol):
 
     async def user_for_token(self, token_hash: str) -> tuple[User, Device] | None: ...
 
-    async def add_pairing_code(self, code_hash: str, user_id: int, expires_at: float) -> bool:
-        """False when an unexpired code with this hash exists already."""
+    async def add_pairing_code(
+        self, code_hash: str, user_id: int, expires_at: float, max_waiting: int | None = None
+    ) -> bool:
+        """False when an unexpired code with this hash exists already, or (given
+        `max_waiting`) when the user has that many unused, unexpired codes waiting. The
+        count and the new code are one step, whatever else makes codes for the user at
+        once, in this process or another; every waiting code counts, those made
+        without `max_waiting` too."""
 
     async def live_pairing_codes(self, user_id: int, now: float) -> list[float]:
         """When each of this user's unused, unexpired pairing codes expires, soonest first."""

@@ -17,7 +17,6 @@ revoke`) is noticed by `sweep_revoked`, which the server runs every so often.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import math
@@ -107,7 +106,6 @@ class AuthService:
         )
         self._code_guesses = pairing_code_guesses
         self._codes_per_user = pairing_codes_per_user
-        self._code_budget = asyncio.Lock()
         self._wechat_attempts: Throttle = wechat_throttle or LocalThrottle(
             max_wechat_attempts, WECHAT_ATTEMPT_WINDOW
         )
@@ -145,23 +143,24 @@ class AuthService:
     async def pairing_code_for(self, user: User) -> PairingCode:
         """A code a signed-in device asks for, to sign another one (a browser) in as the
         same user: `pairing_codes_per_user` may wait at once, or 429 until the soonest
-        expires. The lock makes the count and the new code one step in this process;
-        with several processes a race could add one code per process, each still a
-        one-time code that every wrong guess counts against (see `pair`).
+        expires. The catalog counts and adds in one step, so that requests at once, to
+        this process or others sharing the catalog, never leave more waiting.
         """
-        async with self._code_budget:
-            waiting = await self._catalog.live_pairing_codes(user.id, time.time())
-            if len(waiting) >= self._codes_per_user:
-                retry = max(1, math.ceil(waiting[0] - time.time()))
-                raise errors.ApiError(errors.TOO_MANY_PAIRING_CODES, retry_after=retry)
-            return await self._new_code(user)
+        return await self._new_code(user, self._codes_per_user)
 
-    async def _new_code(self, user: User) -> PairingCode:
+    async def _new_code(self, user: User, max_waiting: int | None = None) -> PairingCode:
         expires_at = time.time() + self._pairing_ttl
         while True:
             code = f"{secrets.randbelow(10**6):06d}"
-            if await self._catalog.add_pairing_code(digest(code), user.id, expires_at):
+            if await self._catalog.add_pairing_code(digest(code), user.id, expires_at, max_waiting):
                 return PairingCode(code, user, expires_at)
+            if max_waiting is None:
+                continue  # the code was taken: another one
+            waiting = await self._catalog.live_pairing_codes(user.id, time.time())
+            if len(waiting) >= max_waiting:
+                retry = max(1, math.ceil(waiting[0] - time.time()))
+                raise errors.ApiError(errors.TOO_MANY_PAIRING_CODES, retry_after=retry)
+            # The code was taken, or a place has been freed since: another one.
 
     async def pair(self, code: str, device: str, *, address: str) -> Issued:
         """A one-time code for a token; `address` is the client's, for the throttle.

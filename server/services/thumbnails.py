@@ -10,9 +10,8 @@ the queue, read again in pages when the in-memory one runs dry. A restart finds 
 same rows. Previews are made the first time someone opens one, ahead of the queue,
 together with any size the photo still lacks: one decode for every size.
 
-Each decode is counted in the catalog before it starts; one that kills its worker, runs
-out of its memory or out of time counts as failed, and after `attempts` failures the
-photo is kept without thumbnails, as if it could not be decoded.
+Each decode is an attempt counted in the catalog (thumbnail_attempts.py): after
+`attempts` failures the photo is kept without thumbnails.
 
 Once in this process (one decode of a photo at a time), and, given `leases` (processes
 sharing a data folder and a PostgreSQL catalog), once across them: each size is made
@@ -28,19 +27,19 @@ import functools
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import errors, imaging
 from ..catalog import BlobRecord, CatalogUnavailable, ImageRecord, Library
-from ..imaging import DecodeFailed, DecodePool
-from ..imaging.budget import rough, rough_video
+from ..imaging import DecodePool
 from ..storage import BlobStore, StorageFull
 from ..storage.held import remove_unheld
 from ..storage.home import StorageUnavailable
 from .derived_leases import DerivedLeases
+from .thumbnail_attempts import DecodeAttempts
 from .thumbnail_copies import DerivedCopies
 
 log = logging.getLogger(__name__)
@@ -50,9 +49,6 @@ PREVIEW = imaging.THUMBNAIL_SIZES["preview"]
 # Made as photos arrive; the preview waits for its first viewer (docs/decoding.md).
 EAGER_SIZES: tuple[int, ...] = (GRID,)
 ALL_SIZES: tuple[int, ...] = tuple(sorted(set(imaging.THUMBNAIL_SIZES.values())))
-
-
-Derive = Callable[..., Awaitable[str | None]]  # DecodePool.render, or .poster for a video
 
 
 @dataclass(frozen=True)
@@ -85,11 +81,12 @@ class Thumbnails:
     ) -> None:
         self.root = root
         self.pool = pool
-        self._store = store
         self._catalog = catalog
         self._executor = executor
-        self._max_pixels = max_pixels
         self._limits = limits
+        self._attempts = DecodeAttempts(
+            store, catalog, pool, max_pixels, limits.attempts, copies, self._settle
+        )
         self.leases = leases
         self.copies = copies
         self._queue: deque[str] = deque()
@@ -103,10 +100,14 @@ class Thumbnails:
         self._progress = asyncio.Event()  # set whenever a job or a refill ends
         self._decoding: dict[str, asyncio.Future[None]] = {}
         self._queued_at: dict[str, float] = {}  # when each queued hash joined the queue
-        self.outcomes: Counter[str] = Counter()  # decode attempts by how they ended
         self.on_settled: Callable[[list[ImageRecord]], None] | None = None
         self.on_idle: Callable[[], None] | None = None  # the queue has just run dry
         root.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def outcomes(self) -> Counter[str]:
+        """Decode attempts by how they ended."""
+        return self._attempts.outcomes
 
     def path(self, sha256: str, size: int) -> Path:
         name = f"{sha256}-{size}-v{imaging.THUMBNAIL_VERSION}.jpg"
@@ -158,7 +159,7 @@ class Thumbnails:
                     missing[size] = path
             if not missing:
                 return True
-            make = functools.partial(self._make, blob, urgent)
+            make = functools.partial(self._attempts.make, blob, urgent)
             if self.leases is None:
                 return await make(missing)
             return await self.leases.make_once(sha256, missing, self._exists, make)
@@ -166,64 +167,6 @@ class Thumbnails:
             del self._decoding[sha256]
             done.set_result(None)
             self._progress.set()
-
-    async def _make(self, blob: BlobRecord, urgent: bool, outputs: dict[int, Path]) -> bool | None:
-        budget = self.pool.limits.budget
-        if blob.kind == "video":  # a poster: one frame about a second in, upright
-            weight = rough_video(blob.width, blob.height, budget)
-            return await self._attempt(blob.sha256, outputs, urgent, weight, self.pool.poster)
-        weight = rough(blob.width, blob.height, blob.format, max(outputs), budget)
-        return await self._attempt(blob.sha256, outputs, urgent, weight)
-
-    async def _attempt(
-        self,
-        sha256: str,
-        outputs: dict[int, Path],
-        urgent: bool,
-        weight: int,
-        derive: Derive | None = None,
-    ) -> bool | None:
-        # A local file to decode: the blob's own, or (object storage) a copy fetched
-        # first, so that a store that cannot be reached counts no failed decode.
-        async with self._store.source(sha256) as source:
-            derive = derive or self.pool.render
-            return await self._attempt_on(source, sha256, outputs, urgent, weight, derive)
-
-    async def _attempt_on(
-        self,
-        source: Path,
-        sha256: str,
-        outputs: dict[int, Path],
-        urgent: bool,
-        weight: int,
-        derive: Derive,
-    ) -> bool | None:
-        attempts = await self._catalog.attempt_thumbnail(sha256)
-        if attempts > self._limits.attempts:
-            log.warning("no thumbnail for %s: %d decodes failed before", sha256, attempts - 1)
-            await self._settle(sha256, False)
-            return False
-        try:
-            reason = await derive(source, outputs, self._max_pixels, urgent=urgent, weight=weight)
-        except DecodeFailed as error:
-            log.warning("decoding %s failed (attempt %d): %s", sha256, attempts, error)
-            self.outcomes["failed"] += 1
-            if attempts >= self._limits.attempts:
-                await self._settle(sha256, False)
-                return False
-            return None
-        if reason is not None:
-            self.outcomes["undecodable"] += 1
-            log.info("no thumbnail for %s: %s", sha256, reason)
-            await self._settle(sha256, False)
-            return False
-        self.outcomes["made"] += 1
-        if self.copies is not None:
-            await self.copies.publish(outputs.values())
-        if attempts > 1 or urgent:
-            # Settling clears the count too: only a photo settled already needs this write.
-            await self._catalog.thumbnail_succeeded(sha256)
-        return True
 
     async def _settle(self, sha256: str, made: bool) -> None:
         completed = await self._catalog.settle_thumbnail(sha256, made)

@@ -7,9 +7,12 @@ name a copy of its own before anything may write to it again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 COPY_BLOCK = 1024 * 1024
 
@@ -22,19 +25,27 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_whole(path: Path, data: bytes, temp: Path) -> None:
-    """`data` as the file `path`, whole or not at all: written to `temp` (on the same
-    file system), fsynced, renamed over `path`. The folder's entry is the caller's."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+@contextlib.contextmanager
+def _replacing(path: Path, temp: Path) -> Iterator[BinaryIO]:
+    """A new file `temp` (on the same file system as `path`) to write; once written,
+    fsynced and renamed over `path`, so that `path` is the old file or the whole new
+    one; removed if anything fails. The folder's entry is the caller's."""
     try:
         with open(temp, "xb") as file:
-            file.write(data)
+            yield file
             file.flush()
             os.fsync(file.fileno())
         os.replace(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def write_whole(path: Path, data: bytes, temp: Path) -> None:
+    """`data` as the file `path`, whole or not at all (see `_replacing`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _replacing(path, temp) as file:
+        file.write(data)
 
 
 def place(staged: Path, final: Path) -> None:
@@ -61,20 +72,13 @@ def unshare(path: Path, kept: int) -> bool:
         if status.st_nlink <= 1:
             return False
         fresh = path.with_name(f"{path.name}.{uuid.uuid4().hex}.copy")
-        try:
-            with open(fresh, "xb") as copy:
-                remaining = min(kept, status.st_size)
-                while remaining:
-                    block = file.read(min(COPY_BLOCK, remaining))
-                    if not block:
-                        raise OSError(f"{path} shrank while it was copied")
-                    copy.write(block)
-                    remaining -= len(block)
-                copy.flush()
-                os.fsync(copy.fileno())
-            os.replace(fresh, path)
-        except BaseException:
-            fresh.unlink(missing_ok=True)
-            raise
+        with _replacing(path, fresh) as copy:
+            remaining = min(kept, status.st_size)
+            while remaining:
+                block = file.read(min(COPY_BLOCK, remaining))
+                if not block:
+                    raise OSError(f"{path} shrank while it was copied")
+                copy.write(block)
+                remaining -= len(block)
     fsync_dir(path.parent)
     return True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,3 +26,27 @@ def catalog(
     io_loop.run_sync(opened.start)
     yield opened
     io_loop.run_sync(opened.close)
+
+
+@pytest.fixture
+def reopen(
+    catalog: Catalog, io_loop: tornado.ioloop.IOLoop
+) -> Iterator[Callable[[], Awaitable[Catalog]]]:
+    """Another catalog on `catalog`'s database, with a connection of its own, as
+    another process opens it (started now, closed with the test)."""
+    opened: list[Catalog] = []
+
+    async def another() -> Catalog:
+        again: Catalog
+        if isinstance(catalog, SQLiteCatalog):
+            again = SQLiteCatalog(catalog.path)
+        else:
+            assert isinstance(catalog, PostgresCatalog)
+            again = PostgresCatalog(catalog.url, PoolSettings(size=4, timeout=10))
+        await again.start()
+        opened.append(again)
+        return again
+
+    yield another
+    for again in opened:
+        io_loop.run_sync(again.close)

@@ -3,8 +3,10 @@ guesses, expired uploads in batches, which upload ids have rows."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -57,6 +59,49 @@ async def test_a_users_waiting_codes_soonest_first(catalog: Catalog) -> None:
     assert await catalog.live_pairing_codes(alice.id, now) == [now + 200, now + 300]
     assert await catalog.live_pairing_codes(alice.id, now + 250) == [now + 300]
     assert await catalog.live_pairing_codes(bob.id, now) == [now + 50]
+
+
+@pytest.mark.gen_test
+async def test_a_code_is_added_only_while_fewer_than_the_budget_wait(catalog: Catalog) -> None:
+    alice = await catalog.ensure_user("alice")
+    bob = await catalog.ensure_user("bob")
+    now = time.time()
+    assert await catalog.add_pairing_code("1" * 64, alice.id, now + 100, max_waiting=2)
+    assert await catalog.add_pairing_code("2" * 64, alice.id, now + 100, max_waiting=2)
+    assert not await catalog.add_pairing_code("3" * 64, alice.id, now + 100, max_waiting=2)
+    assert await catalog.redeem_pairing_code("3" * 64, now) is None  # it was not added
+    assert await catalog.add_pairing_code("b" * 64, bob.id, now + 100, max_waiting=2)
+    # one made without a budget is never refused, and counts against one
+    assert await catalog.add_pairing_code("4" * 64, alice.id, now + 100)
+    assert await catalog.redeem_pairing_code("1" * 64, now) == alice
+    assert await catalog.redeem_pairing_code("2" * 64, now) == alice
+    assert not await catalog.add_pairing_code("5" * 64, alice.id, now + 100, max_waiting=1)
+    # an expired code holds no place
+    carol = await catalog.ensure_user("carol")
+    assert await catalog.add_pairing_code("6" * 64, carol.id, now - 1, max_waiting=1)
+    assert await catalog.add_pairing_code("7" * 64, carol.id, now + 100, max_waiting=1)
+    assert await catalog.live_pairing_codes(carol.id, now) == [now + 100]
+    # a hash already waiting is refused, within the budget or not
+    assert not await catalog.add_pairing_code("7" * 64, alice.id, now + 100, max_waiting=5)
+    assert not await catalog.add_pairing_code("7" * 64, alice.id, now + 100)
+
+
+@pytest.mark.gen_test
+async def test_codes_added_at_once_through_several_connections_meet_one_budget(
+    catalog: Catalog, reopen: Callable[[], Awaitable[Catalog]]
+) -> None:
+    alice = await catalog.ensure_user("alice")
+    catalogs = [catalog, *[await reopen() for _ in range(3)]]
+    expires_at = time.time() + 100
+    added = await asyncio.gather(
+        *(
+            one.add_pairing_code(f"{n:02d}{k:02d}".ljust(64, "0"), alice.id, expires_at, 3)
+            for n, one in enumerate(catalogs)
+            for k in range(6)
+        )
+    )
+    assert added.count(True) == 3
+    assert len(await catalogs[-1].live_pairing_codes(alice.id, time.time())) == 3
 
 
 @pytest.mark.gen_test

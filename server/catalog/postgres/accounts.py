@@ -65,12 +65,28 @@ class PostgresAccounts(Connection):
 
         return await self._read(work)
 
-    async def add_pairing_code(self, code_hash: str, user_id: int, expires_at: float) -> bool:
+    async def add_pairing_code(
+        self, code_hash: str, user_id: int, expires_at: float, max_waiting: int | None = None
+    ) -> bool:
         async def work(conn: Conn) -> bool:
+            # The user's row, locked: two processes making codes for one user count one
+            # after the other.
+            await conn.execute("SELECT 1 FROM users WHERE id = %s FOR UPDATE", (user_id,))
+            now = time.time()
             await conn.execute(
                 "DELETE FROM pairing_codes WHERE expires_at < %s OR used_at IS NOT NULL",
-                (time.time(),),
+                (now,),
             )
+            if max_waiting is not None:
+                row = await one(
+                    conn,
+                    "SELECT count(*) AS n FROM pairing_codes WHERE user_id = %s "
+                    "AND used_at IS NULL AND expires_at >= %s",
+                    (user_id, now),
+                )
+                assert row is not None
+                if row["n"] >= max_waiting:
+                    return False
             changed = await affected(
                 conn,
                 "INSERT INTO pairing_codes (code_hash, user_id, expires_at) VALUES (%s, %s, %s) "

@@ -68,11 +68,23 @@ class SQLiteAccounts(Connection):
     async def user_for_token(self, token_hash: str) -> tuple[User, Device] | None:
         return await self._run(self._user_for_token, token_hash)
 
-    def _add_pairing_code(self, code_hash: str, user_id: int, expires_at: float) -> bool:
+    def _add_pairing_code(
+        self, code_hash: str, user_id: int, expires_at: float, max_waiting: int | None
+    ) -> bool:
+        # In one write transaction (BEGIN IMMEDIATE): the count and the new code are one
+        # step for every connection to the file.
+        now = time.time()
         self._db.execute(
-            "DELETE FROM pairing_codes WHERE expires_at < ? OR used_at IS NOT NULL",
-            (time.time(),),
+            "DELETE FROM pairing_codes WHERE expires_at < ? OR used_at IS NOT NULL", (now,)
         )
+        if max_waiting is not None:
+            (waiting,) = self._db.execute(
+                "SELECT count(*) FROM pairing_codes WHERE user_id = ? "
+                "AND used_at IS NULL AND expires_at >= ?",
+                (user_id, now),
+            ).fetchone()
+            if waiting >= max_waiting:
+                return False
         cursor = self._db.execute(
             "INSERT INTO pairing_codes (code_hash, user_id, expires_at) VALUES (?, ?, ?) "
             "ON CONFLICT (code_hash) DO NOTHING",
@@ -80,8 +92,12 @@ class SQLiteAccounts(Connection):
         )
         return cursor.rowcount == 1
 
-    async def add_pairing_code(self, code_hash: str, user_id: int, expires_at: float) -> bool:
-        return await self._write(self._add_pairing_code, code_hash, user_id, expires_at)
+    async def add_pairing_code(
+        self, code_hash: str, user_id: int, expires_at: float, max_waiting: int | None = None
+    ) -> bool:
+        return await self._write(
+            self._add_pairing_code, code_hash, user_id, expires_at, max_waiting
+        )
 
     def _live_pairing_codes(self, user_id: int, now: float) -> list[float]:
         found = self._db.execute(
