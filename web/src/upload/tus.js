@@ -33,7 +33,8 @@ function tusOptions() {
 }
 
 // The tus upload of item (its file, name, type, sha256, size), not started yet.
-// on: {url(url), resumed(offset), progress(sent), success(lastResponse), error(error)}
+// on: {url(url), resumed(offset), answered(method, status), progress(sent),
+//      success(lastResponse), error(error)}
 export function tusUpload(item, on) {
   const upload = new Upload(item.file, {
     endpoint: new URL(ENDPOINT, location.href).href,
@@ -47,9 +48,10 @@ export function tusUpload(item, on) {
     removeFingerprintOnSuccess: true,
     onUploadUrlAvailable: () => on.url(upload.url),
     onAfterResponse: (request, response) => {
-      if (request.getMethod() === 'HEAD' && response.getStatus() === 200) {
-        on.resumed(Number(response.getHeader('Upload-Offset')) || 0)
-      }
+      const method = request.getMethod()
+      const status = response.getStatus()
+      if (method === 'HEAD' && status === 200) on.resumed(Number(response.getHeader('Upload-Offset')) || 0)
+      on.answered(method, status)
     },
     onProgress: sent => on.progress(sent),
     onSuccess: ({lastResponse}) => on.success(lastResponse),

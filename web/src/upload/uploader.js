@@ -5,18 +5,20 @@
 //
 // item.state: hashing → checking → waiting → uploading → processing → stored
 //             or exists (already in the library), failed (retry), skipped (not media),
-//             cancelled.
+//             cancelled, offline (the server out of reach: sent again by itself, from
+//             the server's offset, once it can be reached).
 import {api} from '../api.js'
 import {subscribe} from '../events.js'
 import {onSessionChange} from '../session.js'
 import {hash} from './hasher.js'
 import {isMedia, relativePath} from './media.js'
 import {CHECK_BATCH, PARALLEL_UPLOADS} from './settings.js'
+import {Reconnect, unreachable} from './reconnect.js'
 import {begin, explain, offsetOf, terminate, tusUpload, uploadIdOf} from './tus.js'
 import {forget, listUnfinished, remember} from './unfinished.js'
 
 export const SETTLED = new Set(['stored', 'exists', 'failed', 'skipped', 'cancelled'])
-const ACTIVE = new Set(['hashing', 'checking', 'waiting', 'uploading', 'processing'])
+export const ACTIVE = new Set(['hashing', 'checking', 'waiting', 'uploading', 'processing', 'offline'])
 
 let serial = 0
 
@@ -32,6 +34,7 @@ export class UploadQueue {
     this.notifyTimer = null
     this.interrupted = listUnfinished()
     this.unsubscribe = null
+    this.reconnect = new Reconnect(() => this.reconnected())
   }
 
   // listener() after changes, at most every 100 ms; returns the unsubscribe function.
@@ -146,8 +149,11 @@ export class UploadQueue {
       try {
         const answer = await api.post('/images/check', {sha256: batch.map(item => item.sha256)})
         present = new Set(answer.present)
+        this.reconnect.now()
       } catch (error) {
-        for (const item of batch) this.fail(item, {code: error.code || 'network', message: error.message || '', stage: 'check'})
+        for (const item of batch) {
+          this.fail(item, {code: error.code || 'network', message: error.message || '', status: error.status || 0, stage: 'check'})
+        }
         continue
       }
       for (const item of batch) {
@@ -191,6 +197,10 @@ export class UploadQueue {
         item.url = url
         this.byUploadId.set(uploadIdOf(url), item)
         remember(item)
+      },
+      answered: (method, status) => {
+        // Bytes or a new upload got through: the server can be reached again.
+        if ((method === 'PATCH' || method === 'POST') && status >= 200 && status < 300) this.reconnect.now()
       },
       resumed: offset => {
         item.resumedFrom = offset
@@ -252,13 +262,14 @@ export class UploadQueue {
   }
 
   fail(item, error) {
-    item.state = 'failed'
+    item.state = unreachable(error) ? 'offline' : 'failed'
     item.error = error
+    if (item.state === 'offline') this.reconnect.wait()
     this.changed()
   }
 
   retry(item) {
-    if (item.state !== 'failed' && item.state !== 'cancelled') return
+    if (item.state !== 'failed' && item.state !== 'cancelled' && item.state !== 'offline') return
     const stage = item.error && item.error.stage
     item.error = null
     if (!item.sha256) this.startHash(item)
@@ -270,6 +281,10 @@ export class UploadQueue {
       this.pump()
     }
     this.changed()
+  }
+
+  reconnected() {
+    for (const item of this.items) if (item.state === 'offline') this.retry(item)
   }
 
   retryFailed() {
@@ -284,6 +299,8 @@ export class UploadQueue {
     if (upload) {
       this.finished(item)
       upload.abort(true).catch(() => {})
+    } else if (item.state === 'offline' && item.url) {
+      terminate(item.url)
     }
     item.state = 'cancelled'
     if (item.sha256) forget(item.sha256)
@@ -347,6 +364,7 @@ export class UploadQueue {
     this.toSend = []
     this.running = 0
     this.byUploadId.clear()
+    this.reconnect.stop()
     this.changed()
   }
 }
