@@ -1,6 +1,7 @@
 /** @jest-environment node */
-// The lightbox: opened by click or Enter, arrow keys move, Esc closes, a video plays;
-// delete with undo, seen live by another browser signed in as the same person.
+// The lightbox: opened by click or Enter, arrow keys move, Esc closes (keys pressed as it
+// opens too), a video plays; delete with undo, seen live by another browser signed in as
+// the same person.
 const fs = require('fs')
 const os = require('os')
 const path = require('path')
@@ -51,6 +52,32 @@ describeWeb('lightbox', () => {
     // Focus went back to the cell; Enter opens it again.
     await page.keyboard.press('Enter')
     await dialog.waitFor()
+  })
+
+  test('a key pressed the instant the lightbox opens is not lost', async () => {
+    const page = await app.newPage()
+    const cell = page.getByRole('button', {name: '照片 first.jpg'})
+    await cell.waitFor()
+    // No wait for the dialog: the key follows the click at once, while the focus is
+    // still on the cell.
+    await cell.click()
+    await page.keyboard.press('ArrowRight')
+    await page.waitForFunction(() => {
+      const box = document.querySelector('.lightbox')
+      return box && box.getAttribute('aria-label') === '查看 second.jpg'
+    })
+    await page.keyboard.press('Escape')
+    await page.getByRole('dialog').waitFor({state: 'detached'})
+    // Esc as it opens: the dialog was there, and went.
+    await page.evaluate(() => {
+      window.lightboxOpened = false
+      new MutationObserver(() => {
+        if (document.querySelector('.lightbox')) window.lightboxOpened = true
+      }).observe(document.body, {subtree: true, childList: true})
+    })
+    await cell.click()
+    await page.keyboard.press('Escape')
+    await page.waitForFunction(() => window.lightboxOpened && !document.querySelector('.lightbox'))
   })
 
   test('a video plays in the lightbox', async () => {

@@ -114,7 +114,7 @@ describeWeb('uploads', () => {
       await page.locator('.uploads-overall').getAttribute('max'))
   })
 
-  test('a cut network fails the file; retry resumes from the server offset, byte-exact', async () => {
+  test('a cut network: the file waits for it; 重试 resumes from the server offset, byte-exact', async () => {
     const page = await app.newPage()
     const file = bigJpeg('cut.jpg', 2 * CHUNK / MiB - 1, 8)
     const requests = recordTus(page)
@@ -129,9 +129,10 @@ describeWeb('uploads', () => {
       return route.continue()
     })
     await page.getByLabel('选择照片或视频').setInputFiles(file)
-    // tus-js-client tries again (RETRY_DELAYS) and then gives up: the file is failed
-    await waitState(page, 'cut.jpg', 'failed')
-    expect(await row(page, 'cut.jpg').textContent()).toContain('失败')
+    // tus-js-client tries again (RETRY_DELAYS) and then gives up: the file waits for the
+    // network (it would go again by itself later); 重试 sends it at once.
+    await waitState(page, 'cut.jpg', 'offline')
+    expect(await row(page, 'cut.jpg').textContent()).toContain('等待网络')
     cut = false
     await page.unrouteAll()
     const before = requests.length
@@ -147,6 +148,71 @@ describeWeb('uploads', () => {
     const body = Buffer.from(await original.arrayBuffer())
     expect(crypto.createHash('sha256').update(body).digest('hex')).toBe(sha256(file))
     expect(body.length).toBe(fs.statSync(file).size)
+  })
+
+  test('offline mid-upload, then online: it carries on by itself from the server offset, byte-exact', async () => {
+    const page = await app.newPage()
+    const file = bigJpeg('offline.jpg', 4 * CHUNK / MiB, 10)
+    const requests = recordTus(page)
+    app.allowErrors(page, /ERR_INTERNET_DISCONNECTED/)
+    // The second PATCH is held until the browser is offline, so the network goes away
+    // mid-upload however fast this machine is; it then goes on into an offline browser.
+    let patches = 0
+    let offline
+    const wentOffline = new Promise(resolve => { offline = resolve })
+    await page.route('**/api/v1/uploads/**', async route => {
+      if (route.request().method() === 'PATCH' && ++patches === 2) await wentOffline
+      return route.continue()
+    })
+    const firstChunk = page.waitForResponse(response =>
+      response.request().method() === 'PATCH' && response.status() === 204)
+    await page.getByLabel('选择照片或视频').setInputFiles(file)
+    await firstChunk
+    await page.context().setOffline(true)
+    offline()
+    await waitState(page, 'offline.jpg', 'offline')
+    expect(await row(page, 'offline.jpg').textContent()).toContain('等待网络')
+    await app.shot(page, 'upload-offline')
+    await page.unrouteAll()
+    const before = requests.length
+    // What the server holds of it, asked from here: where the page must carry on.
+    const {token} = await sessionOf(page)
+    const held = await fetch(requests.find(r => r.method === 'PATCH').url, {
+      method: 'HEAD', headers: {'Tus-Resumable': '1.0.0', Authorization: `Bearer ${token}`},
+    })
+    const offset = Number(held.headers.get('Upload-Offset'))
+    expect(offset).toBeGreaterThanOrEqual(CHUNK)
+    expect(offset).toBeLessThan(fs.statSync(file).size)
+
+    await page.context().setOffline(false) // no click: the online event sends it again
+    await waitState(page, 'offline.jpg', 'stored', 60000)
+    const again = requests.slice(before)
+    expect(again.filter(r => r.method === 'POST')).toEqual([]) // the same upload, no new one
+    expect(again[0].method).toBe('HEAD')
+    expect(Number(again.find(r => r.method === 'PATCH').offset)).toBe(offset)
+    const original = await api(app, page, `/images/${sha256(file)}/original`)
+    const body = Buffer.from(await original.arrayBuffer())
+    expect(crypto.createHash('sha256').update(body).digest('hex')).toBe(sha256(file))
+    expect(body.length).toBe(fs.statSync(file).size)
+  })
+
+  test('what the server refused stays failed when the network comes back', async () => {
+    const page = await app.newPage()
+    app.allowErrors(page, /status of 415/)
+    const fake = path.join(dir, 'not-a-photo.jpg')
+    fs.writeFileSync(fake, crypto.randomBytes(64 * 1024))
+    await page.getByLabel('选择照片或视频').setInputFiles(fake)
+    await waitState(page, 'not-a-photo.jpg', 'failed')
+    expect(await row(page, 'not-a-photo.jpg').textContent()).toContain('不是照片或视频')
+    const requests = recordTus(page)
+    await page.context().setOffline(true)
+    await page.context().setOffline(false)
+    // A file the network dropped meanwhile is sent again; the refused one is not.
+    const [photo] = photos('BACKONLINE_', 1)
+    await page.getByLabel('选择照片或视频').setInputFiles(photo)
+    await waitState(page, path.basename(photo), 'stored')
+    expect(await page.locator('.uploads-queue li[data-state="failed"]', {hasText: 'not-a-photo.jpg'}).count()).toBe(1)
+    expect(requests.filter(r => r.method === 'POST')).toHaveLength(1)
   })
 
   test('what the server has is checked, marked 已存在 and never sent', async () => {

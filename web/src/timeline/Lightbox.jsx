@@ -5,7 +5,7 @@
 // A small dialog of our own rather than PhotoSwipe: videos are first-class items here,
 // each one needs <video> with controls, and the items come from a store of chunks
 // loaded on demand, which PhotoSwipe's static data source and image-only slides fit badly.
-import {useEffect, useRef, useState} from 'preact/hooks'
+import {useEffect, useLayoutEffect, useRef, useState} from 'preact/hooks'
 import {register, t} from '../i18n.js'
 import {duration} from './layout.js'
 import './lightbox.css'
@@ -31,6 +31,15 @@ register({
   },
 })
 
+// A key is the lightbox's unless it is typed into a field, or meant for another dialog
+// (one opened over the lightbox, or beside it).
+function mine(target, dialog) {
+  if (!target || !target.closest) return true
+  if (target.closest('input, textarea, select, [contenteditable]:not([contenteditable="false"])')) return false
+  const other = target.closest('[role="dialog"], [role="alertdialog"]')
+  return !other || other === dialog
+}
+
 // position: {m, k}; at(position) -> Promise<image|null>; step(position, ±1) -> position|null
 export function Lightbox({position, at, step, version, onMove, onClose, onDelete}) {
   const [image, setImage] = useState(null)
@@ -47,23 +56,34 @@ export function Lightbox({position, at, step, version, onMove, onClose, onDelete
     return () => { live = false }
   }, [position.m, position.k, version])
 
-  useEffect(() => {
-    const before = document.activeElement
-    if (dialog.current) dialog.current.focus()
-    return () => before && before.focus && before.focus()
-  }, [])
-
   const go = delta => {
     const next = step(position, delta)
     if (next) onMove(next)
   }
-  const onKey = event => {
+  const keys = useRef(null)
+  keys.current = event => {
+    if (event.defaultPrevented || event.altKey || event.ctrlKey || event.metaKey) return
+    if (!mine(event.target, dialog.current)) return
     if (event.key === 'Escape') onClose()
     else if (event.key === 'ArrowLeft') go(-1)
     else if (event.key === 'ArrowRight') go(1)
     else return
     event.preventDefault()
   }
+
+  // The keys are taken on the document from the moment the dialog is in the page (a
+  // layout effect, not one after paint): one pressed as it opens, before the focus has
+  // moved in, still reaches it.
+  useLayoutEffect(() => {
+    const before = document.activeElement
+    if (dialog.current) dialog.current.focus()
+    const onKey = event => keys.current(event)
+    document.addEventListener('keydown', onKey)
+    return () => {
+      document.removeEventListener('keydown', onKey)
+      if (before && before.focus) before.focus()
+    }
+  }, [])
   const down = event => { swipe.current = event.clientX }
   const up = event => {
     if (swipe.current === null) return
@@ -77,7 +97,7 @@ export function Lightbox({position, at, step, version, onMove, onClose, onDelete
   return (
     <div class="lightbox" role="dialog" aria-modal="true" tabIndex={-1} ref={dialog}
       aria-label={image ? t('lightbox.label', {name: image.filename}) : ''}
-      onKeyDown={onKey} onPointerDown={down} onPointerUp={up}>
+      onPointerDown={down} onPointerUp={up}>
       <div class="lightbox-stage">
         {image && (video ? (
           <video key={image.id} class="lightbox-media" controls autoplay muted playsInline

@@ -4,7 +4,7 @@
 import {useEffect, useRef, useState} from 'preact/hooks'
 import {t} from '../i18n.js'
 import {ACCEPT, droppedFiles} from './media.js'
-import {uploads} from './uploader.js'
+import {ACTIVE, uploads} from './uploader.js'
 import './strings.js'
 import './uploads.css'
 
@@ -55,7 +55,7 @@ function progressOf(item) {
 }
 
 function Row({item}) {
-  const active = ['hashing', 'checking', 'waiting', 'uploading', 'processing'].includes(item.state)
+  const active = ACTIVE.has(item.state)
   return (
     <li class="upload-row" data-state={item.state} data-key={item.key}>
       <div class="upload-row-main">
@@ -68,7 +68,7 @@ function Row({item}) {
       )}
       <div class="upload-row-end">
         <span class="upload-state">{stateText(item)}</span>
-        {(item.state === 'failed' || item.state === 'cancelled') && (
+        {(item.state === 'failed' || item.state === 'cancelled' || item.state === 'offline') && (
           <button type="button" class="button link" onClick={() => uploads.retry(item)}
             aria-label={t('upload.retry_one', {name: item.path})}>{t('upload.retry')}</button>
         )}

@@ -13,3 +13,6 @@ export const PARALLEL_UPLOADS = 3
 export const CHECK_BATCH = 1000
 // tus-js-client retries a network error or a 5xx after these delays, then fails the file.
 export const RETRY_DELAYS = [0, 1000, 3000]
+// A file the network dropped (after RETRY_DELAYS) is sent again when the browser is back
+// online, when another request gets through, or after these pauses, the last repeated.
+export const RECONNECT_DELAYS = [10000, 30000, 60000, 120000]

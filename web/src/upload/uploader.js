@@ -5,41 +5,22 @@
 //
 // item.state: hashing → checking → waiting → uploading → processing → stored
 //             or exists (already in the library), failed (retry), skipped (not media),
-//             cancelled.
-import {Upload} from 'tus-js-client'
+//             cancelled, offline (the server out of reach: sent again by itself, from
+//             the server's offset, once it can be reached).
 import {api} from '../api.js'
 import {subscribe} from '../events.js'
-import {getToken, onSessionChange} from '../session.js'
+import {onSessionChange} from '../session.js'
 import {hash} from './hasher.js'
 import {isMedia, relativePath} from './media.js'
-import {CHECK_BATCH, CHUNK_SIZE, PARALLEL_UPLOADS, RETRY_DELAYS} from './settings.js'
-import {fingerprint, forget, listUnfinished, remember} from './unfinished.js'
+import {CHECK_BATCH, PARALLEL_UPLOADS} from './settings.js'
+import {Reconnect, unreachable} from './reconnect.js'
+import {begin, explain, offsetOf, terminate, tusUpload, uploadIdOf} from './tus.js'
+import {forget, listUnfinished, remember} from './unfinished.js'
 
 export const SETTLED = new Set(['stored', 'exists', 'failed', 'skipped', 'cancelled'])
-const ACTIVE = new Set(['hashing', 'checking', 'waiting', 'uploading', 'processing'])
-const ENDPOINT = '/api/v1/uploads/'
+export const ACTIVE = new Set(['hashing', 'checking', 'waiting', 'uploading', 'processing', 'offline'])
 
 let serial = 0
-
-function uploadIdOf(url) {
-  return url ? url.replace(/\/+$/, '').split('/').pop() : null
-}
-
-// The server's JSON error, or what the browser said.
-function explain(error) {
-  const response = error && error.originalResponse
-  if (response) {
-    try {
-      const body = JSON.parse(response.getBody() || '{}')
-      if (body.error) return {code: body.error.code, message: body.error.message, status: response.getStatus()}
-    } catch (e) {
-      // not JSON: fall through
-    }
-    return {code: 'http', message: `HTTP ${response.getStatus()}`, status: response.getStatus()}
-  }
-  if (typeof navigator !== 'undefined' && navigator.onLine === false) return {code: 'offline', message: ''}
-  return {code: 'network', message: String((error && error.message) || error || '')}
-}
 
 export class UploadQueue {
   constructor() {
@@ -53,6 +34,7 @@ export class UploadQueue {
     this.notifyTimer = null
     this.interrupted = listUnfinished()
     this.unsubscribe = null
+    this.reconnect = new Reconnect(() => this.reconnected())
   }
 
   // listener() after changes, at most every 100 ms; returns the unsubscribe function.
@@ -167,8 +149,11 @@ export class UploadQueue {
       try {
         const answer = await api.post('/images/check', {sha256: batch.map(item => item.sha256)})
         present = new Set(answer.present)
+        this.reconnect.now()
       } catch (error) {
-        for (const item of batch) this.fail(item, {code: error.code || 'network', message: error.message || '', stage: 'check'})
+        for (const item of batch) {
+          this.fail(item, {code: error.code || 'network', message: error.message || '', status: error.status || 0, stage: 'check'})
+        }
         continue
       }
       for (const item of batch) {
@@ -192,7 +177,7 @@ export class UploadQueue {
   abandonStale(item) {
     const entry = listUnfinished().find(e => e.sha256 === item.sha256)
     forget(item.sha256)
-    if (entry && entry.url) Upload.terminate(entry.url, this.tusOptions()).catch(() => {})
+    if (entry && entry.url) terminate(entry.url)
   }
 
   pump() {
@@ -202,42 +187,31 @@ export class UploadQueue {
     }
   }
 
-  tusOptions() {
-    return {headers: {Authorization: `Bearer ${getToken()}`}, retryDelays: null}
-  }
-
   async send(item) {
     this.running += 1
     item.state = 'uploading'
     item.error = null
     item.startedAt = performance.now()
-    const upload = new Upload(item.file, {
-      endpoint: new URL(ENDPOINT, location.href).href,
-      headers: {Authorization: `Bearer ${getToken()}`},
-      metadata: {filename: item.name, filetype: item.type || 'application/octet-stream', sha256: item.sha256},
-      chunkSize: CHUNK_SIZE,
-      retryDelays: RETRY_DELAYS,
-      // The content, not the file's name and date: a renamed copy resumes too.
-      fingerprint: () => Promise.resolve(fingerprint(item.sha256, item.size)),
-      storeFingerprintForResuming: true,
-      removeFingerprintOnSuccess: true,
-      onUploadUrlAvailable: () => {
-        item.url = upload.url
-        this.byUploadId.set(uploadIdOf(upload.url), item)
+    const upload = tusUpload(item, {
+      url: url => {
+        item.url = url
+        this.byUploadId.set(uploadIdOf(url), item)
         remember(item)
       },
-      onAfterResponse: (request, response) => {
-        if (request.getMethod() === 'HEAD' && response.getStatus() === 200) {
-          item.resumedFrom = Number(response.getHeader('Upload-Offset')) || 0
-          item.sent = Math.max(item.sent, item.resumedFrom)
-        }
+      answered: (method, status) => {
+        // Bytes or a new upload got through: the server can be reached again.
+        if ((method === 'PATCH' || method === 'POST') && status >= 200 && status < 300) this.reconnect.now()
       },
-      onProgress: sent => {
+      resumed: offset => {
+        item.resumedFrom = offset
+        item.sent = Math.max(item.sent, offset)
+      },
+      progress: sent => {
         if (item.tus !== upload) return
         item.sent = sent
         this.changed()
       },
-      onSuccess: ({lastResponse}) => {
+      success: lastResponse => {
         if (item.tus !== upload) return
         this.finished(item)
         const id = lastResponse && lastResponse.getHeader('Tubei-Image-Id')
@@ -245,21 +219,14 @@ export class UploadQueue {
         else if (item.state === 'uploading') item.state = 'processing'
         this.changed()
       },
-      onError: error => {
+      error: error => {
         if (item.tus !== upload) return
         this.finished(item)
         if (item.state !== 'stored' && item.state !== 'exists') this.fail(item, explain(error))
       },
     })
     item.tus = upload
-    try {
-      const previous = await upload.findPreviousUploads()
-      previous.sort((a, b) => new Date(b.creationTime) - new Date(a.creationTime))
-      if (previous.length) upload.resumeFromPreviousUpload(previous[0])
-    } catch (e) {
-      // no stored URL to resume from: a new upload
-    }
-    if (item.tus === upload) upload.start()
+    await begin(upload, () => item.tus === upload)
   }
 
   finished(item) {
@@ -295,13 +262,14 @@ export class UploadQueue {
   }
 
   fail(item, error) {
-    item.state = 'failed'
+    item.state = unreachable(error) ? 'offline' : 'failed'
     item.error = error
+    if (item.state === 'offline') this.reconnect.wait()
     this.changed()
   }
 
   retry(item) {
-    if (item.state !== 'failed' && item.state !== 'cancelled') return
+    if (item.state !== 'failed' && item.state !== 'cancelled' && item.state !== 'offline') return
     const stage = item.error && item.error.stage
     item.error = null
     if (!item.sha256) this.startHash(item)
@@ -313,6 +281,10 @@ export class UploadQueue {
       this.pump()
     }
     this.changed()
+  }
+
+  reconnected() {
+    for (const item of this.items) if (item.state === 'offline') this.retry(item)
   }
 
   retryFailed() {
@@ -327,6 +299,8 @@ export class UploadQueue {
     if (upload) {
       this.finished(item)
       upload.abort(true).catch(() => {})
+    } else if (item.state === 'offline' && item.url) {
+      terminate(item.url)
     }
     item.state = 'cancelled'
     if (item.sha256) forget(item.sha256)
@@ -348,23 +322,14 @@ export class UploadQueue {
     const entry = this.interrupted.find(e => e.sha256 === sha256)
     this.interrupted = this.interrupted.filter(e => e.sha256 !== sha256)
     forget(sha256)
-    if (entry && entry.url) Upload.terminate(entry.url, this.tusOptions()).catch(() => {})
+    if (entry && entry.url) terminate(entry.url)
     this.changed()
   }
 
   // How far each interrupted upload had gone, asked of the server (HEAD).
   async describeInterrupted() {
     for (const entry of this.interrupted) {
-      if (!entry.url) continue
-      try {
-        const answer = await fetch(entry.url, {
-          method: 'HEAD',
-          headers: {'Tus-Resumable': '1.0.0', Authorization: `Bearer ${getToken()}`},
-        })
-        entry.offset = answer.ok ? Number(answer.headers.get('Upload-Offset')) || 0 : 0
-      } catch (e) {
-        entry.offset = null
-      }
+      if (entry.url) entry.offset = await offsetOf(entry.url)
     }
     this.changed()
   }
@@ -399,6 +364,7 @@ export class UploadQueue {
     this.toSend = []
     this.running = 0
     this.byUploadId.clear()
+    this.reconnect.stop()
     this.changed()
   }
 }
