@@ -71,17 +71,20 @@ export function Timeline() {
   const [, setTick] = useState(0)
   const scroller = useRef(null)
   const storeRef = useRef(null)
+  const firstPage = useRef(null)
 
-  const reload = async () => {
+  // first: the library's first page, asked for at the same time (on the first load).
+  const reload = async (first = null) => {
     try {
       const body = await api.get('/timeline')
+      firstPage.current = first
       setMonths(body.months)
       setError(null)
     } catch (e) {
       setError(e.message)
     }
   }
-  useEffect(() => { reload() }, [])
+  useEffect(() => { reload(api.get(`/images?limit=${CHUNK}`).catch(() => null)) }, [])
   useEffect(() => {
     let timer = null
     return subscribe(event => {
@@ -107,7 +110,8 @@ export function Timeline() {
 
   const store = useMemo(() => {
     if (storeRef.current) storeRef.current.close()
-    const made = new Store(months || [], () => setTick(n => n + 1))
+    const made = new Store(months || [], () => setTick(n => n + 1), firstPage.current)
+    firstPage.current = null
     storeRef.current = made
     return made
   }, [months])
