@@ -1,6 +1,7 @@
 // Chromium's side of `scripts/bench --only web` (scripts/bench_web.py runs it):
 //   node scripts/bench_web.mjs paint URL TOKEN RUNS    -> {"paint_ms": [...]}
-//   node scripts/bench_web.mjs memory URL TOKEN        -> {"top": {...}, "middle": {...}, "bottom": {...}}
+//   node scripts/bench_web.mjs memory URL TOKEN        -> {"top": {...}, "middle": {...}, "bottom": {...},
+//                                                         "again": {...} (the bottom after a second pass)}
 //   TUBEI_BENCH_DETACHED=1 adds "detached": the Detached DOM nodes of a heap snapshot at the bottom
 // The session is put in localStorage as sign-in leaves it; each paint is a fresh page
 // of a fresh context, timed to the app's `tubei:timeline-painted` mark (the first
@@ -40,7 +41,7 @@ async function paint(browser) {
 async function counters(cdp) {
   const {metrics: list} = await cdp.send('Performance.getMetrics')
   const get = name => list.find(m => m.name === name).value
-  return {heap: get('JSHeapUsedSize'), nodes: get('Nodes')}
+  return {heap: get('JSHeapUsedSize'), nodes: get('Nodes'), listeners: get('JSEventListeners')}
 }
 
 async function metrics(page, cdp) {
@@ -50,7 +51,7 @@ async function metrics(page, cdp) {
   await cdp.send('HeapProfiler.collectGarbage')
   const full = await counters(cdp)
   const [cells, live] = await page.evaluate(() => [document.querySelectorAll('.cell').length, document.getElementsByTagName('*').length])
-  return {heap: full.heap, nodes: full.nodes, nodes_one_gc: once.nodes, live, cells}
+  return {heap: full.heap, nodes: full.nodes, nodes_one_gc: once.nodes, listeners: full.listeners, live, cells}
 }
 
 async function detached(cdp) {
@@ -94,6 +95,9 @@ async function memory(browser) {
   out.middle = await metrics(page, cdp)
   await scrollTo(page, 0.5, 1, 40)
   out.bottom = await metrics(page, cdp)
+  await scrollTo(page, 1, 0, 80)
+  await scrollTo(page, 0, 1, 80)
+  out.again = await metrics(page, cdp)
   if (process.env.TUBEI_BENCH_DETACHED) out.detached = await detached(cdp)
   out.rows = await page.evaluate(() => document.querySelector('.timeline-space').style.height)
   await context.close()

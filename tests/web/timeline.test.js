@@ -61,6 +61,36 @@ describeWeb('timeline', () => {
     expect(await page.evaluate(() => document.activeElement.classList.contains('cell'))).toBe(true)
   })
 
+  test('a thumbnail scrolled away before it loaded is not fetched any longer', async () => {
+    const specs = []
+    for (let i = 0; i < 40; i += 1) specs.push({name: `far-${i}.jpg`, width: 96, height: 64, taken: `2023:06:${String((i % 28) + 1).padStart(2, '0')} 09:00:00`})
+    specs.push({name: 'far-old.jpg', width: 96, height: 64, taken: '2018:02:01 09:00:00'})
+    await upload('aunt', specs)
+
+    const page = await app.newPage({user: 'aunt', viewport: {width: 420, height: 320}})
+    // A slow network: the first screen's thumbnails are asked for and not answered.
+    const held = []
+    const cancelled = new Set()
+    page.on('requestfailed', request => cancelled.add(request.url()))
+    let holding = true
+    await page.route('**/thumbnail?**', route => (holding ? held.push(route) : route.continue()))
+    await page.getByRole('heading', {name: /2023年6月/}).waitFor()
+    await page.waitForFunction(() => document.querySelectorAll('img.thumb').length >= 6)
+    while (held.length < 6) await page.waitForTimeout(50)
+    const first = held.map(route => route.request().url())
+
+    // Far away, their cells leave the DOM while their requests are still open.
+    holding = false
+    await page.getByRole('button', {name: '跳到2018年2月'}).click()
+    await page.getByRole('heading', {name: /2018年2月/}).waitFor()
+    await page.getByRole('heading', {name: /2023年6月/}).waitFor({state: 'detached'})
+    await page.waitForFunction(() => [...document.querySelectorAll('img.thumb')].some(img => img.naturalWidth > 0))
+    expect(await page.evaluate(urls => [...document.images].filter(img => urls.includes(img.src)).length, first)).toBe(0)
+    const open = () => first.filter(url => !cancelled.has(url))
+    for (let i = 0; i < 100 && open().length; i += 1) await page.waitForTimeout(100)
+    expect(open()).toEqual([])
+  })
+
   test('a photo uploaded elsewhere appears live', async () => {
     const page = await app.newPage({user: 'dad'})
     await page.getByText('还没有照片').waitFor()

@@ -71,17 +71,20 @@ export function Timeline() {
   const [, setTick] = useState(0)
   const scroller = useRef(null)
   const storeRef = useRef(null)
+  const firstPage = useRef(null)
 
-  const reload = async () => {
+  // first: the library's first page, asked for at the same time (on the first load).
+  const reload = async (first = null) => {
     try {
       const body = await api.get('/timeline')
+      firstPage.current = first
       setMonths(body.months)
       setError(null)
     } catch (e) {
       setError(e.message)
     }
   }
-  useEffect(() => { reload() }, [])
+  useEffect(() => { reload(api.get(`/images?limit=${CHUNK}`).catch(() => null)) }, [])
   useEffect(() => {
     let timer = null
     return subscribe(event => {
@@ -107,7 +110,8 @@ export function Timeline() {
 
   const store = useMemo(() => {
     if (storeRef.current) storeRef.current.close()
-    const made = new Store(months || [], () => setTick(n => n + 1))
+    const made = new Store(months || [], () => setTick(n => n + 1), firstPage.current)
+    firstPage.current = null
     storeRef.current = made
     return made
   }, [months])
@@ -224,6 +228,16 @@ function Row({item, row, months, store, columns, cell, onOpen}) {
 
 const settled = event => markPainted(event.currentTarget.closest('.timeline-scroll'))
 
+// A thumbnail whose cell leaves the DOM before it has loaded stops loading: Blink goes
+// on fetching a removed <img> and keeps it (and its listeners) alive until its load or
+// error, so a fast scroll through a large library would queue a request for every cell
+// it passed and hold every one of those cells until the server had answered them all.
+// Dropping `src` cancels the fetch and lets the element go. (A ref's cleanup, run on
+// unmount; one function for every cell, so that a render does not detach it.)
+const dropUnloaded = img => () => {
+  if (!img.complete) img.removeAttribute('src')
+}
+
 function Cell({image, size, onOpen}) {
   const sized = el => {
     if (!el) return
@@ -239,7 +253,7 @@ function Cell({image, size, onOpen}) {
   return (
     <button type="button" class="cell" ref={sized} aria-label={name}
       onClick={onOpen} data-id={image.id}>
-      {src ? <img class="thumb" src={src} alt="" loading="eager" decoding="async" onLoad={settled} onError={settled} /> : <span class="no-thumb">{image.format}</span>}
+      {src ? <img class="thumb" ref={dropUnloaded} src={src} alt="" loading="eager" decoding="async" onLoad={settled} onError={settled} /> : <span class="no-thumb">{image.format}</span>}
       {video && <span class="badge">{duration(image.duration)}</span>}
       {live && <span class="badge live">{t('timeline.live')}</span>}
     </button>

@@ -8,9 +8,13 @@ import {CHUNK} from './layout.js'
 export const MAX_CHUNKS = 24
 
 export class Store {
-  constructor(months, onChange) {
+  // first: a promise of GET /images?limit=CHUNK (the library's first page, asked for
+  // beside /timeline so that the first screen does not wait for one more round trip);
+  // it is month 0's chunk 0 when it answers, else that chunk is loaded as any other.
+  constructor(months, onChange, first = null) {
     this.months = months
     this.onChange = onChange
+    this.first = first
     this.items = new Map() // "m:j" -> [image]
     this.cursors = new Map() // "m:j" -> cursor
     this.loading = new Map() // "m:j" -> promise
@@ -54,11 +58,13 @@ export class Store {
       const cursor = await this.cursorOf(m, j)
       const limit = Math.min(CHUNK, this.months[m].count - j * CHUNK)
       if (cursor === undefined || limit <= 0) return
-      const page = await api.get(`/images?limit=${limit}&cursor=${encodeURIComponent(cursor)}`)
+      const first = key === '0:0' && this.first ? await this.first : null
+      this.first = null
+      const page = first || await api.get(`/images?limit=${limit}&cursor=${encodeURIComponent(cursor)}`)
       if (this.closed) return
-      if (page.next_cursor) this.cursors.set(`${m}:${j + 1}`, page.next_cursor)
+      if (page.next_cursor && limit === CHUNK) this.cursors.set(`${m}:${j + 1}`, page.next_cursor)
       if (keep || this.used.get(key) === this.clock) {
-        this.items.set(key, page.items)
+        this.items.set(key, page.items.slice(0, limit))
         this.onChange()
       }
     })()
