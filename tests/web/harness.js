@@ -24,6 +24,7 @@ const FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking
   '--disable-component-update', '--disable-sync', '--no-first-run']
 
 const haveChromium = fs.existsSync(CHROMIUM)
+const PHONE = {viewport: {width: 360, height: 740}, isMobile: true, hasTouch: true, deviceScaleFactor: 2}
 
 // describe, or describe.skip when there is no Chromium, with one line saying why for
 // the whole run (jest's workers share a parent: the first to get here says it).
@@ -71,8 +72,12 @@ async function startApp({serverArgs = []} = {}) {
     opened.push(page)
   }
 
-  async function context() {
-    const ctx = await browser.newContext({locale: 'zh-CN', viewport: {width: 1280, height: 800}})
+  // phone: a 360x740 phone's browser (the narrowest the app is made for): the page's
+  // meta viewport applies, touch events are on, two device pixels per CSS pixel.
+  async function context({phone = false} = {}) {
+    const ctx = await browser.newContext(phone
+      ? {locale: 'zh-CN', ...PHONE}
+      : {locale: 'zh-CN', viewport: {width: 1280, height: 800}})
     // Chromium logs a violation to the console too; the event makes sure none goes unseen.
     await ctx.addInitScript(() => {
       document.addEventListener('securitypolicyviolation', event => {
@@ -95,8 +100,8 @@ async function startApp({serverArgs = []} = {}) {
     await page.getByRole('navigation').waitFor()
   }
 
-  async function newPage({signedIn = true, user = 'mum', device, viewport} = {}) {
-    const ctx = await context()
+  async function newPage({signedIn = true, user = 'mum', device, viewport, phone = false} = {}) {
+    const ctx = await context({phone})
     const page = await ctx.newPage()
     if (viewport) await page.setViewportSize(viewport)
     watch(page)
@@ -177,4 +182,4 @@ function sessionOf(page) {
   return page.evaluate(() => JSON.parse(localStorage.getItem('tubei.session') || 'null'))
 }
 
-module.exports = {describeWeb, useApp, startApp, apiStatus, sessionOf, haveChromium, CHROMIUM}
+module.exports = {describeWeb, useApp, startApp, apiStatus, sessionOf, haveChromium, CHROMIUM, PHONE}

@@ -9,6 +9,9 @@ import './strings.js'
 import './uploads.css'
 
 const MAX_ROWS = 500
+// A phone's screen (uploads.css's sheet): the panel starts collapsed to its head, which
+// keeps the summary and the overall progress, so it covers no more of the page than that.
+const PHONE = '(max-width: 600px)'
 
 export function formatBytes(n) {
   if (n < 1024) return `${n} B`
@@ -154,7 +157,7 @@ function useDropZone() {
 
 export function Uploads() {
   const [, setTick] = useState(0)
-  const [open, setOpen] = useState(true)
+  const [open, setOpen] = useState(() => !window.matchMedia(PHONE).matches)
   const over = useDropZone()
   const filesInput = useRef(null)
   const folderInput = useRef(null)
