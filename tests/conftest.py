@@ -43,6 +43,16 @@ def _no_implicit_event_loop() -> None:
     asyncio.set_event_loop(None)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `-n` (pytest-xdist, `--dist loadgroup`), every test on the session's Ceph
+    gateway runs in one worker, so that one gateway is started, not one per worker.
+    (First: xdist reads the mark in its own hook.)"""
+    for item in items:
+        if "s3_gateway" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("s3"))
+
+
 def pytest_report_header() -> list[str]:
     return [redis_server.report_line(), postgres_server.report_line()]
 

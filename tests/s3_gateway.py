@@ -53,7 +53,8 @@ def s3_gateway(pytestconfig: pytest.Config) -> Iterator[Gateway]:
         if capture is not None and reporter is not None:
             with capture.global_and_fixture_disabled():
                 reporter.write_line(f"\nS3 tests skipped: {error}")
-        pytest.skip("no S3 gateway here (the reason is printed above)")
+        # The reason in the skip too: a worker of `pytest -n` has no terminal to print to.
+        pytest.skip(f"no S3 gateway here: {error}")
     try:
         client = gateway_client(gateway)
         client.create_bucket(Bucket=BUCKET)  # type: ignore[attr-defined]
