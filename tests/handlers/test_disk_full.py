@@ -39,7 +39,7 @@ from tests.handlers.helpers import (
     photo,
     sha256,
 )
-from tests.handlers.test_tus import (
+from tests.handlers.tus_client import (
     DATA,
     UPLOADS,
     new_upload,
