@@ -16,7 +16,7 @@ import tornado.ioloop
 from server.catalog import CatalogTooNew, CatalogUnavailable
 from server.catalog.postgres import MIGRATIONS, PoolSettings, PostgresCatalog
 from tests import postgres_server
-from tests.catalog.test_sqlite import blob, upload
+from tests.catalog.records import blob, upload
 from tests.tcp_relay import TcpRelay
 from tests.test_main import free_port
 
