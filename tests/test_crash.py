@@ -46,7 +46,7 @@ from PIL import Image
 
 from server.__main__ import COMMANDS
 from tests.conftest import multipart
-from tests.test_main import Server, cli, environment, free_port, last_line, serving
+from tests.server_cli import Server, cli, environment, free_port, last_line, serving
 
 ROUNDS = 8
 MULTIPART_CLIENTS = 3

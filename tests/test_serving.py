@@ -36,7 +36,7 @@ from server.serving import (
 from tests.conftest import CLOSE_TIMEOUT, close_within, multipart, unique_jpeg
 from tests.fake_wechat import APPID, SECRET, FakeWeChat, start_fake_wechat
 from tests.handlers.helpers import raw_exchange
-from tests.test_main import ROOT, cli, environment, free_port, last_line
+from tests.server_cli import ROOT, cli, environment, free_port, last_line
 
 PAIR = "/api/v1/auth/pair"
 Start = Callable[..., str]
