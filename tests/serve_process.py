@@ -21,7 +21,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from tests.test_main import ROOT, cli, environment, free_port, last_line
+from tests.server_cli import ROOT, cli, environment, free_port, last_line
 
 API = "/api/v1"
 

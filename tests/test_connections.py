@@ -117,7 +117,7 @@ def test_out_of_descriptors_the_accept_loop_backs_off_and_recovers(tmp_path: Pat
     import sys
 
     from tests.serve_process import health_from
-    from tests.test_main import ROOT, free_port
+    from tests.server_cli import ROOT, free_port
 
     port = free_port()
     log = tmp_path / "server.log"

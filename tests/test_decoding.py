@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tests.conftest import multipart
 from tests.imaging.bombs import BOMBS, png
-from tests.test_main import Server, cli, environment, free_port, last_line, request, serving
+from tests.server_cli import Server, cli, environment, free_port, last_line, request, serving
 
 MiB = 1024 * 1024
 GENEROUS = 400 * MiB

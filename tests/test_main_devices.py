@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.test_main import cli, environment, free_port, last_line, request, serving
+from tests.server_cli import cli, environment, free_port, last_line, request, serving
 
 
 def token_for(data: Path, user: str, device: str) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import unique_jpeg
-from tests.test_main import cli, environment, free_port, last_line, request, serving
+from tests.server_cli import cli, environment, free_port, last_line, request, serving
 
 
 def parsed(body: bytes, port: int) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:

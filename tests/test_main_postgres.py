@@ -18,8 +18,8 @@ import pytest
 
 from tests import postgres_server
 from tests.conftest import multipart, unique_jpeg
+from tests.server_cli import Server, cli, environment, free_port, last_line, request, serving
 from tests.tcp_relay import TcpRelay
-from tests.test_main import Server, cli, environment, free_port, last_line, request, serving
 
 pytestmark = pytest.mark.skipif(
     postgres_server.problem() is not None, reason=str(postgres_server.problem())

@@ -21,7 +21,7 @@ import tornado.websocket
 
 from tests.conftest import multipart, unique_jpeg
 from tests.redis_server import RedisServer, free_port
-from tests.test_main import Server, cli, environment, request, serving
+from tests.server_cli import Server, cli, environment, request, serving
 from tests.test_main_devices import listed, token_for
 
 Socket = tornado.websocket.WebSocketClientConnection

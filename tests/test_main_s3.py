@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_main import cli, environment, free_port
+from tests.server_cli import cli, environment, free_port
 
 KEYS = {"TUBEI_S3_ACCESS_KEY_ID": "tubei", "TUBEI_S3_SECRET_ACCESS_KEY": "very-secret"}
 

@@ -16,7 +16,7 @@ import tornado.ioloop
 from server.config import Settings
 from server.services import build_services
 from tests.conftest import unique_jpeg
-from tests.test_main import ROOT, cli, environment, free_port, last_line, serving
+from tests.server_cli import ROOT, cli, environment, free_port, last_line, serving
 
 
 def blob_file(data: Path, sha256: str) -> Path:

@@ -16,7 +16,7 @@ import pytest
 
 from tests import postgres_server
 from tests.conftest import unique_jpeg
-from tests.test_main import cli, environment, free_port, last_line, request, serving
+from tests.server_cli import cli, environment, free_port, last_line, request, serving
 
 pytestmark = pytest.mark.skipif(
     postgres_server.problem() is not None, reason=str(postgres_server.problem())

@@ -28,7 +28,7 @@ import pytest
 from server.views import API
 from tests.conftest import jpeg_bytes, multipart
 from tests.handlers.helpers import png_chunk
-from tests.test_main import ROOT, Server, cli, environment, free_port, last_line, request, serving
+from tests.server_cli import ROOT, Server, cli, environment, free_port, last_line, request, serving
 
 CHECKS = [
     "not_a_server_error",

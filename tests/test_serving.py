@@ -37,7 +37,7 @@ from tests.conftest import CLOSE_TIMEOUT, close_within, multipart, unique_jpeg
 from tests.fake_wechat import APPID, SECRET, FakeWeChat, start_fake_wechat
 from tests.handlers.helpers import raw_exchange
 from tests.serve_process import health_from
-from tests.test_main import ROOT, cli, environment, free_port, last_line
+from tests.server_cli import ROOT, cli, environment, free_port, last_line
 
 PAIR = "/api/v1/auth/pair"
 Start = Callable[..., str]

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from server.catalog import Catalog, OpenUploads, UploadRecord
-from tests.catalog.test_sqlite import upload
+from tests.catalog.records import upload
 
 
 @pytest.mark.gen_test

@@ -9,7 +9,7 @@ import pytest
 
 from server.catalog import BlobRecord, Catalog, UploadRecord
 from server.catalog.fields import BLOB_FIELDS, IMAGE_COLUMNS, UPLOAD_FIELDS, columns
-from tests.catalog.test_sqlite import blob
+from tests.catalog.records import blob
 
 
 def test_the_field_lists_are_the_records_fields() -> None:

@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from server.catalog import BlobRecord, Catalog
-from tests.catalog.test_sqlite import blob
+from tests.catalog.records import blob
 
 ID = "5A7D3F4E-1B2C-4D5E-8F90-0A1B2C3D4E5F"
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from server.catalog import Catalog
-from tests.catalog.test_sqlite import blob
+from tests.catalog.records import blob
 
 
 @pytest.mark.gen_test

@@ -12,7 +12,7 @@ from server.catalog import Catalog
 from server.catalog import postgres as pg
 from server.catalog import sqlite as lite
 from tests.catalog.old_schema import postgres_catalog_at, sqlite_catalog_at, version_before
-from tests.catalog.test_sqlite import blob
+from tests.catalog.records import blob
 from tests.catalog.test_video_fields import insert_old_photo
 
 

@@ -16,9 +16,9 @@ import tornado.ioloop
 from server.catalog import CatalogTooNew, CatalogUnavailable
 from server.catalog.postgres import MIGRATIONS, PoolSettings, PostgresCatalog
 from tests import postgres_server
-from tests.catalog.test_sqlite import blob, upload
+from tests.catalog.records import blob, upload
+from tests.server_cli import free_port
 from tests.tcp_relay import TcpRelay
-from tests.test_main import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ import pytest
 
 from server.catalog import BlobRecord, Catalog
 from server.catalog import sqlite as lite
-from tests.catalog.test_sqlite import blob
+from tests.catalog.records import blob
 
 
 def video(n: str, **changes: object) -> BlobRecord:

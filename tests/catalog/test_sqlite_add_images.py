@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from server.catalog import Catalog
-from tests.catalog.test_sqlite import blob
+from tests.catalog.records import blob
 
 
 @pytest.mark.gen_test(timeout=10)

@@ -13,7 +13,7 @@ import pytest
 
 from server.catalog import CatalogFull
 from server.catalog.sqlite import SQLiteCatalog
-from tests.catalog.test_sqlite import blob
+from tests.catalog.records import blob
 
 # The catalog fixture (tests/catalog/conftest.py), on SQLite only.
 pytestmark = pytest.mark.parametrize("catalog", ["sqlite"], indirect=True)

@@ -10,7 +10,7 @@ import pytest
 
 from server.catalog.sqlite import SQLiteCatalog
 from server.catalog.sqlite.timeline import PLANNED
-from tests.catalog.test_sqlite import blob
+from tests.catalog.records import blob
 
 # Each step of each plan: the index searched and the keys it seeks by. A page walks
 # its partial index in timeline order from the cursor (the index holds the entries'

@@ -14,7 +14,7 @@ from server.catalog import Catalog
 from server.catalog.postgres import MIGRATIONS as PG_MIGRATIONS
 from server.catalog.sqlite import MIGRATIONS, SQLiteCatalog
 from tests.catalog.old_schema import Execute, postgres_catalog_at, sqlite_catalog_at, version_before
-from tests.catalog.test_sqlite import blob
+from tests.catalog.records import blob
 
 
 def raw_sql(catalog: Catalog, request: pytest.FixtureRequest, tmp_path: Path, sql: str) -> None:

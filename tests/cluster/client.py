@@ -10,7 +10,7 @@ from typing import Any
 import tornado.websocket
 
 from tests.conftest import multipart
-from tests.test_main import request
+from tests.server_cli import request
 
 Socket = tornado.websocket.WebSocketClientConnection
 

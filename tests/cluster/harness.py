@@ -29,7 +29,7 @@ import psycopg
 
 from scripts.nginx_proxy import NginxProxy, NginxUnavailable, find_nginx, nginx_binary
 from tests.redis_server import REDIS_SERVER, RedisServer, redis_server_problem
-from tests.test_main import ROOT, cli, environment, free_port, last_line, request
+from tests.server_cli import ROOT, cli, environment, free_port, last_line, request
 
 API = "/api/v1"
 NAMES = ("a", "b", "c")

@@ -32,7 +32,7 @@ def test_an_upload_through_a_is_listed_through_b_at_once(running: Cluster, user:
 
 def test_a_signed_url_from_a_opens_on_b_and_c_without_a_token(running: Cluster, user: str) -> None:
     """The processes share the key (it is in the catalog): a URL one signs, all accept."""
-    from tests.test_main import request
+    from tests.server_cli import request
 
     a = running.nodes["a"]
     token = running.token(user)
@@ -135,6 +135,6 @@ def test_the_same_bytes_sent_to_a_and_b_at_once_are_one_blob(running: Cluster, u
 
 
 def _get(url: str, token: str) -> tuple[int, dict[str, str], bytes]:
-    from tests.test_main import request
+    from tests.server_cli import request
 
     return request(url, headers={"Authorization": f"Bearer {token}"})

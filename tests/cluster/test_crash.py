@@ -1,6 +1,6 @@
 """kill -9 on the cluster: uploads through nginx while servers are SIGKILLed.
 
-Round after round, multipart and tus clients (tests/test_crash.py's) upload through
+Round after round, multipart and tus clients (tests/crash_clients.py's) upload through
 nginx; at a random moment one of the three servers is killed with SIGKILL and started
 again at once, while the others go on. A request the dead server was answering is cut
 off, which nginx reports as its 502: the client sends it again, as after a cut
@@ -22,18 +22,9 @@ import time
 from email.message import Message
 
 from tests.cluster.harness import Cluster
-from tests.test_crash import (
-    MULTIPART_SIZES,
-    TUS_SIZES,
-    Http,
-    World,
-    check_over_http,
-    finish_everything,
-    multipart_client,
-    photos,
-    run_guarded,
-    tus_client,
-)
+from tests.crash_checks import check_over_http
+from tests.crash_clients import finish_everything, multipart_client, run_guarded, tus_client
+from tests.crash_world import MULTIPART_SIZES, TUS_SIZES, Http, World, photos
 
 ROUNDS = 2  # each a kill and a restart of a random process; a new seed every run
 MULTIPART_CLIENTS = 2

@@ -21,8 +21,8 @@ import time
 
 from tests.cluster.client import auth, call, listing, uploaded
 from tests.cluster.harness import Cluster
-from tests.test_crash import noise_jpeg
-from tests.test_main import request
+from tests.crash_world import noise_jpeg
+from tests.server_cli import request
 
 SECONDS = 6.0
 CLIENTS = 2

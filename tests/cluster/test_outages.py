@@ -32,7 +32,7 @@ from tests.cluster.client import (
 )
 from tests.cluster.harness import Cluster
 from tests.conftest import unique_jpeg
-from tests.test_main import request
+from tests.server_cli import request
 
 BIG = 4 * 1024 * 1024  # an upload far past what socket buffers hold
 

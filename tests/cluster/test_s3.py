@@ -21,7 +21,7 @@ from tests.cluster.client import auth, call, listing, uploaded
 from tests.cluster.harness import Cluster, Node
 from tests.conftest import unique_jpeg
 from tests.s3_gateway import BUCKET
-from tests.test_main import request
+from tests.server_cli import request
 
 SIZES = ("grid", "preview")
 

@@ -21,7 +21,9 @@ from typing import Any
 from tests.cluster.harness import Cluster
 from tests.cluster.test_crash import ThroughNginx, round_of_load
 from tests.cluster.test_s3 import check_bucket
-from tests.test_crash import Http, World, check_over_http, finish_everything
+from tests.crash_checks import check_over_http
+from tests.crash_clients import finish_everything
+from tests.crash_world import Http, World
 
 ROUNDS = 1  # a round of tests/cluster/test_crash.py on object storage; a new seed every run
 

@@ -18,7 +18,7 @@ from tests.cluster.harness import Cluster
 from tests.cluster.test_s3 import get, upstreams
 from tests.cluster.test_tus import TUS, create, offset, patch
 from tests.conftest import unique_jpeg
-from tests.test_main import request
+from tests.server_cli import request
 
 CHUNK = 48 * 1024
 

@@ -12,7 +12,7 @@ import json
 import random
 
 from tests.cluster.harness import Cluster
-from tests.test_main import request
+from tests.server_cli import request
 
 PER_ADDRESS = 20  # pairing attempts a client may make in a minute (services/auth.py)
 

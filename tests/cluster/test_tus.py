@@ -16,7 +16,7 @@ import time
 from tests.cluster.client import auth, events_until, hang_up, listen
 from tests.cluster.harness import Cluster
 from tests.conftest import unique_jpeg
-from tests.test_main import request
+from tests.server_cli import request
 
 TUS = {"Tus-Resumable": "1.0.0"}
 

@@ -23,7 +23,7 @@ from tests.handlers.helpers import (
     thumb_files,
     upload_one,
 )
-from tests.handlers.test_tus import new_upload, send_all
+from tests.handlers.tus_client import new_upload, send_all
 
 IMAGES = f"{API}/images"
 SEED = f"{API}/service/image"

@@ -1,49 +1,37 @@
-"""A full disk during uploads: 507, nothing half-kept, downloads still served.
+"""A full disk during uploads, injected: 507, nothing half-kept, downloads still served.
 
-Two ways to fill a disk, and each test's name says which it uses:
-
-- `test_real_disk_*` put the data folder on a real 4 MiB tmpfs and fill it to the last
-  byte (skipped, with the reason, where this machine does not allow mounting);
-- `test_injected_*` always run: a store whose staged files get ENOSPC from `write`
-  once a byte budget is spent (our storage seam), or a catalog whose transaction
-  meets a real SQLITE_FULL ("database or disk is full") from SQLite itself.
+These always run: a store whose staged files get ENOSPC from `write` once a byte
+budget is spent (our storage seam), or a catalog whose transaction meets a real
+SQLITE_FULL ("database or disk is full") from SQLite itself.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
 import json
-import os
-import sqlite3
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, BinaryIO, cast
 
 import pytest
 import tornado.ioloop
 
-from server.catalog import BlobRecord, ImageRecord, UploadRecord
-from server.catalog.sqlite import SQLiteCatalog
 from server.config import Settings
 from server.services import Services, build_services
-from server.services.events import Mailbox
-from server.storage.local import LocalBlobStore, LocalBlobWriter
-from tests.conftest import CLOSE_TIMEOUT, Api, close_within, multipart
-from tests.handlers.helpers import (
-    API,
-    assert_json_error,
-    blob_path,
-    files_in,
-    ids_in,
-    photo,
-    sha256,
+from tests.conftest import CLOSE_TIMEOUT, Api, close_within
+from tests.handlers.full_disk import (
+    Disk,
+    FullCatalog,
+    FullStore,
+    assert_full,
+    blobs_in,
+    failed_event,
+    post_photos,
+    still_downloads,
 )
-from tests.handlers.test_tus import (
+from tests.handlers.helpers import assert_json_error, blob_path, files_in, ids_in, photo, sha256
+from tests.handlers.tus_client import (
     DATA,
     UPLOADS,
     new_upload,
-    next_event,
     offset_of,
     patch,
     picture,
@@ -51,133 +39,6 @@ from tests.handlers.test_tus import (
     staged,
     user_of,
 )
-from tests.small_disk import fill, small_disk
-
-__all__ = ["small_disk"]  # a fixture, used by name
-
-IMAGES = f"{API}/images"
-
-
-async def post_photos(
-    api: Api, files: list[tuple[str, str, bytes]], upload_id: str | None = None
-) -> tuple[int, Any]:
-    body, content_type = multipart(files)
-    headers = {"Content-Type": content_type}
-    if upload_id is not None:
-        headers["X-Upload-Id"] = upload_id
-    response = await api.fetch(IMAGES, "POST", body, headers)
-    return response.code, json.loads(response.body)
-
-
-async def still_downloads(api: Api, data: bytes) -> None:
-    """The photo is listed, described and served byte-exact (a full disk changes nothing)."""
-    assert sha256(data) in await ids_in(api)
-    code, item = await api.json(f"{IMAGES}/{sha256(data)}")
-    assert code == 200 and "damaged" not in item, item
-    response = await api.fetch(f"{IMAGES}/{sha256(data)}/original")
-    assert response.code == 200, response.body
-    assert response.body == data
-
-
-def assert_full(code: int, body: Any) -> None:
-    assert code == 507, body
-    assert body["error"]["code"] == "insufficient_storage", body
-    assert "disk is full" in body["error"]["message"], body
-
-
-def blobs_in(settings: Settings) -> list[str]:
-    return [path.name for path in files_in(settings.blobs_dir)]
-
-
-async def failed_event(mailbox: Mailbox, upload_id: str) -> dict[str, Any]:
-    while True:
-        event = await next_event(mailbox)
-        if event["type"] == "upload.failed" and event["upload_id"] == upload_id:
-            return event
-
-
-# injected: a store that runs out of room, a catalog that cannot grow -------------
-
-
-class Disk:
-    """The free bytes of a pretend disk; None for plenty."""
-
-    free: int | None = None
-
-
-class BudgetFile:
-    """A staged file that takes bytes while the disk has room, then fails as a full disk does."""
-
-    def __init__(self, file: BinaryIO, disk: Disk) -> None:
-        self._file = file
-        self._disk = disk
-
-    def write(self, data: bytes) -> int:
-        free = self._disk.free
-        if free is None:
-            return self._file.write(data)
-        room = min(free, len(data))
-        self._file.write(data[:room])  # what fitted reached the file
-        self._disk.free = free - room
-        if room < len(data):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return room
-
-
-class FullWriter(LocalBlobWriter):
-    def _open(self) -> BinaryIO:
-        store = self._store
-        assert isinstance(store, FullStore)
-        return cast(BinaryIO, BudgetFile(super()._open(), store.disk))
-
-
-class FullStore(LocalBlobStore):
-    writer_type = FullWriter
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.disk = Disk()
-
-
-class FullCatalog(SQLiteCatalog):
-    """The writes named in `full` meet SQLite's own SQLITE_FULL.
-
-    The transaction first does its real work, then asks for more pages than the
-    catalog may have (`max_page_count` set to what it has): SQLite fails it with
-    "database or disk is full" and rolls all of it back, as a full disk would.
-    """
-
-    full: frozenset[str] = frozenset()
-
-    def _connect(self) -> sqlite3.Connection:
-        db = super()._connect()
-        db.execute("CREATE TABLE IF NOT EXISTS ballast (b BLOB)")
-        return db
-
-    def _fill_up(self, write: str) -> None:
-        if write in self.full:
-            pages = self._db.execute("PRAGMA page_count").fetchone()[0]
-            self._db.execute(f"PRAGMA max_page_count = {pages}")
-            try:
-                self._db.execute("INSERT INTO ballast VALUES (zeroblob(1000000))")
-            finally:
-                self._db.execute("PRAGMA max_page_count = 1073741823")
-
-    def _add_image(
-        self, user_id: int, blob: BlobRecord, filename: str, now: float
-    ) -> tuple[ImageRecord, bool]:
-        added = super()._add_image(user_id, blob, filename, now)
-        self._fill_up("add_image")
-        return added
-
-    def _add_upload(self, upload: UploadRecord) -> None:
-        super()._add_upload(upload)
-        self._fill_up("add_upload")
-
-    def _complete_upload(self, *args: Any) -> UploadRecord | None:
-        done = super()._complete_upload(*args)
-        self._fill_up("complete_upload")
-        return done
 
 
 class TestInjected:
@@ -346,90 +207,3 @@ class TestInjected:
         assert last.headers["Tubei-Image-Id"] == sha256(data)
         assert last.headers["Upload-Offset"] == str(len(data))
         await still_downloads(api, data)
-
-
-# a real small disk -----------------------------------------------------------------
-
-
-class TestRealDisk:
-    @pytest.fixture
-    def settings(self, small_disk: Path) -> Settings:
-        return Settings(data=small_disk / "data", gc_interval=3600)
-
-    @staticmethod
-    async def ready(api: Api, services: Services, data: bytes) -> None:
-        """One photo in, thumbnails made, the token's last-seen noted: then the disk fills."""
-        code, body = await post_photos(api, [("file", "kept.jpg", data)])
-        assert code == 200, body
-        await services.library.thumbnails.drain()
-        assert (await api.fetch(f"{IMAGES}/{sha256(data)}/thumbnail")).code == 200
-
-    @pytest.mark.gen_test(timeout=20)
-    async def test_real_disk_full_multipart_is_507_and_downloads_keep_working(
-        self, api: Api, services: Services, settings: Settings
-    ) -> None:
-        kept, big = photo(), picture(600_000)
-        await self.ready(api, services, kept)
-        filler = fill(settings.data)
-
-        code, body = await post_photos(api, [("file", "big.jpg", big)])
-        assert_full(code, body)
-        assert files_in(settings.tmp_dir) == []
-        assert blobs_in(settings) == [sha256(kept)]
-        await still_downloads(api, kept)
-        thumbnail = await api.fetch(f"{IMAGES}/{sha256(kept)}/thumbnail")
-        assert thumbnail.code == 200
-        # A preview is made when first opened: with no room for it, a clean 507.
-        preview = await api.fetch(f"{IMAGES}/{sha256(kept)}/thumbnail?size=preview")
-        assert_json_error(preview, 507, "insufficient_storage")
-
-        filler.unlink()
-        preview = await api.fetch(f"{IMAGES}/{sha256(kept)}/thumbnail?size=preview")
-        assert preview.code == 200
-        code, body = await post_photos(api, [("file", "big.jpg", big)])
-        assert code == 200, body
-        await still_downloads(api, big)
-
-    @pytest.mark.gen_test(timeout=20)
-    async def test_real_disk_full_mid_tus_patch_resumes_when_space_returns(
-        self, api: Api, services: Services, settings: Settings
-    ) -> None:
-        kept, data = photo(), picture(600_000)
-        await self.ready(api, services, kept)
-        url = await new_upload(api, data, "resumed.jpg")
-        assert (await patch(api, url, 0, data[:200_000])).code == 204
-        filler = fill(settings.data)
-
-        refused = await patch(api, url, 200_000, data[200_000:400_000])
-        assert_json_error(refused, 507, "insufficient_storage")
-        assert refused.headers["Upload-Offset"] == "200000"
-        assert staged(settings, url).read_bytes() == data[:200_000]
-        assert await offset_of(api, url) == 200_000
-        await still_downloads(api, kept)
-
-        filler.unlink()
-        last = await send_all(api, url, data, chunk=200_000)
-        assert last.headers["Tubei-Image-Id"] == sha256(data)
-        await still_downloads(api, data)
-        assert files_in(settings.tmp_dir) == []
-
-    @pytest.mark.gen_test(timeout=20)
-    async def test_real_disk_full_in_the_catalog_is_507_and_gc_takes_the_blob(
-        self, api: Api, services: Services, settings: Settings
-    ) -> None:
-        kept, lost = photo(), picture(300_000)
-        await self.ready(api, services, kept)
-        # Room for the photo's bytes and not a page more: the catalog cannot grow its WAL.
-        filler = fill(settings.data, leave=len(lost))
-
-        code, body = await post_photos(api, [("file", "lost.jpg", lost)])
-        assert_full(code, body)
-        assert blob_path(settings, sha256(lost)).read_bytes() == lost, "placed, then orphaned"
-        await still_downloads(api, kept)
-        assert await ids_in(api) == [sha256(kept)]
-
-        filler.unlink()
-        assert (await services.library.collect_garbage()).orphan_files == 0  # in its grace
-        services.library.collector.grace = 0
-        assert (await services.library.collect_garbage()).orphan_files == 1
-        assert blobs_in(settings) == [sha256(kept)]

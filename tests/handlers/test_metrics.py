@@ -22,7 +22,7 @@ from server.services.events import MAX_PENDING_FINAL
 from tests.conftest import Api, unique_jpeg
 from tests.handlers.helpers import API, sha256, upload_one
 from tests.handlers.test_seed import SEED
-from tests.handlers.test_tus import head, new_upload, patch, picture, send_all
+from tests.handlers.tus_client import head, new_upload, patch, picture, send_all
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -28,9 +28,9 @@ from server.storage import local
 from server.storage.local import LocalBlobStore
 from server.views import event_json
 from tests.conftest import CLOSE_TIMEOUT, Api, close_within
+from tests.handlers.full_disk import FullCatalog, assert_full, blobs_in, post_photos
 from tests.handlers.helpers import files_in, ids_in, photo, sha256
-from tests.handlers.test_disk_full import FullCatalog, assert_full, blobs_in, post_photos
-from tests.handlers.test_tus import user_of
+from tests.handlers.tus_client import user_of
 
 
 class ThirdPlacementFails(LocalBlobStore):

@@ -17,7 +17,7 @@ import tornado.websocket
 
 from tests.conftest import Api, multipart
 from tests.handlers.helpers import photo, sha256
-from tests.handlers.test_tus import new_upload, patch, picture
+from tests.handlers.tus_client import new_upload, patch, picture
 
 Send = Callable[[Api, bytes, str], Awaitable[int]]
 

@@ -20,7 +20,7 @@ from PIL import Image
 from server.services import Services
 from tests.conftest import Api, multipart
 from tests.handlers.helpers import photo, sha256
-from tests.handlers.test_tus import new_upload, patch
+from tests.handlers.tus_client import new_upload, patch
 from tests.imaging.videos import BLUE, RED, bomb_mp4, make_video, patch_dimensions
 from tests.test_openapi import load_spec
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from server.storage.local import LocalBlobStore
-from tests.storage.test_local import PAYLOAD, staged
+from tests.storage.local_store import PAYLOAD, staged
 
 
 @pytest.fixture
