@@ -49,22 +49,19 @@ from bench_events import case_redis
 from bench_http import (
     API,
     Connection,
-    EventWatcher,
     FileRange,
-    Job,
     Part,
-    Profile,
-    RawServer,
-    ServerProcess,
-    TubeiServer,
     body_length,
     body_sha256,
     multipart_body,
     query,
     unique_jpeg,
-    uploaders,
 )
+from bench_profile import Profile
+from bench_servers import RawServer, ServerProcess, TubeiServer
+from bench_sockets import EventWatcher
 from bench_table import INFO, Row, Target, at_least, at_most, expect, median, rotated, table
+from bench_uploaders import Job, uploaders
 from PIL import Image, ImageChops, ImageOps
 
 from server import imaging

@@ -28,7 +28,8 @@ from bench import (
     save_photo,
     send_photos,
 )
-from bench_http import API, ROOT, Connection, ServerProcess, TubeiServer, query
+from bench_http import API, ROOT, Connection, query
+from bench_servers import ServerProcess, TubeiServer
 from PIL import Image, ImageOps
 from PIL.JpegImagePlugin import JpegImageFile
 

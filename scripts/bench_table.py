@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench_http import ServerProcess
+from bench_servers import ServerProcess
 
 
 @dataclass(frozen=True)

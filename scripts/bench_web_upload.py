@@ -20,7 +20,8 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench_http import ROOT, TubeiServer, environment
+from bench_http import ROOT
+from bench_servers import TubeiServer, environment
 from bench_table import INFO, Row, at_least, expect, median
 from PIL import Image
 
