@@ -26,7 +26,7 @@ from bench_table import INFO, Row, at_least, expect, median
 from PIL import Image
 
 if TYPE_CHECKING:
-    from bench import Bench
+    from bench_run import Bench
 
 MiB = 1024 * 1024
 MB = 1_000_000
