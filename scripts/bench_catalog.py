@@ -29,7 +29,8 @@ import uuid
 from pathlib import Path
 
 import psycopg
-from bench_http import API, ROOT, Connection, TubeiServer, environment, multipart_body, query
+from bench_http import API, ROOT, Connection, multipart_body, query
+from bench_servers import TubeiServer, environment
 from bench_table import Row, Run, at_least, at_most, expect, median, rotated
 from bench_timeline import PAGE, deep_cursors, fill_catalog, small_photo, synthetic_rows
 

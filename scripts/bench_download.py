@@ -13,7 +13,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bench_http import API, Connection, FileRange, ServerProcess, TubeiServer, multipart_body
+from bench_http import API, Connection, FileRange, multipart_body
+from bench_servers import ServerProcess, TubeiServer
 from bench_table import Row, Run, at_least, expect, median, rotated
 from nginx_proxy import nginx_binary, temp_paths
 

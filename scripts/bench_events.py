@@ -36,7 +36,7 @@ from server.services.events import LocalEventHub, Mailbox
 from server.services.events_redis import RedisEventHub
 
 if TYPE_CHECKING:
-    from bench import Bench
+    from bench_run import Bench
 
 USER = 1
 PACE = 0.002  # seconds between events

@@ -26,7 +26,8 @@ import sys
 import time
 from collections.abc import Sequence
 
-from bench_http import API, ROOT, Connection, TubeiServer, multipart_body, proc_status
+from bench_http import API, ROOT, Connection, multipart_body
+from bench_servers import TubeiServer, proc_status
 from bench_table import Row, Run, Target, expect, median
 
 if str(ROOT) not in sys.path:

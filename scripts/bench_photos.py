@@ -17,18 +17,11 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import (
-    Bench,
-    Row,
-    Target,
-    at_least,
-    at_most,
-    expect,
-    photo_bodies,
-    save_photo,
-    send_photos,
-)
-from bench_http import API, ROOT, Connection, ServerProcess, TubeiServer, query
+from bench_http import API, ROOT, Connection, query
+from bench_photo_rate import photo_bodies, send_photos
+from bench_run import Bench, save_photo
+from bench_servers import ServerProcess, TubeiServer
+from bench_table import Row, Target, at_least, at_most, expect
 from PIL import Image, ImageOps
 from PIL.JpegImagePlugin import JpegImageFile
 

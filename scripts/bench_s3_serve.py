@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from bench_http import API, Connection, FileRange, TubeiServer, multipart_body, proc_status
+from bench_http import API, Connection, FileRange, multipart_body
+from bench_servers import TubeiServer, proc_status
 from bench_table import Row, Run, Target, at_least, expect, median, rotated
 from PIL import Image
 from s3_gateway import Gateway

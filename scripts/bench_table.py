@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench_http import ServerProcess
+from bench_servers import ServerProcess
 
 
 @dataclass(frozen=True)
@@ -119,10 +119,10 @@ def expect(condition: bool, message: str) -> None:
 
 
 class Run(Protocol):
-    """What a measure is given (`bench.Bench`): where to work, how long, its inputs."""
+    """What a measure is given (`bench_run.Bench`): where to work, how long, its inputs."""
 
     workdir: Path
-    scale: Any  # bench.Scale
+    scale: Any  # bench_run.Scale
     notes: list[str]
 
     def say(self, text: str) -> None: ...

@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import tornado.websocket
-from bench_http import API, HOST, Connection, TubeiServer, multipart_body, query
+from bench_http import API, HOST, Connection, multipart_body, query
+from bench_servers import TubeiServer
 from bench_table import Row, Run, at_most, expect, median, rotated
 from PIL import Image
 

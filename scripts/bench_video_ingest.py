@@ -15,7 +15,8 @@ import struct
 import time
 from pathlib import Path
 
-from bench_http import API, Connection, FileRange, Part, TubeiServer, multipart_body
+from bench_http import API, Connection, FileRange, Part, multipart_body
+from bench_servers import TubeiServer
 from bench_table import Row, Run, at_least, expect, median, rotated
 from PIL import Image
 

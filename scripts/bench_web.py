@@ -25,7 +25,8 @@ import json
 import shutil
 import subprocess
 
-from bench_http import API, ROOT, Connection, TubeiServer, multipart_body
+from bench_http import API, ROOT, Connection, multipart_body
+from bench_servers import TubeiServer
 from bench_table import Row, Run, Target, at_most, expect, median
 from bench_timeline import fill_catalog
 from PIL import Image

@@ -20,12 +20,13 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench_http import ROOT, TubeiServer, environment
+from bench_http import ROOT
+from bench_servers import TubeiServer, environment
 from bench_table import INFO, Row, at_least, expect, median
 from PIL import Image
 
 if TYPE_CHECKING:
-    from bench import Bench
+    from bench_run import Bench
 
 MiB = 1024 * 1024
 MB = 1_000_000
