@@ -67,16 +67,19 @@ describeWeb('timeline', () => {
     specs.push({name: 'far-old.jpg', width: 96, height: 64, taken: '2018:02:01 09:00:00'})
     await upload('aunt', specs)
 
-    const page = await app.newPage({user: 'aunt', viewport: {width: 420, height: 320}})
-    // A slow network: the first screen's thumbnails are asked for and not answered.
+    // A slow network: the first screen's thumbnails are asked for and not answered. The
+    // route is in place before the sign-in shows the timeline, so that none gets past it.
+    const page = await app.newPage({signedIn: false, viewport: {width: 420, height: 320}})
     const held = []
     const cancelled = new Set()
     page.on('requestfailed', request => cancelled.add(request.url()))
     let holding = true
     await page.route('**/thumbnail?**', route => (holding ? held.push(route) : route.continue()))
+    await app.signIn(page, {user: 'aunt'})
     await page.getByRole('heading', {name: /2023年6月/}).waitFor()
     await page.waitForFunction(() => document.querySelectorAll('img.thumb').length >= 6)
-    while (held.length < 6) await page.waitForTimeout(50)
+    for (let i = 0; i < 300 && held.length < 6; i += 1) await page.waitForTimeout(100)
+    expect(held.length).toBeGreaterThanOrEqual(6)
     const first = held.map(route => route.request().url())
 
     // Far away, their cells leave the DOM while their requests are still open.
