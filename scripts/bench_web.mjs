@@ -45,13 +45,24 @@ async function counters(cdp) {
 }
 
 async function metrics(page, cdp) {
+  // Counted once the screen has settled: every thumbnail in the document loaded (or
+  // failed). A cell still loading is held by its fetch, so a count taken while the
+  // last step's thumbnails arrive says how many were in flight, not what is kept.
+  await page.waitForFunction(() => [...document.querySelectorAll('img.thumb')].every(img => img.complete), null, {timeout: 30000})
   await cdp.send('HeapProfiler.collectGarbage')
   const once = await counters(cdp)
   await cdp.send('HeapProfiler.collectGarbage')
   await cdp.send('HeapProfiler.collectGarbage')
   const full = await counters(cdp)
-  const [cells, live] = await page.evaluate(() => [document.querySelectorAll('.cell').length, document.getElementsByTagName('*').length])
-  return {heap: full.heap, nodes: full.nodes, nodes_one_gc: once.nodes, listeners: full.listeners, live, cells}
+  const [cells, live, doc] = await page.evaluate(() => {
+    // Every node in the document (text and comments too, and the document itself): what
+    // Blink's counter counts beyond them is held outside it.
+    const walker = document.createTreeWalker(document, NodeFilter.SHOW_ALL)
+    let count = 1
+    while (walker.nextNode()) count += 1
+    return [document.querySelectorAll('.cell').length, document.getElementsByTagName('*').length, count]
+  })
+  return {heap: full.heap, nodes: full.nodes, nodes_one_gc: once.nodes, listeners: full.listeners, live, cells, doc}
 }
 
 async function detached(cdp) {
