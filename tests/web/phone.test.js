@@ -2,13 +2,17 @@
 // Every page on a 360x740 phone (touch, the page's meta viewport): nothing wider than the
 // screen, the controls wholly on it, apart, and the ones a tap at their centre reaches;
 // the lightbox's photo on the screen and a swipe moving to the next one; the upload
-// panel's rows legible.
+// panel's rows legible, and the uploads a reload interrupted in sight.
+const crypto = require('crypto')
 const fs = require('fs')
 const os = require('os')
 const path = require('path')
 const {describeWeb, useApp, apiStatus, PHONE} = require('./harness')
 const {EPSILON, rectOf, inside, overlapping, expectNoSidewaysScroll, controlProblems, swipe} = require('./screen')
 const {makePhotos, uploadDirect} = require('../miniprogram/kit/server')
+
+const MiB = 1024 * 1024
+const CHUNK = 8 * MiB // web/src/upload/settings.js CHUNK_SIZE
 
 describeWeb('on a phone', () => {
   const app = useApp()
@@ -273,5 +277,64 @@ describeWeb('on a phone', () => {
     await page.locator('.timeline-scroll').waitFor()
     expect(overlapping(await rectOf(panel), await rectOf(page.locator('.timeline-scroll')))).toBe(false)
     await app.shot(page, 'uploads-collapsed-phone')
+  })
+
+  test('upload panel: after a reload mid-upload it opens by itself, the unfinished file in sight', async () => {
+    const page = await app.newPage({phone: true, user: 'grandpa'})
+    app.allowErrors(page, /ERR_INTERNET_DISCONNECTED/)
+    // A real JPEG and two chunks more: the first chunk reaches the server, the rest wait
+    // on a network that is gone, and the page is reloaded meanwhile.
+    const [photo] = makePhotos(dir, [{name: 'cut-short-by-a-reload.jpg', width: 64, height: 48, seed: 93}])
+    fs.appendFileSync(photo.path, crypto.randomBytes(2 * CHUNK))
+    let patches = 0
+    await page.route('**/api/v1/uploads/**', route => {
+      if (route.request().method() === 'PATCH' && ++patches > 1) return route.abort('internetdisconnected')
+      return route.continue()
+    })
+    await page.getByRole('button', {name: '展开上传面板'}).tap()
+    await page.getByLabel('选择照片或视频').setInputFiles(photo.path)
+    await page.waitForFunction(chunk => [...document.querySelectorAll('.uploads-queue li[data-state="uploading"] progress')]
+      .some(bar => Number(bar.value) >= chunk), CHUNK)
+    await page.reload()
+    await page.unrouteAll()
+
+    const panel = page.getByRole('complementary', {name: '上传'})
+    const entry = page.locator('.upload-interrupted li', {hasText: 'cut-short-by-a-reload.jpg'})
+    await entry.waitFor({state: 'attached'})
+    const pct = Math.floor((100 * CHUNK) / fs.statSync(photo.path).size)
+    await page.locator('.upload-interrupted li', {hasText: `已上传 ${pct}%`}).waitFor({state: 'attached'})
+    // No tap: the panel is open, the entry and its 放弃 on the screen, within the sheet.
+    expect(await panel.locator('.uploads-toggle').getAttribute('aria-expanded')).toBe('true')
+    expect(await entry.isVisible()).toBe(true)
+    expect(await page.getByRole('heading', {name: '上次未完成的上传'}).isVisible()).toBe(true)
+    expect(await controlProblems(page, {
+      name: entry.locator('.upload-name'),
+      '放弃': entry.getByRole('button', {name: '放弃 cut-short-by-a-reload.jpg'}),
+      '选择照片或视频': page.locator('label[for="upload-files"]'),
+    })).toEqual([])
+    const view = {left: 0, top: 0, right: PHONE.viewport.width, bottom: PHONE.viewport.height}
+    const sheet = await rectOf(panel)
+    expect(inside(sheet, view)).toBe(true)
+    expect(inside(await rectOf(entry), sheet)).toBe(true)
+    await expectNoSidewaysScroll(page)
+    await app.shot(page, 'uploads-interrupted-phone')
+
+    // Collapsed by hand, its head still says there is something unfinished.
+    await page.getByRole('button', {name: '收起上传面板'}).tap()
+    await page.getByRole('button', {name: '展开上传面板'}).waitFor()
+    expect(await entry.isVisible()).toBe(false)
+    const note = panel.locator('.uploads-head', {hasText: '1 个上传未完成'})
+    expect(await note.isVisible()).toBe(true)
+    expect(await note.evaluate(el => el.scrollWidth <= el.clientWidth)).toBe(true)
+    expect(inside(await rectOf(panel), view)).toBe(true)
+    await app.shot(page, 'uploads-interrupted-collapsed-phone')
+
+    // Given up, it is gone, and a reload starts collapsed again.
+    await page.getByRole('button', {name: '展开上传面板'}).tap()
+    await entry.getByRole('button', {name: '放弃 cut-short-by-a-reload.jpg'}).tap()
+    await entry.waitFor({state: 'detached'})
+    await page.reload()
+    await page.getByRole('button', {name: '展开上传面板'}).waitFor()
+    expect(await panel.locator('.uploads-unfinished').count()).toBe(0)
   })
 })
