@@ -8,11 +8,19 @@ const fs = require('fs')
 const os = require('os')
 const path = require('path')
 const {describeWeb, useApp, apiStatus, PHONE} = require('./harness')
-const {EPSILON, rectOf, inside, overlapping, expectNoSidewaysScroll, controlProblems, swipe} = require('./screen')
+const {EPSILON, rectOf, inside, overlapping, expectNoSidewaysScroll, controlProblems, touchDrag, swipe} = require('./screen')
 const {makePhotos, uploadDirect} = require('../miniprogram/kit/server')
 
 const MiB = 1024 * 1024
 const CHUNK = 8 * MiB // web/src/upload/settings.js CHUNK_SIZE
+
+// The scrubber's month buttons, how many, and those less than a finger's height (40 px).
+function shortScrubberButtons(page) {
+  return page.locator('.scrubber button').evaluateAll(buttons => ({
+    count: buttons.length,
+    short: buttons.map(b => [b.getAttribute('aria-label'), b.getBoundingClientRect().height]).filter(([, h]) => h < 40),
+  }))
+}
 
 describeWeb('on a phone', () => {
   const app = useApp()
@@ -98,6 +106,7 @@ describeWeb('on a phone', () => {
     }
     const sideways = await page.locator('.scrubber').evaluate(el => el.scrollWidth - el.clientWidth)
     expect(sideways).toBeLessThanOrEqual(0)
+    expect(await shortScrubberButtons(page)).toEqual({count: 2, short: []}) // a finger's height each
     // The upload panel, collapsed on a phone, covers none of the grid and the scrubber.
     const uploads = await rectOf(page.getByRole('complementary', {name: '上传'}))
     expect(overlapping(uploads, grid)).toBe(false)
@@ -122,6 +131,48 @@ describeWeb('on a phone', () => {
       'april-tall.jpg': page.getByRole('button', {name: '照片 april-tall.jpg'}),
     })).toEqual([])
     await expectNoSidewaysScroll(page)
+  })
+
+  test('timeline: a scrubber of many years scrolls under a finger, its months a finger high, and a tap jumps', async () => {
+    // Four years of a photo a month: far more months than the screen is high.
+    const specs = []
+    for (let year = 2021; year <= 2024; year += 1) {
+      for (let month = 1; month <= 12; month += 1) {
+        specs.push({name: `y${year}-${month}.jpg`, width: 96, height: 64, taken: `${year}:${String(month).padStart(2, '0')}:15 10:00:00`, seed: year * 100 + month})
+      }
+    }
+    const token = app.server.token('aunt')
+    for (const photo of makePhotos(dir, specs)) await uploadDirect(app.server, token, photo.path)
+    const page = await app.newPage({phone: true, user: 'aunt'})
+    await page.getByRole('heading', {name: /2024年12月/}).waitFor()
+    const scrubber = page.getByRole('group', {name: '按月份跳转'})
+    await expectNoSidewaysScroll(page)
+    expect(await shortScrubberButtons(page)).toEqual({count: 48, short: []})
+    const box = await rectOf(scrubber)
+    // On the screen, clear of the collapsed upload panel, and no wider than its labels.
+    expect(inside(box, {left: 0, top: 0, right: PHONE.viewport.width, bottom: PHONE.viewport.height})).toBe(true)
+    expect(overlapping(box, await rectOf(page.getByRole('complementary', {name: '上传'})))).toBe(false)
+    const sizes = await scrubber.evaluate(el => ({
+      sideways: el.scrollWidth - el.clientWidth,
+      longer: el.scrollHeight > el.clientHeight,
+      cut: [...el.querySelectorAll('button')].filter(b => b.scrollWidth > b.clientWidth).length,
+      fonts: [...new Set([...el.querySelectorAll('button')].map(b => parseFloat(getComputedStyle(b).fontSize) >= 12))],
+    }))
+    expect(sizes).toEqual({sideways: 0, longer: true, cut: 0, fonts: [true]})
+    await app.shot(page, 'timeline-years-phone')
+
+    // A finger's drag up the scrubber scrolls it, and jumps nowhere: the grid stays at the top.
+    const x = Math.round(box.left + box.width / 2)
+    await touchDrag(page, [x, Math.round(box.bottom - 40)], [x, Math.round(box.top + 40)])
+    await page.waitForFunction(() => document.querySelector('.scrubber').scrollTop > 0)
+    expect(await page.locator('.timeline-scroll').evaluate(el => el.scrollTop)).toBe(0)
+    // Down to the oldest month, and a tap on it jumps there.
+    const oldest = page.getByRole('button', {name: '跳到2021年1月'})
+    await scrubber.evaluate(el => { el.scrollTop = el.scrollHeight })
+    expect(await controlProblems(page, {'跳到2021年1月': oldest, '跳到2021年2月': page.getByRole('button', {name: '跳到2021年2月'})})).toEqual([])
+    await oldest.tap()
+    await page.getByRole('heading', {name: /2021年1月/}).waitFor()
+    await page.getByRole('button', {name: '照片 y2021-1.jpg'}).waitFor()
   })
 
   test('lightbox: the photo and its controls fit the screen, apart; a swipe goes to the next photo', async () => {

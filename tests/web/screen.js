@@ -60,22 +60,27 @@ async function controlProblems(page, controls) {
   return problems
 }
 
-// A horizontal swipe by touch, through Chromium's input pipeline (touch events, and the
-// pointer events it makes of them), from x0 to x1 at height y.
-async function swipe(page, x0, x1, y) {
+// A drag by one finger, through Chromium's input pipeline (touch events, and the pointer
+// events and scrolling it makes of them), from [x0, y0] to [x1, y1].
+async function touchDrag(page, [x0, y0], [x1, y1]) {
   const cdp = await page.context().newCDPSession(page)
-  const point = x => [{x, y, radiusX: 4, radiusY: 4, force: 1, id: 1}]
-  await cdp.send('Input.dispatchTouchEvent', {type: 'touchStart', touchPoints: point(x0)})
+  const point = (x, y) => [{x, y, radiusX: 4, radiusY: 4, force: 1, id: 1}]
+  await cdp.send('Input.dispatchTouchEvent', {type: 'touchStart', touchPoints: point(x0, y0)})
   const steps = 8
   for (let i = 1; i <= steps; i += 1) {
-    await cdp.send('Input.dispatchTouchEvent', {type: 'touchMove', touchPoints: point(x0 + ((x1 - x0) * i) / steps)})
+    await cdp.send('Input.dispatchTouchEvent', {type: 'touchMove', touchPoints: point(x0 + ((x1 - x0) * i) / steps, y0 + ((y1 - y0) * i) / steps)})
   }
   // The finger rests before it lifts: a lift at speed starts a fling, and Chromium takes
-  // the next tap (the test's on 关闭) as the one that stops it, with no click.
+  // the next tap (a test's on 关闭, say) as the one that stops it, with no click.
   await new Promise(resolve => setTimeout(resolve, 200))
-  await cdp.send('Input.dispatchTouchEvent', {type: 'touchMove', touchPoints: point(x1)})
+  await cdp.send('Input.dispatchTouchEvent', {type: 'touchMove', touchPoints: point(x1, y1)})
   await cdp.send('Input.dispatchTouchEvent', {type: 'touchEnd', touchPoints: []})
   await cdp.detach()
 }
 
-module.exports = {EPSILON, rectOf, inside, overlapping, widths, expectNoSidewaysScroll, controlProblems, swipe}
+// A horizontal swipe from x0 to x1 at height y.
+function swipe(page, x0, x1, y) {
+  return touchDrag(page, [x0, y], [x1, y])
+}
+
+module.exports = {EPSILON, rectOf, inside, overlapping, widths, expectNoSidewaysScroll, controlProblems, touchDrag, swipe}
