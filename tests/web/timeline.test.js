@@ -67,13 +67,15 @@ describeWeb('timeline', () => {
     specs.push({name: 'far-old.jpg', width: 96, height: 64, taken: '2018:02:01 09:00:00'})
     await upload('aunt', specs)
 
-    const page = await app.newPage({user: 'aunt', viewport: {width: 420, height: 320}})
-    // A slow network: the first screen's thumbnails are asked for and not answered.
+    const page = await app.newPage({signedIn: false, viewport: {width: 420, height: 320}})
+    // A slow network: the first screen's thumbnails are asked for and not answered. (Held
+    // from before signing in: the timeline asks for them as soon as it is signed in.)
     const held = []
     const cancelled = new Set()
     page.on('requestfailed', request => cancelled.add(request.url()))
     let holding = true
     await page.route('**/thumbnail?**', route => (holding ? held.push(route) : route.continue()))
+    await app.signIn(page, {user: 'aunt'})
     await page.getByRole('heading', {name: /2023年6月/}).waitFor()
     await page.waitForFunction(() => document.querySelectorAll('img.thumb').length >= 6)
     while (held.length < 6) await page.waitForTimeout(50)
