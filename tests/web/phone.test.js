@@ -2,88 +2,25 @@
 // Every page on a 360x740 phone (touch, the page's meta viewport): nothing wider than the
 // screen, the controls wholly on it, apart, and the ones a tap at their centre reaches;
 // the lightbox's photo on the screen and a swipe moving to the next one; the upload
-// panel's rows legible.
+// panel's rows legible, and the uploads a reload interrupted in sight.
+const crypto = require('crypto')
 const fs = require('fs')
 const os = require('os')
 const path = require('path')
 const {describeWeb, useApp, apiStatus, PHONE} = require('./harness')
+const {EPSILON, rectOf, inside, overlapping, expectNoSidewaysScroll, controlProblems, touchDrag, swipe} = require('./screen')
 const {makePhotos, uploadDirect} = require('../miniprogram/kit/server')
 
-const EPSILON = 0.5 // px of rounding
+const MiB = 1024 * 1024
+const CHUNK = 8 * MiB // web/src/upload/settings.js CHUNK_SIZE
 
-// The rect of the one element a locator matches, in CSS pixels of the viewport.
-function rectOf(locator) {
-  return locator.evaluate(el => {
-    const r = el.getBoundingClientRect()
-    return {left: r.left, top: r.top, right: r.right, bottom: r.bottom, width: r.width, height: r.height}
-  })
+// The scrubber's month buttons, how many, and those less than a finger's height (40 px).
+function shortScrubberButtons(page) {
+  return page.locator('.scrubber button').evaluateAll(buttons => ({
+    count: buttons.length,
+    short: buttons.map(b => [b.getAttribute('aria-label'), b.getBoundingClientRect().height]).filter(([, h]) => h < 40),
+  }))
 }
-
-function inside(rect, outer) {
-  return rect.width > 0 && rect.height > 0 &&
-    rect.left >= outer.left - EPSILON && rect.right <= outer.right + EPSILON &&
-    rect.top >= outer.top - EPSILON && rect.bottom <= outer.bottom + EPSILON
-}
-
-function overlapping(a, b) {
-  return Math.min(a.right, b.right) - Math.max(a.left, b.left) > EPSILON &&
-    Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > EPSILON
-}
-
-// The page scrolls only vertically: nothing in the document is wider than the screen.
-async function widths(page) {
-  return page.evaluate(() => ({scrollWidth: document.scrollingElement.scrollWidth, innerWidth: window.innerWidth}))
-}
-async function expectNoSidewaysScroll(page) {
-  const {scrollWidth, innerWidth} = await widths(page)
-  expect(innerWidth).toBe(PHONE.viewport.width)
-  expect(scrollWidth).toBeLessThanOrEqual(innerWidth)
-}
-
-// Each named control: wholly inside the viewport, the element a tap at its centre lands
-// on (nothing covers it), and apart from every other one. Returns what is wrong, by name.
-async function controlProblems(page, controls) {
-  const view = await page.evaluate(() => ({left: 0, top: 0, right: innerWidth, bottom: innerHeight}))
-  const problems = []
-  const rects = {}
-  for (const [name, locator] of Object.entries(controls)) {
-    const rect = await rectOf(locator)
-    rects[name] = rect
-    if (!inside(rect, view)) problems.push(`${name} is not wholly on the screen: ${JSON.stringify(rect)}`)
-    const hit = await locator.evaluate(el => {
-      const r = el.getBoundingClientRect()
-      const at = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2)
-      return at !== null && (at === el || el.contains(at))
-    })
-    if (!hit) problems.push(`a tap at the centre of ${name} lands on something else`)
-  }
-  const names = Object.keys(rects)
-  for (let i = 0; i < names.length; i += 1) {
-    for (let j = i + 1; j < names.length; j += 1) {
-      if (overlapping(rects[names[i]], rects[names[j]])) problems.push(`${names[i]} overlaps ${names[j]}`)
-    }
-  }
-  return problems
-}
-
-// A horizontal swipe by touch, through Chromium's input pipeline (touch events, and the
-// pointer events it makes of them), from x0 to x1 at height y.
-async function swipe(page, x0, x1, y) {
-  const cdp = await page.context().newCDPSession(page)
-  const point = x => [{x, y, radiusX: 4, radiusY: 4, force: 1, id: 1}]
-  await cdp.send('Input.dispatchTouchEvent', {type: 'touchStart', touchPoints: point(x0)})
-  const steps = 8
-  for (let i = 1; i <= steps; i += 1) {
-    await cdp.send('Input.dispatchTouchEvent', {type: 'touchMove', touchPoints: point(x0 + ((x1 - x0) * i) / steps)})
-  }
-  // The finger rests before it lifts: a lift at speed starts a fling, and Chromium takes
-  // the next tap (the test's on 关闭) as the one that stops it, with no click.
-  await new Promise(resolve => setTimeout(resolve, 200))
-  await cdp.send('Input.dispatchTouchEvent', {type: 'touchMove', touchPoints: point(x1)})
-  await cdp.send('Input.dispatchTouchEvent', {type: 'touchEnd', touchPoints: []})
-  await cdp.detach()
-}
-
 
 describeWeb('on a phone', () => {
   const app = useApp()
@@ -169,6 +106,7 @@ describeWeb('on a phone', () => {
     }
     const sideways = await page.locator('.scrubber').evaluate(el => el.scrollWidth - el.clientWidth)
     expect(sideways).toBeLessThanOrEqual(0)
+    expect(await shortScrubberButtons(page)).toEqual({count: 2, short: []}) // a finger's height each
     // The upload panel, collapsed on a phone, covers none of the grid and the scrubber.
     const uploads = await rectOf(page.getByRole('complementary', {name: '上传'}))
     expect(overlapping(uploads, grid)).toBe(false)
@@ -193,6 +131,48 @@ describeWeb('on a phone', () => {
       'april-tall.jpg': page.getByRole('button', {name: '照片 april-tall.jpg'}),
     })).toEqual([])
     await expectNoSidewaysScroll(page)
+  })
+
+  test('timeline: a scrubber of many years scrolls under a finger, its months a finger high, and a tap jumps', async () => {
+    // Four years of a photo a month: far more months than the screen is high.
+    const specs = []
+    for (let year = 2021; year <= 2024; year += 1) {
+      for (let month = 1; month <= 12; month += 1) {
+        specs.push({name: `y${year}-${month}.jpg`, width: 96, height: 64, taken: `${year}:${String(month).padStart(2, '0')}:15 10:00:00`, seed: year * 100 + month})
+      }
+    }
+    const token = app.server.token('aunt')
+    for (const photo of makePhotos(dir, specs)) await uploadDirect(app.server, token, photo.path)
+    const page = await app.newPage({phone: true, user: 'aunt'})
+    await page.getByRole('heading', {name: /2024年12月/}).waitFor()
+    const scrubber = page.getByRole('group', {name: '按月份跳转'})
+    await expectNoSidewaysScroll(page)
+    expect(await shortScrubberButtons(page)).toEqual({count: 48, short: []})
+    const box = await rectOf(scrubber)
+    // On the screen, clear of the collapsed upload panel, and no wider than its labels.
+    expect(inside(box, {left: 0, top: 0, right: PHONE.viewport.width, bottom: PHONE.viewport.height})).toBe(true)
+    expect(overlapping(box, await rectOf(page.getByRole('complementary', {name: '上传'})))).toBe(false)
+    const sizes = await scrubber.evaluate(el => ({
+      sideways: el.scrollWidth - el.clientWidth,
+      longer: el.scrollHeight > el.clientHeight,
+      cut: [...el.querySelectorAll('button')].filter(b => b.scrollWidth > b.clientWidth).length,
+      fonts: [...new Set([...el.querySelectorAll('button')].map(b => parseFloat(getComputedStyle(b).fontSize) >= 12))],
+    }))
+    expect(sizes).toEqual({sideways: 0, longer: true, cut: 0, fonts: [true]})
+    await app.shot(page, 'timeline-years-phone')
+
+    // A finger's drag up the scrubber scrolls it, and jumps nowhere: the grid stays at the top.
+    const x = Math.round(box.left + box.width / 2)
+    await touchDrag(page, [x, Math.round(box.bottom - 40)], [x, Math.round(box.top + 40)])
+    await page.waitForFunction(() => document.querySelector('.scrubber').scrollTop > 0)
+    expect(await page.locator('.timeline-scroll').evaluate(el => el.scrollTop)).toBe(0)
+    // Down to the oldest month, and a tap on it jumps there.
+    const oldest = page.getByRole('button', {name: '跳到2021年1月'})
+    await scrubber.evaluate(el => { el.scrollTop = el.scrollHeight })
+    expect(await controlProblems(page, {'跳到2021年1月': oldest, '跳到2021年2月': page.getByRole('button', {name: '跳到2021年2月'})})).toEqual([])
+    await oldest.tap()
+    await page.getByRole('heading', {name: /2021年1月/}).waitFor()
+    await page.getByRole('button', {name: '照片 y2021-1.jpg'}).waitFor()
   })
 
   test('lightbox: the photo and its controls fit the screen, apart; a swipe goes to the next photo', async () => {
@@ -348,5 +328,64 @@ describeWeb('on a phone', () => {
     await page.locator('.timeline-scroll').waitFor()
     expect(overlapping(await rectOf(panel), await rectOf(page.locator('.timeline-scroll')))).toBe(false)
     await app.shot(page, 'uploads-collapsed-phone')
+  })
+
+  test('upload panel: after a reload mid-upload it opens by itself, the unfinished file in sight', async () => {
+    const page = await app.newPage({phone: true, user: 'grandpa'})
+    app.allowErrors(page, /ERR_INTERNET_DISCONNECTED/)
+    // A real JPEG and two chunks more: the first chunk reaches the server, the rest wait
+    // on a network that is gone, and the page is reloaded meanwhile.
+    const [photo] = makePhotos(dir, [{name: 'cut-short-by-a-reload.jpg', width: 64, height: 48, seed: 93}])
+    fs.appendFileSync(photo.path, crypto.randomBytes(2 * CHUNK))
+    let patches = 0
+    await page.route('**/api/v1/uploads/**', route => {
+      if (route.request().method() === 'PATCH' && ++patches > 1) return route.abort('internetdisconnected')
+      return route.continue()
+    })
+    await page.getByRole('button', {name: '展开上传面板'}).tap()
+    await page.getByLabel('选择照片或视频').setInputFiles(photo.path)
+    await page.waitForFunction(chunk => [...document.querySelectorAll('.uploads-queue li[data-state="uploading"] progress')]
+      .some(bar => Number(bar.value) >= chunk), CHUNK)
+    await page.reload()
+    await page.unrouteAll()
+
+    const panel = page.getByRole('complementary', {name: '上传'})
+    const entry = page.locator('.upload-interrupted li', {hasText: 'cut-short-by-a-reload.jpg'})
+    await entry.waitFor({state: 'attached'})
+    const pct = Math.floor((100 * CHUNK) / fs.statSync(photo.path).size)
+    await page.locator('.upload-interrupted li', {hasText: `已上传 ${pct}%`}).waitFor({state: 'attached'})
+    // No tap: the panel is open, the entry and its 放弃 on the screen, within the sheet.
+    expect(await panel.locator('.uploads-toggle').getAttribute('aria-expanded')).toBe('true')
+    expect(await entry.isVisible()).toBe(true)
+    expect(await page.getByRole('heading', {name: '上次未完成的上传'}).isVisible()).toBe(true)
+    expect(await controlProblems(page, {
+      name: entry.locator('.upload-name'),
+      '放弃': entry.getByRole('button', {name: '放弃 cut-short-by-a-reload.jpg'}),
+      '选择照片或视频': page.locator('label[for="upload-files"]'),
+    })).toEqual([])
+    const view = {left: 0, top: 0, right: PHONE.viewport.width, bottom: PHONE.viewport.height}
+    const sheet = await rectOf(panel)
+    expect(inside(sheet, view)).toBe(true)
+    expect(inside(await rectOf(entry), sheet)).toBe(true)
+    await expectNoSidewaysScroll(page)
+    await app.shot(page, 'uploads-interrupted-phone')
+
+    // Collapsed by hand, its head still says there is something unfinished.
+    await page.getByRole('button', {name: '收起上传面板'}).tap()
+    await page.getByRole('button', {name: '展开上传面板'}).waitFor()
+    expect(await entry.isVisible()).toBe(false)
+    const note = panel.locator('.uploads-head', {hasText: '1 个上传未完成'})
+    expect(await note.isVisible()).toBe(true)
+    expect(await note.evaluate(el => el.scrollWidth <= el.clientWidth)).toBe(true)
+    expect(inside(await rectOf(panel), view)).toBe(true)
+    await app.shot(page, 'uploads-interrupted-collapsed-phone')
+
+    // Given up, it is gone, and a reload starts collapsed again.
+    await page.getByRole('button', {name: '展开上传面板'}).tap()
+    await entry.getByRole('button', {name: '放弃 cut-short-by-a-reload.jpg'}).tap()
+    await entry.waitFor({state: 'detached'})
+    await page.reload()
+    await page.getByRole('button', {name: '展开上传面板'}).waitFor()
+    expect(await panel.locator('.uploads-unfinished').count()).toBe(0)
   })
 })

@@ -273,9 +273,12 @@ function Toast({image, onUndo, onDone}) {
   )
 }
 
+// Pressed and dragged over with a mouse or a pen, the months under the pointer are jumped
+// to as it passes; a finger's drag scrolls the scrubber instead (timeline.css), and its tap
+// is a click.
 function Scrubber({months, onJump}) {
   const pick = event => {
-    if (!(event.buttons & 1)) return
+    if (event.pointerType === 'touch' || !(event.buttons & 1)) return
     const target = document.elementFromPoint(event.clientX, event.clientY)
     const m = target && target.dataset ? target.dataset.m : undefined
     if (m !== undefined) onJump(Number(m))

@@ -10,7 +10,9 @@ import './uploads.css'
 
 const MAX_ROWS = 500
 // A phone's screen (uploads.css's sheet): the panel starts collapsed to its head, which
-// keeps the summary and the overall progress, so it covers no more of the page than that.
+// keeps the summary and the overall progress, so it covers no more of the page than that;
+// open, though, when a reload left uploads unfinished, which wait for their files to be
+// picked again and would go unseen in a collapsed panel.
 const PHONE = '(max-width: 600px)'
 
 export function formatBytes(n) {
@@ -157,7 +159,7 @@ function useDropZone() {
 
 export function Uploads() {
   const [, setTick] = useState(0)
-  const [open, setOpen] = useState(() => !window.matchMedia(PHONE).matches)
+  const [open, setOpen] = useState(() => !window.matchMedia(PHONE).matches || uploads.interrupted.length > 0)
   const over = useDropZone()
   const filesInput = useRef(null)
   const folderInput = useRef(null)
@@ -191,6 +193,9 @@ export function Uploads() {
             done: formatBytes(summary.done),
             bytes: formatBytes(summary.bytes),
           })}</span>
+        )}
+        {!open && uploads.interrupted.length > 0 && (
+          <span class="uploads-unfinished">{t('upload.unfinished', {count: uploads.interrupted.length})}</span>
         )}
         <button type="button" class="button link uploads-toggle" aria-expanded={open ? 'true' : 'false'}
           aria-controls="uploads-body" onClick={() => setOpen(!open)}
