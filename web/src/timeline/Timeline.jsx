@@ -60,7 +60,14 @@ function markPainted(root) {
   if (root.querySelector('.placeholder')) return
   painted = true
   performance.mark('tubei:timeline-painted')
+  for (const heard of onPainted) heard()
 }
+// Timelines waiting for their first screen before they load beyond it.
+const onPainted = new Set()
+// Rows rendered beyond the screen, each way, once the first screen has loaded. Until
+// then none: their thumbnails would share the browser's six connections with the
+// screen the person is looking at (about a quarter of the first wave of requests).
+const OVERSCAN = 2
 
 export function Timeline() {
   const [months, setMonths] = useState(null)
@@ -70,6 +77,14 @@ export function Timeline() {
   const [width, setWidth] = useState(0)
   const [, setTick] = useState(0)
   const scroller = useRef(null)
+  // The first screen is in (or the person has scrolled): rows beyond it may load.
+  const [beyond, setBeyond] = useState(painted)
+  useEffect(() => {
+    if (beyond) return undefined
+    const go = () => setBeyond(true)
+    onPainted.add(go)
+    return () => onPainted.delete(go)
+  }, [beyond])
   const storeRef = useRef(null)
   const firstPage = useRef(null)
 
@@ -123,12 +138,13 @@ export function Timeline() {
     observeElementRect,
     observeElementOffset,
     scrollToFn: elementScroll,
-    overscan: 2,
+    overscan: painted ? OVERSCAN : 0,
     onChange: () => setTick(n => n + 1),
   }), [])
   virtualizer.setOptions({
     ...virtualizer.options,
     count: rows.length,
+    overscan: beyond ? OVERSCAN : 0,
     estimateSize: index => (rows[index].kind === 'heading' ? HEADING : cell + GAP),
   })
   useEffect(() => virtualizer._didMount(), [])
@@ -182,7 +198,7 @@ export function Timeline() {
   return (
     <section class="timeline" aria-labelledby="timeline-title">
       <h1 id="timeline-title" class="visually-hidden">{t('timeline.title')}</h1>
-      <div class="timeline-scroll" ref={scroller}>
+      <div class="timeline-scroll" ref={scroller} onScroll={beyond ? undefined : () => setBeyond(true)}>
         <div class="timeline-space" ref={el => el && (el.style.height = `${virtualizer.getTotalSize()}px`)}>
           {visible.map(item => (
             <Row key={item.key} item={item} row={rows[item.index]} months={months}
