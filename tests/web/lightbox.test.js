@@ -49,9 +49,11 @@ describeWeb('lightbox', () => {
     expect(download).toMatch(/\/original\?/)
     await page.keyboard.press('Escape')
     await dialog.waitFor({state: 'detached'})
-    // Focus went back to the cell; Enter opens it again.
+    // The focus went to the cell of the photo last shown; Enter opens that one.
+    expect(await page.evaluate(() => document.activeElement.getAttribute('aria-label'))).toBe('照片 second.jpg')
     await page.keyboard.press('Enter')
     await dialog.waitFor()
+    expect(await dialogName(page)).toBe('查看 second.jpg')
   })
 
   test('a key pressed the instant the lightbox opens is not lost', async () => {

@@ -45,6 +45,8 @@ export function Lightbox({position, at, step, version, onMove, onClose, onDelete
   const [image, setImage] = useState(null)
   const dialog = useRef(null)
   const swipe = useRef(null)
+  const shown = useRef(null) // the id of the photo on screen, for the focus on closing
+  shown.current = image ? image.id : shown.current
 
   useEffect(() => {
     let live = true
@@ -81,7 +83,13 @@ export function Lightbox({position, at, step, version, onMove, onClose, onDelete
     document.addEventListener('keydown', onKey)
     return () => {
       document.removeEventListener('keydown', onKey)
-      if (before && before.focus) before.focus()
+      // Back to the cell of the photo last shown (where the person is now), else to
+      // what had the focus if it is still in the page (a reload of the grid replaces
+      // its cells, and the focus would otherwise be lost to the body).
+      const id = shown.current
+      const cell = id && document.querySelector(`.cell[data-id="${CSS.escape(id)}"]`)
+      const back = cell || (before && before.isConnected ? before : null)
+      if (back && back.focus) back.focus()
     }
   }, [])
   const down = event => { swipe.current = event.clientX }
