@@ -192,30 +192,45 @@ def run_guarded(world: World, target: object, *args: object) -> threading.Thread
     return thread
 
 
-def load_until_killed(
-    server: Server, world: World, http_: Http, rng: random.Random, round_: int
-) -> float:
-    """Start every client, SIGKILL the server at a random moment, wait for the clients."""
+def start_clients(
+    world: World,
+    http_: Http,
+    rng: random.Random,
+    label: str,
+    multipart: tuple[int, int] = (MULTIPART_CLIENTS, PHOTOS_PER_CLIENT),
+    tus: tuple[int, int] = (TUS_CLIENTS, TUS_PER_CLIENT),
+) -> list[threading.Thread]:
+    """Start a round's clients: (clients, photos each) sending multipart, and (clients,
+    new uploads each) over tus; what the last kill cut off is shared out among them
+    first. Photos are named after `label` (a round), so every round's are new."""
     with world.lock:
         retry, world.retry = world.retry, []
         recreate, world.recreate = world.recreate, []
         unfinished = list(world.tus)
     threads = []
-    for i in range(MULTIPART_CLIENTS):
-        new = photos(random.Random(rng.random()), f"r{round_}m{i}", MULTIPART_SIZES)
-        again = retry[i::MULTIPART_CLIENTS]
+    clients, per_client = multipart
+    for i in range(clients):
+        new = photos(random.Random(rng.random()), f"{label}m{i}", MULTIPART_SIZES)
+        again = retry[i::clients]
         client_rng = random.Random(rng.random())
         threads.append(
-            run_guarded(
-                world, multipart_client, world, http_, client_rng, again, new, PHOTOS_PER_CLIENT
-            )
+            run_guarded(world, multipart_client, world, http_, client_rng, again, new, per_client)
         )
-    for i in range(TUS_CLIENTS):
-        fresh = photos(random.Random(rng.random()), f"r{round_}t{i}", TUS_SIZES)
-        work: list[TusUpload | Photo] = [*unfinished[i::TUS_CLIENTS], *recreate[i::TUS_CLIENTS]]
-        new_uploads = [next(fresh) for _ in range(TUS_PER_CLIENT)]
+    clients, per_client = tus
+    for i in range(clients):
+        fresh = photos(random.Random(rng.random()), f"{label}t{i}", TUS_SIZES)
+        work: list[TusUpload | Photo] = [*unfinished[i::clients], *recreate[i::clients]]
+        new_uploads = [next(fresh) for _ in range(per_client)]
         client_rng = random.Random(rng.random())
         threads.append(run_guarded(world, tus_client, world, http_, client_rng, work, new_uploads))
+    return threads
+
+
+def load_until_killed(
+    server: Server, world: World, http_: Http, rng: random.Random, round_: int
+) -> float:
+    """Start every client, SIGKILL the server at a random moment, wait for the clients."""
+    threads = start_clients(world, http_, rng, f"r{round_}")
     kill_after = rng.uniform(*KILL_AFTER)
     time.sleep(kill_after)
     server.process.kill()

@@ -23,8 +23,8 @@ from email.message import Message
 
 from tests.cluster.harness import Cluster
 from tests.crash_checks import check_over_http
-from tests.crash_clients import finish_everything, multipart_client, run_guarded, tus_client
-from tests.crash_world import MULTIPART_SIZES, TUS_SIZES, Http, World, photos
+from tests.crash_clients import finish_everything, start_clients
+from tests.crash_world import Http, World
 
 ROUNDS = 2  # each a kill and a restart of a random process; a new seed every run
 MULTIPART_CLIENTS = 2
@@ -56,34 +56,9 @@ class ThroughNginx(Http):
 
 
 def round_of_load(cluster: Cluster, world: World, http_: Http, rng: random.Random, n: int) -> str:
-    with world.lock:
-        retry, world.retry = world.retry, []
-        recreate, world.recreate = world.recreate, []
-        unfinished = list(world.tus)
-    threads = []
-    for i in range(MULTIPART_CLIENTS):
-        new = photos(random.Random(rng.random()), f"r{n}m{i}", MULTIPART_SIZES)
-        again = retry[i::MULTIPART_CLIENTS]
-        threads.append(
-            run_guarded(
-                world,
-                multipart_client,
-                world,
-                http_,
-                random.Random(rng.random()),
-                again,
-                new,
-                REQUESTS,
-            )
-        )
-    for i in range(TUS_CLIENTS):
-        fresh = photos(random.Random(rng.random()), f"r{n}t{i}", TUS_SIZES)
-        work = [*unfinished[i::TUS_CLIENTS], *recreate[i::TUS_CLIENTS]]
-        threads.append(
-            run_guarded(
-                world, tus_client, world, http_, random.Random(rng.random()), work, [next(fresh)]
-            )
-        )
+    threads = start_clients(
+        world, http_, rng, f"r{n}", (MULTIPART_CLIENTS, REQUESTS), (TUS_CLIENTS, 1)
+    )
     victim = rng.choice(sorted(cluster.nodes))
     time.sleep(rng.uniform(*KILL_AFTER))
     # Killed and started again at once: its start-up clean-up runs while the other two
