@@ -138,7 +138,6 @@ export function Timeline() {
     observeElementRect,
     observeElementOffset,
     scrollToFn: elementScroll,
-    overscan: painted ? OVERSCAN : 0,
     onChange: () => setTick(n => n + 1),
   }), [])
   virtualizer.setOptions({
