@@ -63,13 +63,17 @@ test('thirty photos back up through two trips to the background, with no tap', a
     // Once the backup has run a while (a second of sending), the banner also says how
     // long is left: the second trip waits for that, however slow the machine is.
     const eta = () => /^正在备份，还剩 \d+ 张，(约 \d+ 分钟|不到 1 分钟)。/.test(text(page, '.banner__text'))
-    // And while a photo's bytes are on their way, so that leaving interrupts one (a
+    // And while a photo's bytes are still leaving, so that leaving interrupts one (a
     // large photo may be between two chunks, every small one already sent).
-    await until(() => early() && kit.uploadsInFlight() > 0 && count('done') >= trip * 2 && (trip === 1 || eta()),
+    await until(() => early() && kit.uploadsSending() > 0 && count('done') >= trip * 2 && (trip === 1 || eta()),
       {what: `uploads before trip ${trip}`, timeout: 30000})
     expect(kit.screenOn).toBe(true)
     expect(text(page, '.banner__text')).toMatch(/^正在备份，还剩 \d+ 张.*请让图备留在前台、不要锁屏/)
+    // The network slows as the person walks off, so that the bytes on their way are
+    // still on their way when WeChat suspends the mini-program.
+    kit.uplink = 16 * 1024
     await kit.background() // suspended now: what was in flight failed `interrupted`
+    kit.uplink = 1024 * 1024
     await new Promise(r => setTimeout(r, 300)) // and WeChat closed the socket
     const sockets = kit.log.filter(e => e.api === 'connectSocket').length
     kit.foreground()

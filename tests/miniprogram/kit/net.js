@@ -53,6 +53,13 @@ function makeNet({kit, live, settle, deliver, refused, files, isOnline}) {
         request.destroy()
       },
     }
+    // Still writing its body (end() not yet called): a throttled body takes a while.
+    work.sending = Boolean(body)
+    const end = request.end
+    request.end = function (...args) {
+      work.sending = false
+      return end.apply(this, args)
+    }
     live.add(work)
     const onError = error => {
       if (failed) return

@@ -88,6 +88,9 @@ function createKit({tmpDir, phone = {}, suspendAfter = 5000, socketsCloseAfter =
     // (a POST overriding to PATCH: WeChat has no PATCH).
     uploadsInFlight: () => Array.from(live).filter(w => w.kind === 'task' && w.method === 'POST' &&
       /\/api\/v1\/(images|uploads\/[^/?]+)$/.test(w.url)).length,
+    // Of those, the ones still sending their bytes (not yet waiting for the answer).
+    uploadsSending: () => Array.from(live).filter(w => w.kind === 'task' && w.method === 'POST' && w.sending &&
+      /\/api\/v1\/(images|uploads\/[^/?]+)$/.test(w.url)).length,
     openSockets: () => Array.from(live).filter(w => w.kind === 'socket').length,
   }
 
