@@ -1,6 +1,6 @@
 """Returning freed memory to the system, which glibc's allocator does only now and then.
 
-After a burst of uploads (1 MiB chunks through eight I/O threads, each with an arena of
+After a burst of uploads (1 MiB chunks through the I/O threads, each with an arena of
 its own) or of decodes, freed pages stay in the process until `malloc_trim` hands them
 back. Elsewhere than glibc this does nothing.
 """
