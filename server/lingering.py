@@ -9,7 +9,9 @@ with `proxy_request_buffering off`, or any client that writes its whole body bef
 reads) then sees "connection reset" instead of the answer, and nginx turns that into
 its own 502.
 
-So where the peer has sent bytes the server has not read, it closes as nginx does (its
+So where the peer has sent bytes the server has not read, or is still to send a body
+its request announced (an answer can go out before the first byte of it arrives: the
+request policy marks such a connection `body_expected`), it closes as nginx does (its
 `lingering_close`): shut down the sending side (a FIN after the answer), then read and
 discard what the peer still sends, until it closes its side or `LINGER_SECONDS` pass,
 and only then close the socket. At most `LINGER_AT_MOST` linger at once.
@@ -33,11 +35,15 @@ _lingering: set[LingeringSocket] = set()
 class LingeringSocket(socket.socket):
     """An accepted connection whose close() lingers (see the module's docstring)."""
 
+    # A request on it announced a body that has not all been read yet.
+    body_expected = False
+
     def close(self) -> None:
         if self.fileno() < 0 or self in _lingering:
             return
         loop = IOLoop.current(instance=False)
-        if loop is None or len(_lingering) >= LINGER_AT_MOST or not self._unread():
+        owed = self.body_expected or self._unread()
+        if loop is None or len(_lingering) >= LINGER_AT_MOST or not owed:
             super().close()
             return
         try:

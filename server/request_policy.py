@@ -15,6 +15,7 @@ import tornado.log
 from tornado.ioloop import IOLoop
 
 from . import errors
+from .lingering import LingeringSocket
 
 if TYPE_CHECKING:
     from .connections import LimitedHTTPServer, Proxies
@@ -85,10 +86,20 @@ class RequestPolicy(tornado.httputil.HTTPMessageDelegate):
     async def _then_watch_body(
         self, prepared: Awaitable[None] | None, headers: tornado.httputil.HTTPHeaders
     ) -> None:
+        has_body = headers.get("Content-Length", "0") not in ("", "0")
+        if has_body or "Transfer-Encoding" in headers:
+            # Until it has all been read, closing must not reset the client still sending it.
+            self._body_expected(True)
         if prepared is not None:
             await prepared
-        if headers.get("Content-Length", "0") not in ("", "0") or "Transfer-Encoding" in headers:
+        if has_body or "Transfer-Encoding" in headers:
             self._arm()
+
+    def _body_expected(self, expected: bool) -> None:
+        stream = getattr(self._connection, "stream", None)
+        connection = getattr(stream, "socket", None)
+        if isinstance(connection, LingeringSocket):
+            connection.body_expected = expected
 
     def data_received(self, chunk: bytes) -> Awaitable[None] | None:
         if self._refused:
@@ -105,6 +116,7 @@ class RequestPolicy(tornado.httputil.HTTPMessageDelegate):
         self._arm()
 
     def finish(self) -> None:
+        self._body_expected(False)  # the whole body has been read
         self._disarm()
         self._unapply_forwarded()
         if not self._refused:

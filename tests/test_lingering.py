@@ -49,6 +49,30 @@ def test_an_early_answer_survives_the_unread_body(tmp_path: Path) -> None:
         assert server.health() == 200
 
 
+def test_an_answer_before_the_body_arrives_does_not_reset_the_body_after_it(
+    tmp_path: Path,
+) -> None:
+    """The answer goes out before a byte of the body has arrived, so nothing is unread
+    when the server closes; the client, reading first, sends its body only then."""
+    with serving(tmp_path) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=20) as conn:
+            conn.sendall(
+                (
+                    f"POST /api/v1/images HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer nope\r\n"
+                    f"Content-Type: multipart/form-data; boundary=x\r\n"
+                    f"Content-Length: {BODY}\r\n\r\n"
+                ).encode()
+            )
+            answer = b""
+            while chunk := conn.recv(65536):  # the answer, then the server's FIN
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 401 Unauthorized"), answer[:300]
+            piece = b"\0" * (256 * 1024)
+            for _ in range(8):  # 2 MiB: a reset would fail these sends
+                conn.sendall(piece)
+        assert server.health() == 200
+
+
 def accepted_with_unread_bytes(count: int) -> tuple[list[socket.socket], list[socket.socket]]:
     """`count` (client, accepted) pairs whose client has sent bytes the server never read."""
     with socket.create_server(("127.0.0.1", 0), backlog=count) as listener:
