@@ -39,10 +39,13 @@ describeWeb('timeline', () => {
     const page = await app.newPage({viewport: {width: 900, height: 700}})
     await page.getByRole('heading', {name: /2024年4月/}).waitFor()
     await page.getByRole('heading', {name: /2024年3月/}).waitFor()
-    // The first screen's thumbnails are real pictures, loaded by signed URL.
+    // The first screen's thumbnails are real pictures, loaded by signed URL, and the
+    // page says so (the bench's mark, set by the last one's load event: an image is
+    // `complete` a moment before its handler runs).
     await page.waitForFunction(() => {
       const images = [...document.querySelectorAll('img.thumb')]
-      return images.length >= 3 && images.every(img => img.complete && img.naturalWidth > 0)
+      return images.length >= 3 && images.every(img => img.complete && img.naturalWidth > 0) &&
+        performance.getEntriesByName('tubei:timeline-painted').length > 0
     })
     expect(await page.evaluate(() => performance.getEntriesByName('tubei:timeline-painted').length)).toBe(1)
     const src = await page.locator('img.thumb').first().getAttribute('src')
