@@ -1,7 +1,7 @@
 // The trash: what was deleted, newest first (kept --trash-days days), each with
 // restore, and delete for good after a confirmation. Live: a delete or restore made
 // elsewhere reloads it.
-import {useEffect, useRef, useState} from 'preact/hooks'
+import {useEffect, useLayoutEffect, useRef, useState} from 'preact/hooks'
 import {api} from '../api.js'
 import {subscribe} from '../events.js'
 import {lang, register, t} from '../i18n.js'
@@ -112,7 +112,9 @@ function Confirm({image, onYes, onNo}) {
   const cancel = useRef(null)
   const no = useRef(onNo)
   no.current = onNo
-  useEffect(() => {
+  // A layout effect: the key listener is in place before the dialog is painted, so an
+  // Esc pressed the moment it shows is not lost (an effect would run after the paint).
+  useLayoutEffect(() => {
     const before = document.activeElement
     if (cancel.current) cancel.current.focus()
     // Esc cancels wherever the focus is: a key pressed as the dialog appears, before
