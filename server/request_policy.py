@@ -86,13 +86,15 @@ class RequestPolicy(tornado.httputil.HTTPMessageDelegate):
     async def _then_watch_body(
         self, prepared: Awaitable[None] | None, headers: tornado.httputil.HTTPHeaders
     ) -> None:
-        has_body = headers.get("Content-Length", "0") not in ("", "0")
-        if has_body or "Transfer-Encoding" in headers:
+        announced = (
+            headers.get("Content-Length", "0") not in ("", "0") or "Transfer-Encoding" in headers
+        )
+        if announced:
             # Until it has all been read, closing must not reset the client still sending it.
             self._body_expected(True)
         if prepared is not None:
             await prepared
-        if has_body or "Transfer-Encoding" in headers:
+        if announced:
             self._arm()
 
     def _body_expected(self, expected: bool) -> None:

@@ -20,6 +20,14 @@ from tests.serve_process import serving
 BODY = 8 * 1024 * 1024  # far past --max-unauthenticated-body and any socket buffer
 
 
+# An upload from a stranger, refused (401) before its body is read.
+STRANGERS_UPLOAD = (
+    f"POST /api/v1/images HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer nope\r\n"
+    f"Content-Type: multipart/form-data; boundary=x\r\n"
+    f"Content-Length: {BODY}\r\n\r\n"
+).encode()
+
+
 def send_whole_then_read(port: int, head: bytes, body_size: int) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=20) as conn:
         conn.sendall(head)
@@ -36,12 +44,7 @@ def send_whole_then_read(port: int, head: bytes, body_size: int) -> bytes:
 def test_an_early_answer_survives_the_unread_body(tmp_path: Path) -> None:
     with serving(tmp_path) as server:
         for _ in range(3):
-            head = (
-                f"POST /api/v1/images HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer nope\r\n"
-                f"Content-Type: multipart/form-data; boundary=x\r\n"
-                f"Content-Length: {BODY}\r\n\r\n"
-            ).encode()
-            answer = send_whole_then_read(server.port, head, BODY)
+            answer = send_whole_then_read(server.port, STRANGERS_UPLOAD, BODY)
             status_line, _, rest = answer.partition(b"\r\n")
             assert status_line == b"HTTP/1.1 401 Unauthorized", answer[:300]
             body = rest.split(b"\r\n\r\n", 1)[1]
@@ -56,13 +59,7 @@ def test_an_answer_before_the_body_arrives_does_not_reset_the_body_after_it(
     when the server closes; the client, reading first, sends its body only then."""
     with serving(tmp_path) as server:
         with socket.create_connection(("127.0.0.1", server.port), timeout=20) as conn:
-            conn.sendall(
-                (
-                    f"POST /api/v1/images HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer nope\r\n"
-                    f"Content-Type: multipart/form-data; boundary=x\r\n"
-                    f"Content-Length: {BODY}\r\n\r\n"
-                ).encode()
-            )
+            conn.sendall(STRANGERS_UPLOAD)
             answer = b""
             while chunk := conn.recv(65536):  # the answer, then the server's FIN
                 answer += chunk
