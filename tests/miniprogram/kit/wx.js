@@ -32,6 +32,10 @@ const soon = fn => setTimeout(fn, 0)
 // after kit.background() (WeChat: ~5 s and ~10 s; tests pass less).
 function createKit({tmpDir, phone = {}, suspendAfter = 5000, socketsCloseAfter = 10000} = {}) {
   const live = new Set() // network work in flight: {kind, abort(reason)}
+  // Requests in flight that carry a photo's bytes: a multipart POST, or a tus chunk
+  // (a POST overriding to PATCH: WeChat has no PATCH).
+  const uploads = () => Array.from(live).filter(w => w.kind === 'task' && w.method === 'POST' &&
+    /\/api\/v1\/(images|uploads\/[^/?]+)$/.test(w.url))
   let online = true
   let state = 'front' // front | background | suspended
   let held = [] // callbacks WeChat delivers only once back in front
@@ -84,13 +88,9 @@ function createKit({tmpDir, phone = {}, suspendAfter = 5000, socketsCloseAfter =
       return kit.log.filter(e => e.api === name).pop()
     },
     inFlight: () => Array.from(live).filter(w => w.kind === 'task').length,
-    // Requests in flight that carry a photo's bytes: a multipart POST, or a tus chunk
-    // (a POST overriding to PATCH: WeChat has no PATCH).
-    uploadsInFlight: () => Array.from(live).filter(w => w.kind === 'task' && w.method === 'POST' &&
-      /\/api\/v1\/(images|uploads\/[^/?]+)$/.test(w.url)).length,
-    // Of those, the ones still sending their bytes (not yet waiting for the answer).
-    uploadsSending: () => Array.from(live).filter(w => w.kind === 'task' && w.method === 'POST' && w.sending &&
-      /\/api\/v1\/(images|uploads\/[^/?]+)$/.test(w.url)).length,
+    uploadsInFlight: () => uploads().length,
+    // Uploads still sending their bytes (not yet waiting for the answer).
+    uploadsSending: () => uploads().filter(w => w.sending).length,
     openSockets: () => Array.from(live).filter(w => w.kind === 'socket').length,
   }
 
