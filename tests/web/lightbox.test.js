@@ -25,7 +25,9 @@ describeWeb('lightbox', () => {
   })
   afterAll(() => fs.rmSync(dir, {recursive: true, force: true}))
 
-  const dialogName = page => page.getByRole('dialog').getAttribute('aria-label')
+  // The dialog shows before its photo's record has loaded, and is named once it has.
+  const named = (page, name) => page.waitForFunction(
+    want => document.querySelector('.lightbox')?.getAttribute('aria-label') === want, name)
 
   test('click opens; arrows move across months; Esc closes; Enter opens from the keyboard', async () => {
     const page = await app.newPage()
@@ -33,18 +35,18 @@ describeWeb('lightbox', () => {
     await page.getByRole('button', {name: '照片 first.jpg'}).click()
     const dialog = page.getByRole('dialog')
     await dialog.waitFor()
-    expect(await dialogName(page)).toBe('查看 first.jpg')
+    await named(page, '查看 first.jpg')
     await page.waitForFunction(() => {
       const img = document.querySelector('.lightbox img')
       return img && img.complete && img.naturalWidth > 0
     })
     await app.shot(page, 'lightbox-photo')
     await page.keyboard.press('ArrowRight')
-    await page.waitForFunction(() => document.querySelector('.lightbox').getAttribute('aria-label') === '查看 second.jpg')
+    await named(page, '查看 second.jpg')
     await page.keyboard.press('ArrowRight') // into April
-    await page.waitForFunction(() => document.querySelector('.lightbox').getAttribute('aria-label') === '查看 older.jpg')
+    await named(page, '查看 older.jpg')
     await page.keyboard.press('ArrowLeft')
-    await page.waitForFunction(() => document.querySelector('.lightbox').getAttribute('aria-label') === '查看 second.jpg')
+    await named(page, '查看 second.jpg')
     const download = await dialog.getByRole('link', {name: '下载原图'}).getAttribute('href')
     expect(download).toMatch(/\/original\?/)
     await page.keyboard.press('Escape')
@@ -53,7 +55,7 @@ describeWeb('lightbox', () => {
     expect(await page.evaluate(() => document.activeElement.getAttribute('aria-label'))).toBe('照片 second.jpg')
     await page.keyboard.press('Enter')
     await dialog.waitFor()
-    expect(await dialogName(page)).toBe('查看 second.jpg')
+    await named(page, '查看 second.jpg')
   })
 
   test('a key pressed the instant the lightbox opens is not lost', async () => {
